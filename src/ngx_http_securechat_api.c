@@ -1,0 +1,617 @@
+
+/*
+ * The HTTP routes.  Each POST route checks, in this order: method, Origin,
+ * session and CSRF token (before reading any body), content type and
+ * declared size, then the JSON body itself.
+ */
+
+#include <openssl/crypto.h>
+
+#include "ngx_http_securechat_module.h"
+#include "ngx_http_securechat_api.h"
+#include "ngx_http_securechat_http.h"
+#include "ngx_http_securechat_json.h"
+#include "ngx_http_securechat_passwd.h"
+#include "ngx_http_securechat_secrets.h"
+#include "ngx_http_securechat_store.h"
+#include "ngx_http_securechat_token.h"
+
+
+typedef struct ngx_http_securechat_login_task_s {
+    ngx_http_securechat_passwd_hash_t   hash;
+    u_char                             *password;
+    size_t                              len;
+    ngx_http_request_t                 *request;
+    int                                 verified;  /* 1, 0, -1 error */
+} ngx_http_securechat_login_task_t;
+
+
+static ngx_int_t ngx_http_securechat_welcome(ngx_http_request_t *r);
+static ngx_int_t ngx_http_securechat_post_route(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt body_handler, ngx_uint_t authenticate);
+static ngx_int_t ngx_http_securechat_parse_body(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_json_field_t *fields,
+    size_t n, ngx_int_t *answer);
+
+static void ngx_http_securechat_login_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_securechat_login_start(ngx_http_request_t *r);
+static void ngx_http_securechat_login_thread(void *data, ngx_log_t *log);
+static void ngx_http_securechat_login_event(ngx_event_t *ev);
+static void ngx_http_securechat_login_finish(ngx_http_request_t *r);
+static ngx_int_t ngx_http_securechat_login_answer(ngx_http_request_t *r);
+static ngx_int_t ngx_http_securechat_retry_after(ngx_http_request_t *r,
+    time_t seconds);
+
+static void ngx_http_securechat_logout_body(ngx_http_request_t *r);
+static void ngx_http_securechat_chat_body(ngx_http_request_t *r);
+static void ngx_http_securechat_disconnect_body(ngx_http_request_t *r);
+
+
+ngx_int_t
+ngx_http_securechat_handler(ngx_http_request_t *r)
+{
+    ngx_http_securechat_loc_conf_t  *slcf;
+
+    slcf = ngx_http_get_module_loc_conf(r, ngx_http_securechat_module);
+
+    switch (slcf->role) {
+
+    case NGX_HTTP_SECURECHAT_ROLE_WELCOME:
+        return ngx_http_securechat_welcome(r);
+
+    case NGX_HTTP_SECURECHAT_ROLE_LOGIN:
+        return ngx_http_securechat_post_route(r,
+                                              ngx_http_securechat_login_body,
+                                              0);
+
+    case NGX_HTTP_SECURECHAT_ROLE_LOGOUT:
+        return ngx_http_securechat_post_route(r,
+                                              ngx_http_securechat_logout_body,
+                                              1);
+
+    case NGX_HTTP_SECURECHAT_ROLE_CHAT:
+        return ngx_http_securechat_post_route(r,
+                                              ngx_http_securechat_chat_body,
+                                              1);
+
+    case NGX_HTTP_SECURECHAT_ROLE_DISCONNECT:
+        return ngx_http_securechat_post_route(r,
+                                          ngx_http_securechat_disconnect_body,
+                                          1);
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_securechat_welcome(ngx_http_request_t *r)
+{
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_securechat_method_not_allowed(r, "GET, HEAD");
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+               json_pack("{s:s, s:s, s:s, s:{s:s%, s:s%, s:s%}}",
+                         "message", "Welcome to securechat",
+                         "name", NGX_HTTP_SECURECHAT_NAME,
+                         "version", NGX_HTTP_SECURECHAT_VERSION,
+                         "signing_key",
+                         "alg", smcf->key_alg.data, smcf->key_alg.len,
+                         "key_id", smcf->key_id.data, smcf->key_id.len,
+                         "pem", smcf->public_key_pem.data,
+                         smcf->public_key_pem.len));
+}
+
+
+static ngx_int_t
+ngx_http_securechat_post_route(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt body_handler, ngx_uint_t authenticate)
+{
+    ngx_int_t                   rc;
+    ngx_http_securechat_ctx_t  *ctx;
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_securechat_method_not_allowed(r, "POST");
+    }
+
+    if (ngx_http_securechat_check_origin(r) != NGX_OK) {
+        return ngx_http_securechat_send_error(r, NGX_HTTP_FORBIDDEN,
+                   "forbidden_origin",
+                   "cross-site requests are not accepted");
+    }
+
+    ctx = ngx_http_securechat_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (authenticate) {
+        rc = ngx_http_securechat_authenticate(r, ctx, 1);
+
+        if (rc != NGX_OK) {
+            return ngx_http_securechat_send_auth_error(r, rc);
+        }
+    }
+
+    return ngx_http_securechat_read_json_body(r, body_handler);
+}
+
+
+/*
+ * Returns NGX_OK when the body is a valid document for fields; otherwise
+ * an error answer was sent and *answer is what to finalize with.
+ */
+
+static ngx_int_t
+ngx_http_securechat_parse_body(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_json_field_t *fields,
+    size_t n, ngx_int_t *answer)
+{
+    u_char                         *p;
+    ngx_int_t                       rc;
+    const char                     *bad;
+    ngx_http_securechat_json_rc_e   jrc;
+
+    rc = ngx_http_securechat_body_bytes(r, &ctx->body);
+
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        *answer = ngx_http_securechat_send_error(r, rc, "body_too_large",
+                      "the request body is larger than this server "
+                      "accepts");
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        *answer = rc;
+        return NGX_ERROR;
+    }
+
+    jrc = ngx_http_securechat_json_parse_fields(ctx->body.data, ctx->body.len,
+                                                fields, n, &ctx->doc, &bad);
+
+    if (jrc != NGX_HTTP_SECURECHAT_JSON_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "securechat: bad body: %s",
+                       ngx_http_securechat_json_rc_code(jrc));
+
+        p = NULL;
+
+        /* field names come from our own table, never from the client */
+
+        if (bad != NULL) {
+            p = ngx_pnalloc(r->pool, ngx_strlen(bad) + 128);
+            if (p != NULL) {
+                *ngx_sprintf(p, "%s: \"%s\"%Z",
+                             ngx_http_securechat_json_rc_text(jrc), bad) = '\0';
+            }
+        }
+
+        *answer = ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                      ngx_http_securechat_json_rc_code(jrc),
+                      p ? (char *) p : ngx_http_securechat_json_rc_text(jrc));
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_securechat_keep_json(r, ctx->doc) != NGX_OK) {
+        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_securechat_retry_after(ngx_http_request_t *r, time_t seconds)
+{
+    u_char  *p, *v;
+
+    v = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(v, "%T", seconds);
+
+    return ngx_http_securechat_add_header(r, "Retry-After", v, p - v);
+}
+
+
+static void
+ngx_http_securechat_login_body(ngx_http_request_t *r)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_securechat_login_start(r);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_securechat_login_start(ngx_http_request_t *r)
+{
+    u_char                            *p;
+    time_t                             locked;
+    ngx_int_t                          answer;
+    ngx_thread_task_t                 *task;
+    ngx_http_securechat_ctx_t         *ctx;
+    ngx_http_securechat_user_t        *user;
+    ngx_http_securechat_login_task_t  *t;
+    ngx_http_securechat_main_conf_t   *smcf;
+    ngx_http_securechat_json_field_t   fields[] = {
+        { "username", 1, NGX_HTTP_SECURECHAT_USER_MAX, 1, 1, NULL, 0 },
+        { "password", 1, NGX_HTTP_SECURECHAT_PASSWORD_MAX, 1, 0, NULL, 0 }
+    };
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    ctx = ngx_http_securechat_get_ctx(r);
+
+    if (ngx_http_securechat_parse_body(r, ctx, fields, 2, &answer)
+        != NGX_OK)
+    {
+        return answer;
+    }
+
+    ctx->user.data = (u_char *) fields[0].value;
+    ctx->user.len = fields[0].len;
+
+    if (!ngx_http_securechat_username_ok(ctx->user.data, ctx->user.len)) {
+        return ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "invalid_username",
+                   "user names are 1 to 64 letters, digits, '.', '_', '-'");
+    }
+
+    /* throttled per (account, address): see the store */
+
+    ctx->throttle_key.len = ctx->user.len + 1 + r->connection->addr_text.len;
+    ctx->throttle_key.data = ngx_pnalloc(r->pool, ctx->throttle_key.len);
+    if (ctx->throttle_key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(ctx->throttle_key.data, ctx->user.data, ctx->user.len);
+    *p++ = '\0';
+    ngx_memcpy(p, r->connection->addr_text.data,
+               r->connection->addr_text.len);
+
+    locked = ngx_http_securechat_throttle_check(smcf->shm_zone,
+                                                &ctx->throttle_key);
+    if (locked) {
+        if (ngx_http_securechat_retry_after(r, locked) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_securechat_send_error(r, NGX_HTTP_TOO_MANY_REQUESTS,
+                   "throttled",
+                   "too many failed logins: wait before trying again");
+    }
+
+    /* scrypt takes tens of milliseconds: never on the event loop */
+
+    task = ngx_thread_task_alloc(r->pool,
+                                 sizeof(ngx_http_securechat_login_task_t));
+    if (task == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    t = task->ctx;
+    t->request = r;
+
+    user = ngx_http_securechat_find_user(smcf, &ctx->user);
+    t->hash = user ? user->hash : smcf->dummy_hash;
+
+    t->len = fields[1].len;
+    t->password = ngx_pnalloc(r->pool, t->len);
+    if (t->password == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(t->password, fields[1].value, t->len);
+
+    t->verified = -1;
+    ctx->login = t;
+
+    task->handler = ngx_http_securechat_login_thread;
+    task->event.data = t;
+    task->event.handler = ngx_http_securechat_login_event;
+
+    if (ngx_thread_task_post(smcf->thread_pool, task) != NGX_OK) {
+        OPENSSL_cleanse(t->password, t->len);
+
+        if (ngx_http_securechat_retry_after(r, 1) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_securechat_send_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "busy",
+                   "too many logins at once: try again in a moment");
+    }
+
+    r->main->blocked++;
+    r->aio = 1;
+    r->write_event_handler = ngx_http_securechat_login_finish;
+
+    return NGX_DONE;
+}
+
+
+/* runs in a thread of the pool: touches nothing but its task */
+
+static void
+ngx_http_securechat_login_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_securechat_login_task_t  *t = data;
+
+    t->verified = ngx_http_securechat_passwd_verify(t->password, t->len,
+                                                    &t->hash);
+
+    OPENSSL_cleanse(t->password, t->len);
+}
+
+
+static void
+ngx_http_securechat_login_event(ngx_event_t *ev)
+{
+    ngx_connection_t                  *c;
+    ngx_http_request_t                *r;
+    ngx_http_securechat_login_task_t  *t;
+
+    t = ev->data;
+    r = t->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    /*
+     * our finish handler, or nginx's finalizer if the request was
+     * terminated meanwhile
+     */
+
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_securechat_login_finish(ngx_http_request_t *r)
+{
+    if (r->aio) {
+        /* a stray write event while the hash is still being computed */
+        return;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_finalize_request(r, ngx_http_securechat_login_answer(r));
+}
+
+
+static ngx_int_t
+ngx_http_securechat_login_answer(ngx_http_request_t *r)
+{
+    time_t                             expires;
+    ngx_int_t                          rc;
+    ngx_http_securechat_ctx_t         *ctx;
+    ngx_http_securechat_main_conf_t   *smcf;
+    u_char                             csrf[NGX_HTTP_SECURECHAT_CSRF_LEN];
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    if (ctx->login->verified < 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "securechat: password hashing failed");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->login->verified == 0
+        || ngx_http_securechat_find_user(smcf, &ctx->user) == NULL)
+    {
+        ngx_http_securechat_throttle_fail(smcf->shm_zone, &ctx->throttle_key,
+                                          smcf->login_free_failures,
+                                          smcf->login_max_lockout);
+
+        /* the name passed username_ok(): safe to log as it is */
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "securechat: failed login for \"%V\"", &ctx->user);
+
+        return ngx_http_securechat_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                   "invalid_credentials", "wrong user name or password");
+    }
+
+    ngx_http_securechat_throttle_reset(smcf->shm_zone, &ctx->throttle_key);
+
+    /* always a new session: a cookie the client brought is never reused */
+
+    if (ngx_http_securechat_token_generate(ctx->token) != 0
+        || ngx_http_securechat_token_hash(smcf->session_secret.data,
+                                          smcf->session_secret.len,
+                                          ctx->token,
+                                          NGX_HTTP_SECURECHAT_TOKEN_LEN,
+                                          ctx->hash)
+           != 0
+        || ngx_http_securechat_csrf_derive(smcf->session_secret.data,
+                                           smcf->session_secret.len,
+                                           ctx->token,
+                                           NGX_HTTP_SECURECHAT_TOKEN_LEN,
+                                           csrf)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "securechat: the random generator or HMAC failed");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    expires = ngx_time() + smcf->session_lifetime;
+
+    rc = ngx_http_securechat_session_create(smcf->shm_zone, ctx->hash,
+                                            &ctx->user, expires);
+    if (rc == NGX_BUSY) {
+        if (ngx_http_securechat_retry_after(r, 60) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_securechat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                   "zone_full",
+                   "the server holds as many sessions as it can; "
+                   "try again later");
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_securechat_set_session_cookie(r, ctx->token,
+                                               smcf->session_lifetime)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "securechat: \"%V\" logged in", &ctx->user);
+
+    return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+               json_pack("{s:s%, s:s%, s:I}",
+                         "user", ctx->user.data, ctx->user.len,
+                         "csrf_token", csrf,
+                         (size_t) NGX_HTTP_SECURECHAT_CSRF_LEN,
+                         "expires", (json_int_t) expires));
+}
+
+
+static void
+ngx_http_securechat_logout_body(ngx_http_request_t *r)
+{
+    ngx_int_t                         answer;
+    ngx_http_securechat_ctx_t        *ctx;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    if (ngx_http_securechat_parse_body(r, ctx, NULL, 0, &answer) != NGX_OK) {
+        ngx_http_finalize_request(r, answer);
+        return;
+    }
+
+    ngx_http_securechat_session_delete(smcf->shm_zone, ctx->hash);
+
+    if (ngx_http_securechat_set_session_cookie(r, NULL, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+                                      json_pack("{s:b}", "ok", 1)));
+}
+
+
+static void
+ngx_http_securechat_chat_body(ngx_http_request_t *r)
+{
+    u_char                           *p, *last;
+    uint64_t                          id;
+    ngx_int_t                         answer;
+    ngx_str_t                         text;
+    ngx_uint_t                        blank;
+    ngx_http_securechat_ctx_t        *ctx;
+    ngx_http_securechat_main_conf_t  *smcf;
+    ngx_http_securechat_json_field_t  fields[] = {
+        { "message", 1, 0, 1, 0, NULL, 0 }
+    };
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    fields[0].max_len = smcf->message_max;
+
+    if (ngx_http_securechat_parse_body(r, ctx, fields, 1, &answer) != NGX_OK) {
+        ngx_http_finalize_request(r, answer);
+        return;
+    }
+
+    text.data = (u_char *) fields[0].value;
+    text.len = fields[0].len;
+
+    /*
+     * jansson has checked the UTF-8; refuse control characters other than
+     * tab and newline, and messages of white space alone
+     */
+
+    blank = 1;
+    last = text.data + text.len;
+
+    for (p = text.data; p < last; p++) {
+        if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f) {
+            ngx_http_finalize_request(r,
+                ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                    "bad_characters",
+                    "messages may not contain control characters"));
+            return;
+        }
+
+        if (*p != ' ' && *p != '\t' && *p != '\n') {
+            blank = 0;
+        }
+    }
+
+    if (blank) {
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                "empty_message", "the message is empty"));
+        return;
+    }
+
+    if (ngx_http_securechat_history_append(smcf->shm_zone, &ctx->session.user,
+                                           &text, &id)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_securechat_send_json(r, NGX_HTTP_ACCEPTED,
+                                      json_pack("{s:I}", "id",
+                                                (json_int_t) id)));
+}
+
+
+static void
+ngx_http_securechat_disconnect_body(ngx_http_request_t *r)
+{
+    ngx_int_t                          answer;
+    ngx_http_securechat_ctx_t         *ctx;
+    ngx_http_securechat_json_field_t   fields[] = {
+        { "client_id", 1, 64, 1, 1, NULL, 0 }
+    };
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    if (ngx_http_securechat_parse_body(r, ctx, fields, 1, &answer) != NGX_OK) {
+        ngx_http_finalize_request(r, answer);
+        return;
+    }
+
+    /* no WebSocket clients exist yet: every id is unknown */
+
+    ngx_http_finalize_request(r,
+        ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
+                                       "unknown_client",
+                                       "no connected client has this id"));
+}

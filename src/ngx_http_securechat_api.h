@@ -1,0 +1,16 @@
+
+/*
+ * The HTTP routes: one content handler, dispatching on the location's role.
+ */
+
+#ifndef _NGX_HTTP_SECURECHAT_API_H_INCLUDED_
+#define _NGX_HTTP_SECURECHAT_API_H_INCLUDED_
+
+
+#include "ngx_http_securechat_module.h"
+
+
+ngx_int_t ngx_http_securechat_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_SECURECHAT_API_H_INCLUDED_ */

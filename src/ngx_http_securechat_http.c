@@ -1,0 +1,615 @@
+
+/*
+ * Request plumbing shared by the routes.  Every answer is JSON; errors are
+ * {"error": "<code>", "message": "<sentence>"}.
+ */
+
+#include "ngx_http_securechat_module.h"
+#include "ngx_http_securechat_http.h"
+
+
+static ngx_uint_t ngx_http_securechat_find_header(ngx_http_request_t *r,
+    const char *name, size_t len, ngx_table_elt_t **first);
+static ngx_uint_t ngx_http_securechat_same_origin(ngx_http_request_t *r,
+    ngx_str_t *origin);
+static void ngx_http_securechat_json_cleanup(void *data);
+
+
+ngx_http_securechat_ctx_t *
+ngx_http_securechat_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_securechat_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_securechat_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_securechat_module);
+    }
+
+    return ctx;
+}
+
+
+/* consumes the reference to body */
+
+ngx_int_t
+ngx_http_securechat_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body)
+{
+    size_t        len;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* whatever body the client sent is not needed any more */
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = json_dumpb(body, NULL, 0, JSON_COMPACT);
+
+    b = ngx_create_temp_buf(r->pool, len + 1);
+    if (b == NULL || len == 0) {
+        json_decref(body);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last += json_dumpb(body, (char *) b->pos, len, JSON_COMPACT);
+    *b->last++ = LF;
+
+    json_decref(body);
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    if (ngx_http_securechat_add_header(r, "Cache-Control",
+                                       (u_char *) "no-store", 8)
+           != NGX_OK
+        || ngx_http_securechat_add_header(r, "X-Content-Type-Options",
+                                          (u_char *) "nosniff", 7)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_securechat_send_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *code, const char *message)
+{
+    return ngx_http_securechat_send_json(r, status,
+               json_pack("{s:s, s:s}", "error", code, "message", message));
+}
+
+
+ngx_int_t
+ngx_http_securechat_method_not_allowed(ngx_http_request_t *r,
+    const char *allow)
+{
+    if (ngx_http_securechat_add_header(r, "Allow", (u_char *) allow,
+                                       ngx_strlen(allow))
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_securechat_send_error(r, NGX_HTTP_NOT_ALLOWED,
+                                          "method_not_allowed",
+                                          "this method is not allowed here");
+}
+
+
+ngx_int_t
+ngx_http_securechat_add_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = value;
+    h->value.len = len;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+/*
+ * Counts the request headers called name, returning the first.  Used for
+ * the headers nginx does not index, and to refuse duplicates where two
+ * values would be ambiguous.
+ */
+
+static ngx_uint_t
+ngx_http_securechat_find_header(ngx_http_request_t *r, const char *name,
+    size_t len, ngx_table_elt_t **first)
+{
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    n = 0;
+    *first = NULL;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            if (n++ == 0) {
+                *first = &h[i];
+            }
+        }
+    }
+
+    return n;
+}
+
+
+/*
+ * A browser sends Origin on every cross-origin request and on same-origin
+ * POSTs; a present Origin must be allowed exactly (scheme, host, port).
+ * Without an allowlist, only the request's own origin is.
+ */
+
+ngx_int_t
+ngx_http_securechat_check_origin(ngx_http_request_t *r)
+{
+    ngx_str_t                        *allowed;
+    ngx_uint_t                        i, n;
+    ngx_table_elt_t                  *h;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    n = ngx_http_securechat_find_header(r, "Sec-Fetch-Site",
+                                        sizeof("Sec-Fetch-Site") - 1, &h);
+
+    if (n > 0
+        && h->value.len == sizeof("cross-site") - 1
+        && ngx_strncasecmp(h->value.data, (u_char *) "cross-site",
+                           h->value.len) == 0)
+    {
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    n = ngx_http_securechat_find_header(r, "Origin", sizeof("Origin") - 1,
+                                        &h);
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    if (n > 1) {
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    if (smcf->allowed_origins == NULL) {
+        return ngx_http_securechat_same_origin(r, &h->value)
+               ? NGX_OK : NGX_HTTP_FORBIDDEN;
+    }
+
+    allowed = smcf->allowed_origins->elts;
+
+    for (i = 0; i < smcf->allowed_origins->nelts; i++) {
+        if (allowed[i].len == h->value.len
+            && ngx_strncmp(allowed[i].data, h->value.data, h->value.len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_HTTP_FORBIDDEN;
+}
+
+
+static ngx_uint_t
+ngx_http_securechat_same_origin(ngx_http_request_t *r, ngx_str_t *origin)
+{
+    size_t      skip;
+    ngx_str_t  *host;
+
+    if (r->headers_in.host == NULL) {
+        return 0;
+    }
+
+    host = &r->headers_in.host->value;
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        skip = sizeof("https://") - 1;
+
+        if (origin->len <= skip
+            || ngx_strncmp(origin->data, "https://", skip) != 0)
+        {
+            return 0;
+        }
+
+    } else
+#endif
+    {
+        skip = sizeof("http://") - 1;
+
+        if (origin->len <= skip
+            || ngx_strncmp(origin->data, "http://", skip) != 0)
+        {
+            return 0;
+        }
+    }
+
+    return origin->len - skip == host->len
+           && ngx_strncasecmp(origin->data + skip, host->data, host->len) == 0;
+}
+
+
+ngx_int_t
+ngx_http_securechat_authenticate(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx, ngx_uint_t csrf)
+{
+    int                               n, found;
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i;
+    const u_char                     *val;
+    ngx_list_part_t                  *part;
+    ngx_table_elt_t                  *h;
+    u_char                            expect[NGX_HTTP_SECURECHAT_CSRF_LEN];
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    /* the session cookie, in any of the Cookie headers, exactly once */
+
+    found = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Cookie") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie", 6) != 0)
+        {
+            continue;
+        }
+
+        n = ngx_http_securechat_cookie_find(h[i].value.data, h[i].value.len,
+                                            NGX_HTTP_SECURECHAT_COOKIE,
+                                            &val, &len);
+        if (n == 0) {
+            continue;
+        }
+
+        found += n;
+
+        if (found > 1 || !ngx_http_securechat_token_syntax_ok(val, len)) {
+            return NGX_HTTP_UNAUTHORIZED;
+        }
+
+        ngx_memcpy(ctx->token, val, NGX_HTTP_SECURECHAT_TOKEN_LEN);
+    }
+
+    if (found != 1) {
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    if (ngx_http_securechat_token_hash(smcf->session_secret.data,
+                                       smcf->session_secret.len,
+                                       ctx->token,
+                                       NGX_HTTP_SECURECHAT_TOKEN_LEN,
+                                       ctx->hash)
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_securechat_session_lookup(smcf->shm_zone, ctx->hash,
+                                            r->pool, &ctx->session);
+    if (rc == NGX_DECLINED) {
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!csrf) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_securechat_find_header(r, NGX_HTTP_SECURECHAT_CSRF_HEADER,
+                                        sizeof(NGX_HTTP_SECURECHAT_CSRF_HEADER)
+                                        - 1, &h)
+        != 1)
+    {
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    if (ngx_http_securechat_csrf_derive(smcf->session_secret.data,
+                                        smcf->session_secret.len,
+                                        ctx->token,
+                                        NGX_HTTP_SECURECHAT_TOKEN_LEN,
+                                        expect)
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!ngx_http_securechat_token_equal(h->value.data, h->value.len, expect,
+                                         NGX_HTTP_SECURECHAT_CSRF_LEN))
+    {
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_securechat_send_auth_error(ngx_http_request_t *r, ngx_int_t rc)
+{
+    switch (rc) {
+
+    case NGX_HTTP_UNAUTHORIZED:
+        return ngx_http_securechat_send_error(r, rc, "unauthorized",
+                   "no valid session: log in first");
+
+    case NGX_HTTP_FORBIDDEN:
+        return ngx_http_securechat_send_error(r, rc, "csrf",
+                   "missing or wrong X-CSRF-Token for this session");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+ngx_int_t
+ngx_http_securechat_read_json_body(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt post_handler)
+{
+    u_char                           *p, *last;
+    ngx_int_t                         rc;
+    ngx_table_elt_t                  *ct;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    /*
+     * application/json, optionally with parameters: anything else could
+     * come from a plain HTML form on another site.
+     */
+
+    ct = r->headers_in.content_type;
+
+    if (ct == NULL
+        || ct->value.len < sizeof("application/json") - 1
+        || ngx_strncasecmp(ct->value.data, (u_char *) "application/json",
+                           sizeof("application/json") - 1)
+           != 0)
+    {
+        goto unsupported;
+    }
+
+    p = ct->value.data + sizeof("application/json") - 1;
+    last = ct->value.data + ct->value.len;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if (p != last && *p != ';') {
+        goto unsupported;
+    }
+
+    if (r->headers_in.content_length_n > (off_t) smcf->max_body) {
+        return ngx_http_securechat_send_error(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+                   "the request body is larger than this server accepts");
+    }
+
+    rc = ngx_http_read_client_request_body(r, post_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+
+unsupported:
+
+    return ngx_http_securechat_send_error(r,
+               NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+               "the body must be application/json");
+}
+
+
+/*
+ * The body in one piece, whether nginx kept it in memory, in several
+ * buffers, or spooled it to a temporary file.  Returns NGX_OK,
+ * NGX_HTTP_REQUEST_ENTITY_TOO_LARGE (chunked bodies have no declared
+ * length to check up front) or NGX_HTTP_INTERNAL_SERVER_ERROR.
+ */
+
+ngx_int_t
+ngx_http_securechat_body_bytes(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char                           *p;
+    off_t                             total, size;
+    ssize_t                           n;
+    ngx_buf_t                        *b;
+    ngx_chain_t                      *cl;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    body->len = 0;
+    body->data = NULL;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    total = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        total += ngx_buf_size(cl->buf);
+    }
+
+    if (total > (off_t) smcf->max_body) {
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    b = r->request_body->bufs->buf;
+
+    if (r->request_body->bufs->next == NULL && !b->in_file) {
+        body->data = b->pos;
+        body->len = b->last - b->pos;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, (size_t) total);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body->data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            size = b->file_last - b->file_pos;
+            n = ngx_read_file(b->file, p, (size_t) size, b->file_pos);
+
+            if (n != (ssize_t) size) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            p += size;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    body->len = p - body->data;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_securechat_json_cleanup(void *data)
+{
+    json_decref((json_t *) data);
+}
+
+
+ngx_int_t
+ngx_http_securechat_keep_json(ngx_http_request_t *r, json_t *doc)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        json_decref(doc);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_securechat_json_cleanup;
+    cln->data = doc;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_securechat_set_session_cookie(ngx_http_request_t *r, u_char *token,
+    time_t max_age)
+{
+    u_char  *p, *cookie;
+    size_t   len;
+
+    len = sizeof(NGX_HTTP_SECURECHAT_COOKIE "=; Path=/; Max-Age=")
+          + NGX_HTTP_SECURECHAT_TOKEN_LEN + NGX_TIME_T_LEN
+          + sizeof("; HttpOnly; SameSite=Strict; Secure");
+
+    cookie = ngx_pnalloc(r->pool, len);
+    if (cookie == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(cookie, NGX_HTTP_SECURECHAT_COOKIE "=%*s; Path=/; "
+                    "Max-Age=%T; HttpOnly; SameSite=Strict",
+                    token ? NGX_HTTP_SECURECHAT_TOKEN_LEN : 0,
+                    token ? token : (u_char *) "", max_age);
+
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
+    }
+#endif
+
+    return ngx_http_securechat_add_header(r, "Set-Cookie", cookie,
+                                          p - cookie);
+}

@@ -1,0 +1,76 @@
+
+/*
+ * Request plumbing shared by the routes: JSON responses and errors, body
+ * intake, the session cookie, and the CSRF and Origin checks.
+ */
+
+#ifndef _NGX_HTTP_SECURECHAT_HTTP_H_INCLUDED_
+#define _NGX_HTTP_SECURECHAT_HTTP_H_INCLUDED_
+
+
+#include <jansson.h>
+
+#include "ngx_http_securechat_module.h"
+#include "ngx_http_securechat_store.h"
+#include "ngx_http_securechat_token.h"
+
+
+typedef struct {
+    ngx_str_t                        body;      /* whole request body */
+    json_t                          *doc;       /* freed by a pool cleanup */
+
+    /* the caller's session, once authenticated */
+    u_char                           token[NGX_HTTP_SECURECHAT_TOKEN_LEN];
+    u_char                           hash[NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN];
+    ngx_http_securechat_session_t    session;
+
+    /* login */
+    ngx_str_t                        user;
+    ngx_str_t                        throttle_key;
+    struct ngx_http_securechat_login_task_s  *login;
+} ngx_http_securechat_ctx_t;
+
+
+ngx_http_securechat_ctx_t *ngx_http_securechat_get_ctx(ngx_http_request_t *r);
+
+ngx_int_t ngx_http_securechat_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *body);
+ngx_int_t ngx_http_securechat_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+ngx_int_t ngx_http_securechat_add_header(ngx_http_request_t *r,
+    const char *key, u_char *value, size_t len);
+ngx_int_t ngx_http_securechat_method_not_allowed(ngx_http_request_t *r,
+    const char *allow);
+
+/* Origin allowlist and Sec-Fetch-Site: NGX_OK or NGX_HTTP_FORBIDDEN */
+ngx_int_t ngx_http_securechat_check_origin(ngx_http_request_t *r);
+
+/*
+ * The session cookie, then (when csrf is set) the X-CSRF-Token header:
+ * NGX_OK with ctx->session filled, NGX_HTTP_UNAUTHORIZED,
+ * NGX_HTTP_FORBIDDEN, or NGX_ERROR.  Error responses are left to the
+ * caller, via ngx_http_securechat_send_auth_error().
+ */
+ngx_int_t ngx_http_securechat_authenticate(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx, ngx_uint_t csrf);
+ngx_int_t ngx_http_securechat_send_auth_error(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+/*
+ * Starts reading a JSON body after checking its type and declared size;
+ * returns what a content handler returns.  The post handler then calls
+ * ngx_http_securechat_body_bytes() to get it in one piece.
+ */
+ngx_int_t ngx_http_securechat_read_json_body(ngx_http_request_t *r,
+    ngx_http_client_body_handler_pt post_handler);
+ngx_int_t ngx_http_securechat_body_bytes(ngx_http_request_t *r,
+    ngx_str_t *body);
+
+/* registers json_decref(doc) on the request pool */
+ngx_int_t ngx_http_securechat_keep_json(ngx_http_request_t *r, json_t *doc);
+
+ngx_int_t ngx_http_securechat_set_session_cookie(ngx_http_request_t *r,
+    u_char *token, time_t max_age);
+
+
+#endif /* _NGX_HTTP_SECURECHAT_HTTP_H_INCLUDED_ */

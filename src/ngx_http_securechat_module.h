@@ -1,0 +1,92 @@
+
+/*
+ * Configuration shared by every part of the module.
+ */
+
+#ifndef _NGX_HTTP_SECURECHAT_MODULE_H_INCLUDED_
+#define _NGX_HTTP_SECURECHAT_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+
+#include "ngx_http_securechat_passwd.h"
+
+
+#define NGX_HTTP_SECURECHAT_NAME     "securechat"
+#define NGX_HTTP_SECURECHAT_VERSION  "0.1.0"
+
+#define NGX_HTTP_SECURECHAT_COOKIE   "sc_session"
+#define NGX_HTTP_SECURECHAT_CSRF_HEADER  "X-CSRF-Token"
+
+
+typedef enum {
+    NGX_HTTP_SECURECHAT_ROLE_UNSET = 0,
+    NGX_HTTP_SECURECHAT_ROLE_WELCOME,
+    NGX_HTTP_SECURECHAT_ROLE_LOGIN,
+    NGX_HTTP_SECURECHAT_ROLE_LOGOUT,
+    NGX_HTTP_SECURECHAT_ROLE_CHAT,
+    NGX_HTTP_SECURECHAT_ROLE_DISCONNECT
+} ngx_http_securechat_role_e;
+
+
+typedef struct {
+    ngx_str_t                           name;
+    ngx_http_securechat_passwd_hash_t   hash;
+} ngx_http_securechat_user_t;
+
+
+typedef struct {
+    /* securechat_zone */
+    ngx_shm_zone_t                     *shm_zone;
+
+    /* securechat_signing_key, loaded at configuration time */
+    ngx_str_t                           signing_key_file;
+    EVP_PKEY                           *signing_key;
+    ngx_str_t                           public_key_pem;
+    ngx_str_t                           key_id;      /* base64url SHA-256 */
+    ngx_str_t                           key_alg;
+
+    /* securechat_users */
+    ngx_str_t                           users_file;
+    ngx_array_t                        *users;       /* of user_t */
+
+    /*
+     * Unknown users are hashed against this, so that they cost the same
+     * time as a wrong password for a known user.
+     */
+    ngx_http_securechat_passwd_hash_t   dummy_hash;
+
+    /* securechat_session_secret */
+    ngx_str_t                           session_secret_file;
+    ngx_str_t                           session_secret;
+
+    ngx_array_t                        *allowed_origins;  /* of ngx_str_t */
+
+    time_t                              session_lifetime;
+    size_t                              max_body;
+    size_t                              message_max;
+    ngx_uint_t                          history;
+
+    ngx_uint_t                          login_free_failures;
+    time_t                              login_max_lockout;
+
+    ngx_str_t                           thread_pool_name;
+    ngx_thread_pool_t                  *thread_pool;
+
+    ngx_uint_t                          handlers;    /* locations using us */
+} ngx_http_securechat_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                          role;   /* role_e */
+} ngx_http_securechat_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_securechat_module;
+
+
+#endif /* _NGX_HTTP_SECURECHAT_MODULE_H_INCLUDED_ */

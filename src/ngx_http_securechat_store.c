@@ -1,0 +1,654 @@
+
+/*
+ * The shared memory zone.  One slab mutex guards everything: each operation
+ * is a handful of tree steps or one memcpy, far shorter than the critical
+ * sections nginx's own limit_req holds.
+ */
+
+#include "ngx_http_securechat_module.h"
+#include "ngx_http_securechat_store.h"
+
+
+#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434831   /* "SCH1" */
+
+/* a throttle record is forgotten this long after its last failure */
+#define NGX_HTTP_SECURECHAT_THROTTLE_TTL   3600
+
+/* sessions the zone must hold besides the history */
+#define NGX_HTTP_SECURECHAT_MIN_SESSIONS   64
+
+
+typedef struct {
+    ngx_str_node_t                 sn;       /* str: the token hash */
+    ngx_queue_t                    queue;    /* oldest first */
+    time_t                         expires;
+    size_t                         user_len;
+    u_char                         hash[NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN];
+    u_char                         user[NGX_HTTP_SECURECHAT_USER_MAX];
+} ngx_http_securechat_session_node_t;
+
+
+typedef struct {
+    ngx_str_node_t                 sn;       /* str: account + address */
+    ngx_queue_t                    queue;    /* least recently failed first */
+    ngx_uint_t                     failures;
+    time_t                         locked_until;
+    time_t                         last_failure;
+    u_char                         key[1];
+} ngx_http_securechat_throttle_node_t;
+
+
+typedef struct {
+    uint64_t                       id;       /* 0: never used */
+    time_t                         time;
+    size_t                         user_len;
+    size_t                         len;
+    u_char                         user[NGX_HTTP_SECURECHAT_USER_MAX];
+    u_char                         text[1];
+} ngx_http_securechat_slot_t;
+
+
+typedef struct {
+    ngx_uint_t                     magic;
+
+    ngx_rbtree_t                   sessions;
+    ngx_rbtree_node_t              sessions_sentinel;
+    ngx_queue_t                    sessions_queue;
+
+    ngx_rbtree_t                   throttle;
+    ngx_rbtree_node_t              throttle_sentinel;
+    ngx_queue_t                    throttle_queue;
+
+    ngx_uint_t                     history;
+    size_t                         message_max;
+    size_t                         slot_size;
+    uint64_t                       last_id;
+    u_char                        *slots;
+} ngx_http_securechat_shctx_t;
+
+
+typedef struct {
+    ngx_http_securechat_shctx_t   *sh;
+    ngx_slab_pool_t               *shpool;
+
+    /* what this configuration asks of the zone */
+    ngx_uint_t                     history;
+    size_t                         message_max;
+} ngx_http_securechat_store_t;
+
+
+static ngx_int_t ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static size_t ngx_http_securechat_slot_size(size_t message_max);
+static void *ngx_http_securechat_session_alloc_locked(
+    ngx_http_securechat_store_t *store);
+static ngx_http_securechat_throttle_node_t *
+    ngx_http_securechat_throttle_lookup_locked(
+    ngx_http_securechat_store_t *store, ngx_str_t *key);
+
+
+ngx_shm_zone_t *
+ngx_http_securechat_store_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
+{
+    ngx_uint_t                    i;
+    ngx_list_part_t              *part;
+    ngx_shm_zone_t               *shm_zone, *old;
+    ngx_http_securechat_store_t  *store;
+
+    /*
+     * nginx silently gives a resized zone a fresh, empty segment on reload,
+     * which would log every user out; say so instead.
+     */
+
+    if (!ngx_is_init_cycle(cf->cycle->old_cycle)) {
+        part = &cf->cycle->old_cycle->shared_memory.part;
+        old = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+                part = part->next;
+                old = part->elts;
+                i = 0;
+            }
+
+            if (old[i].tag != &ngx_http_securechat_module
+                || old[i].shm.name.len != name->len
+                || ngx_strncmp(old[i].shm.name.data, name->data, name->len)
+                   != 0)
+            {
+                continue;
+            }
+
+            if (old[i].shm.size != size) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "securechat_zone \"%V\" cannot change its "
+                                   "size from %uz to %uz on reload; restart "
+                                   "nginx to resize it (sessions and history "
+                                   "will be lost)",
+                                   name, old[i].shm.size, size);
+                return NULL;
+            }
+        }
+    }
+
+    store = ngx_pcalloc(cf->pool, sizeof(ngx_http_securechat_store_t));
+    if (store == NULL) {
+        return NULL;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, name, size,
+                                     &ngx_http_securechat_module);
+    if (shm_zone == NULL) {
+        return NULL;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "securechat_zone \"%V\" is already declared",
+                           name);
+        return NULL;
+    }
+
+    shm_zone->init = ngx_http_securechat_store_init_zone;
+    shm_zone->data = store;
+
+    return shm_zone;
+}
+
+
+char *
+ngx_http_securechat_store_configure(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone,
+    ngx_uint_t history, size_t message_max)
+{
+    size_t                        need;
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+    store->history = history;
+    store->message_max = message_max;
+
+    /*
+     * The slab allocator needs a page header per page and rounds blocks up
+     * to powers of two; an eighth on top plus a few pages covers both.
+     */
+
+    need = history * ngx_http_securechat_slot_size(message_max)
+           + NGX_HTTP_SECURECHAT_MIN_SESSIONS
+             * sizeof(ngx_http_securechat_session_node_t) * 2
+           + sizeof(ngx_http_securechat_shctx_t);
+    need += need / 8 + 8 * ngx_pagesize;
+
+    if (shm_zone->shm.size < need) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "securechat_zone \"%V\" of %uz bytes is too small "
+                           "for a history of %ui messages of up to %uz bytes "
+                           "(securechat_history, securechat_message_max) "
+                           "and %d sessions: it needs at least %uz bytes",
+                           &shm_zone->shm.name, shm_zone->shm.size, history,
+                           message_max, NGX_HTTP_SECURECHAT_MIN_SESSIONS,
+                           need);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static size_t
+ngx_http_securechat_slot_size(size_t message_max)
+{
+    return ngx_align(offsetof(ngx_http_securechat_slot_t, text) + message_max,
+                     NGX_ALIGNMENT);
+}
+
+
+static ngx_int_t
+ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_securechat_store_t  *ostore = data;
+
+    size_t                        len;
+    ngx_http_securechat_store_t  *store;
+    ngx_http_securechat_shctx_t  *sh;
+
+    store = shm_zone->data;
+
+    if (ostore) {
+        sh = ostore->sh;
+
+        if (sh->history != store->history
+            || sh->message_max != store->message_max)
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "securechat_zone \"%V\" holds a history of %ui "
+                          "messages of up to %uz bytes, but the new "
+                          "configuration asks for %ui of up to %uz "
+                          "(securechat_history, securechat_message_max); "
+                          "restart nginx or use a new zone name",
+                          &shm_zone->shm.name, sh->history, sh->message_max,
+                          store->history, store->message_max);
+            return NGX_ERROR;
+        }
+
+        store->sh = ostore->sh;
+        store->shpool = ostore->shpool;
+
+        return NGX_OK;
+    }
+
+    store->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        store->sh = store->shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(store->shpool, sizeof(ngx_http_securechat_shctx_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    store->sh = sh;
+    store->shpool->data = sh;
+
+    sh->magic = NGX_HTTP_SECURECHAT_STORE_MAGIC;
+
+    ngx_rbtree_init(&sh->sessions, &sh->sessions_sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_queue_init(&sh->sessions_queue);
+
+    ngx_rbtree_init(&sh->throttle, &sh->throttle_sentinel,
+                    ngx_str_rbtree_insert_value);
+    ngx_queue_init(&sh->throttle_queue);
+
+    sh->history = store->history;
+    sh->message_max = store->message_max;
+    sh->slot_size = ngx_http_securechat_slot_size(store->message_max);
+    sh->last_id = 0;
+
+    /* the history is allocated once: its memory is fixed from the start */
+
+    sh->slots = ngx_slab_calloc(store->shpool, sh->history * sh->slot_size);
+    if (sh->slots == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "securechat_zone \"%V\" cannot hold its history",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    len = sizeof(" in securechat_zone \"\"") + shm_zone->shm.name.len;
+
+    store->shpool->log_ctx = ngx_slab_alloc(store->shpool, len);
+    if (store->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(store->shpool->log_ctx, " in securechat_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* a full zone is an expected, client-triggerable state: no log flood */
+    store->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_securechat_session_create(ngx_shm_zone_t *shm_zone,
+    const u_char *hash, ngx_str_t *user, time_t expires)
+{
+    ngx_http_securechat_store_t         *store;
+    ngx_http_securechat_session_node_t  *sn;
+
+    store = shm_zone->data;
+
+    if (user->len > NGX_HTTP_SECURECHAT_USER_MAX) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    sn = ngx_http_securechat_session_alloc_locked(store);
+    if (sn == NULL) {
+        ngx_shmtx_unlock(&store->shpool->mutex);
+        return NGX_BUSY;
+    }
+
+    ngx_memcpy(sn->hash, hash, NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN);
+    sn->sn.str.len = NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN;
+    sn->sn.str.data = sn->hash;
+    sn->sn.node.key = ngx_crc32_short(sn->hash,
+                                      NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN);
+    sn->expires = expires;
+    sn->user_len = user->len;
+    ngx_memcpy(sn->user, user->data, user->len);
+
+    ngx_rbtree_insert(&store->sh->sessions, &sn->sn.node);
+    ngx_queue_insert_tail(&store->sh->sessions_queue, &sn->queue);
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Sessions all share one lifetime, so the queue is in expiry order: free
+ * expired ones from its head before declaring the zone full.  Live
+ * sessions are never evicted to make room.
+ */
+
+static void *
+ngx_http_securechat_session_alloc_locked(ngx_http_securechat_store_t *store)
+{
+    void                                *p;
+    time_t                               now;
+    ngx_uint_t                           n;
+    ngx_queue_t                         *q;
+    ngx_http_securechat_session_node_t  *sn;
+
+    p = ngx_slab_alloc_locked(store->shpool,
+                              sizeof(ngx_http_securechat_session_node_t));
+    if (p != NULL) {
+        return p;
+    }
+
+    now = ngx_time();
+
+    for (n = 0; n < 64; n++) {
+
+        if (ngx_queue_empty(&store->sh->sessions_queue)) {
+            break;
+        }
+
+        q = ngx_queue_head(&store->sh->sessions_queue);
+        sn = ngx_queue_data(q, ngx_http_securechat_session_node_t, queue);
+
+        if (sn->expires > now) {
+            break;
+        }
+
+        ngx_queue_remove(&sn->queue);
+        ngx_rbtree_delete(&store->sh->sessions, &sn->sn.node);
+        ngx_slab_free_locked(store->shpool, sn);
+    }
+
+    return ngx_slab_alloc_locked(store->shpool,
+                                 sizeof(ngx_http_securechat_session_node_t));
+}
+
+
+ngx_int_t
+ngx_http_securechat_session_lookup(ngx_shm_zone_t *shm_zone,
+    const u_char *hash, ngx_pool_t *pool, ngx_http_securechat_session_t *s)
+{
+    ngx_str_t                            key;
+    ngx_str_node_t                      *node;
+    ngx_http_securechat_store_t         *store;
+    ngx_http_securechat_session_node_t  *sn;
+
+    store = shm_zone->data;
+
+    key.len = NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN;
+    key.data = (u_char *) hash;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    node = ngx_str_rbtree_lookup(&store->sh->sessions, &key,
+                                 ngx_crc32_short(key.data, key.len));
+    if (node == NULL) {
+        ngx_shmtx_unlock(&store->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    sn = (ngx_http_securechat_session_node_t *) node;
+
+    if (sn->expires <= ngx_time()) {
+        ngx_queue_remove(&sn->queue);
+        ngx_rbtree_delete(&store->sh->sessions, &sn->sn.node);
+        ngx_slab_free_locked(store->shpool, sn);
+        ngx_shmtx_unlock(&store->shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    s->expires = sn->expires;
+    s->user.len = sn->user_len;
+    s->user.data = ngx_pnalloc(pool, sn->user_len);
+
+    if (s->user.data == NULL) {
+        ngx_shmtx_unlock(&store->shpool->mutex);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->user.data, sn->user, sn->user_len);
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_securechat_session_delete(ngx_shm_zone_t *shm_zone,
+    const u_char *hash)
+{
+    ngx_str_t                            key;
+    ngx_str_node_t                      *node;
+    ngx_http_securechat_store_t         *store;
+    ngx_http_securechat_session_node_t  *sn;
+
+    store = shm_zone->data;
+
+    key.len = NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN;
+    key.data = (u_char *) hash;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    node = ngx_str_rbtree_lookup(&store->sh->sessions, &key,
+                                 ngx_crc32_short(key.data, key.len));
+    if (node != NULL) {
+        sn = (ngx_http_securechat_session_node_t *) node;
+        ngx_queue_remove(&sn->queue);
+        ngx_rbtree_delete(&store->sh->sessions, &sn->sn.node);
+        ngx_slab_free_locked(store->shpool, sn);
+    }
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+}
+
+
+static ngx_http_securechat_throttle_node_t *
+ngx_http_securechat_throttle_lookup_locked(ngx_http_securechat_store_t *store,
+    ngx_str_t *key)
+{
+    ngx_str_node_t                       *node;
+    ngx_http_securechat_throttle_node_t  *tn;
+
+    node = ngx_str_rbtree_lookup(&store->sh->throttle, key,
+                                 ngx_crc32_short(key->data, key->len));
+    if (node == NULL) {
+        return NULL;
+    }
+
+    tn = (ngx_http_securechat_throttle_node_t *) node;
+
+    if (tn->last_failure + NGX_HTTP_SECURECHAT_THROTTLE_TTL < ngx_time()) {
+        ngx_queue_remove(&tn->queue);
+        ngx_rbtree_delete(&store->sh->throttle, &tn->sn.node);
+        ngx_slab_free_locked(store->shpool, tn);
+        return NULL;
+    }
+
+    return tn;
+}
+
+
+time_t
+ngx_http_securechat_throttle_check(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
+{
+    time_t                                now, left;
+    ngx_http_securechat_store_t          *store;
+    ngx_http_securechat_throttle_node_t  *tn;
+
+    store = shm_zone->data;
+    now = ngx_time();
+    left = 0;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    tn = ngx_http_securechat_throttle_lookup_locked(store, key);
+
+    if (tn != NULL && tn->locked_until > now) {
+        left = tn->locked_until - now;
+    }
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return left;
+}
+
+
+/*
+ * The first free_failures failures cost nothing; each one after that locks
+ * the (account, address) pair for twice as long as the last, up to
+ * max_lockout.  Keying by address too means a stranger cannot lock the
+ * owner out of an account; capping the lock means nobody is locked out for
+ * good.
+ */
+
+void
+ngx_http_securechat_throttle_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
+    ngx_uint_t free_failures, time_t max_lockout)
+{
+    time_t                                now, lock;
+    ngx_uint_t                            over;
+    ngx_queue_t                          *q;
+    ngx_http_securechat_store_t          *store;
+    ngx_http_securechat_throttle_node_t  *tn;
+
+    store = shm_zone->data;
+    now = ngx_time();
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    tn = ngx_http_securechat_throttle_lookup_locked(store, key);
+
+    if (tn == NULL) {
+        tn = ngx_slab_alloc_locked(store->shpool,
+                 offsetof(ngx_http_securechat_throttle_node_t, key)
+                 + key->len);
+
+        if (tn == NULL && !ngx_queue_empty(&store->sh->throttle_queue)) {
+
+            /* make room by forgetting the stalest record */
+
+            q = ngx_queue_head(&store->sh->throttle_queue);
+            tn = ngx_queue_data(q, ngx_http_securechat_throttle_node_t,
+                                queue);
+            ngx_queue_remove(&tn->queue);
+            ngx_rbtree_delete(&store->sh->throttle, &tn->sn.node);
+            ngx_slab_free_locked(store->shpool, tn);
+
+            tn = ngx_slab_alloc_locked(store->shpool,
+                     offsetof(ngx_http_securechat_throttle_node_t, key)
+                     + key->len);
+        }
+
+        if (tn == NULL) {
+            ngx_shmtx_unlock(&store->shpool->mutex);
+            return;
+        }
+
+        ngx_memcpy(tn->key, key->data, key->len);
+        tn->sn.str.len = key->len;
+        tn->sn.str.data = tn->key;
+        tn->sn.node.key = ngx_crc32_short(key->data, key->len);
+        tn->failures = 0;
+        tn->locked_until = 0;
+
+        ngx_rbtree_insert(&store->sh->throttle, &tn->sn.node);
+
+    } else {
+        ngx_queue_remove(&tn->queue);
+    }
+
+    ngx_queue_insert_tail(&store->sh->throttle_queue, &tn->queue);
+
+    tn->failures++;
+    tn->last_failure = now;
+
+    if (tn->failures > free_failures) {
+        over = tn->failures - free_failures - 1;
+        lock = (over >= 20) ? max_lockout : ((time_t) 1 << over);
+        tn->locked_until = now + ngx_min(lock, max_lockout);
+    }
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+}
+
+
+void
+ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
+{
+    ngx_http_securechat_store_t          *store;
+    ngx_http_securechat_throttle_node_t  *tn;
+
+    store = shm_zone->data;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    tn = ngx_http_securechat_throttle_lookup_locked(store, key);
+
+    if (tn != NULL) {
+        ngx_queue_remove(&tn->queue);
+        ngx_rbtree_delete(&store->sh->throttle, &tn->sn.node);
+        ngx_slab_free_locked(store->shpool, tn);
+    }
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+}
+
+
+ngx_int_t
+ngx_http_securechat_history_append(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
+    ngx_str_t *text, uint64_t *id)
+{
+    ngx_http_securechat_shctx_t  *sh;
+    ngx_http_securechat_slot_t   *slot;
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+    sh = store->sh;
+
+    if (text->len > sh->message_max
+        || user->len > NGX_HTTP_SECURECHAT_USER_MAX)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    /* id N lives in slot N mod history: the newest overwrites the oldest */
+
+    sh->last_id++;
+
+    slot = (ngx_http_securechat_slot_t *)
+               (sh->slots + (sh->last_id % sh->history) * sh->slot_size);
+
+    slot->id = sh->last_id;
+    slot->time = ngx_time();
+    slot->user_len = user->len;
+    ngx_memcpy(slot->user, user->data, user->len);
+    slot->len = text->len;
+    ngx_memcpy(slot->text, text->data, text->len);
+
+    *id = sh->last_id;
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return NGX_OK;
+}

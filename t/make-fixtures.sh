@@ -1,0 +1,55 @@
+#!/bin/bash
+# Keys, secrets and users files for the test suite, good and deliberately
+# bad ones.  Key ids are computed here with the openssl CLI, independently
+# of the module, so the tests can check what /api/ reports.
+set -euo pipefail
+
+dir=${1:?usage: make-fixtures.sh DIR PASSWD_TOOL}
+passwd_tool=${2:?usage: make-fixtures.sh DIR PASSWD_TOOL}
+
+umask 077
+rm -rf "$dir"
+mkdir -p "$dir"
+cd "$dir"
+
+key_id() {
+    openssl pkey -in "$1" -pubout -outform DER \
+        | openssl dgst -sha256 -binary | base64 -w0 | tr '+/' '-_' | tr -d '='
+}
+
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa.pem \
+    2>/dev/null
+openssl genpkey -algorithm ED25519 -out ed25519.pem
+key_id rsa.pem > rsa.keyid
+key_id ed25519.pem > ed25519.keyid
+
+# keys the module must refuse
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 \
+    -out rsa1024.pem 2>/dev/null
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec.pem
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+    -aes-256-cbc -pass pass:secret -out encrypted.pem 2>/dev/null
+cat rsa.pem ed25519.pem > two-keys.pem
+openssl pkey -in rsa.pem -pubout -out public-only.pem
+echo "this is not a key" > garbage.pem
+cp rsa.pem group-readable.pem
+chmod 640 group-readable.pem
+
+openssl rand -hex 32 > secret
+openssl rand -hex 8 > short-secret
+cp secret open-secret
+chmod 644 open-secret
+
+# ln=10 keeps the suite fast; the default cost is covered by unit tests
+printf 'alice-password\n' | "$passwd_tool" -l 10 users alice >/dev/null
+printf 'bob-password\n' | "$passwd_tool" -l 10 users bob >/dev/null
+
+printf '# nobody here\n\n' > users-empty
+printf 'carol:not-a-hash\n' > users-bad
+cat users users > users-dup
+cp users users-open
+chmod 644 users-open
+
+chmod 600 rsa.pem ed25519.pem rsa1024.pem ec.pem encrypted.pem two-keys.pem \
+    public-only.pem garbage.pem secret short-secret users users-empty \
+    users-bad users-dup
