@@ -112,7 +112,7 @@ t: $(MODULE_SO) fixtures
 
 test: deps
 	$(MAKE) module
-	$(MAKE) unit
+	$(MAKE) unit tools-test
 	$(MAKE) fuzz-smoke
 	$(MAKE) t
 

@@ -154,8 +154,9 @@ ngx_http_securechat_parse_body(ngx_http_request_t *r,
     size_t n, ngx_int_t *answer)
 {
     u_char                         *p;
+    size_t                          len;
     ngx_int_t                       rc;
-    const char                     *bad;
+    const char                     *bad, *text;
     ngx_http_securechat_json_rc_e   jrc;
 
     rc = ngx_http_securechat_body_bytes(r, &ctx->body);
@@ -185,10 +186,16 @@ ngx_http_securechat_parse_body(ngx_http_request_t *r,
         /* field names come from our own table, never from the client */
 
         if (bad != NULL) {
-            p = ngx_pnalloc(r->pool, ngx_strlen(bad) + 128);
+            text = ngx_http_securechat_json_rc_text(jrc);
+            len = ngx_strlen(text);
+
+            if (len && text[len - 1] == '.') {
+                len--;
+            }
+
+            p = ngx_pnalloc(r->pool, len + ngx_strlen(bad) + sizeof(": \"\""));
             if (p != NULL) {
-                *ngx_sprintf(p, "%s: \"%s\"%Z",
-                             ngx_http_securechat_json_rc_text(jrc), bad) = '\0';
+                ngx_sprintf(p, "%*s: \"%s\"%Z", len, text, bad);
             }
         }
 

@@ -46,6 +46,10 @@ typedef struct {
  * string), and fills value/len of each present field.  On success *doc holds
  * a new reference the caller must json_decref(); on failure *doc is NULL and,
  * if bad_field is not NULL, *bad_field names the offending member (or NULL).
+ * *bad_field is always one of fields[].name: it stays NULL for
+ * UNKNOWN_FIELD, whose name is client input and is not echoed back.  An
+ * empty or whitespace-only body is EMPTY; a body that starts like a JSON
+ * scalar or array is NOT_OBJECT (arrays must still be valid JSON).
  */
 ngx_http_securechat_json_rc_e ngx_http_securechat_json_parse_fields(
     const unsigned char *buf, size_t len,

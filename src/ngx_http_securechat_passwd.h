@@ -79,14 +79,18 @@ int ngx_http_securechat_passwd_format(
 
 /*
  * Fresh random salt from the CSPRNG, then derives dk from password with the
- * given ln (r and p default).  Returns 0 or -1.
+ * given ln (r and p default).  Returns 0 or -1.  Refuses passwords that are
+ * empty, longer than PASSWORD_MAX or contain NUL (HMAC zero-pads its key,
+ * so scrypt cannot tell "pw" from "pw\0").
  */
 int ngx_http_securechat_passwd_create(const unsigned char *password,
     size_t len, unsigned int ln, ngx_http_securechat_passwd_hash_t *h);
 
 /*
  * Derives with h's parameters and salt and compares with h->dk in constant
- * time.  Returns 1 match, 0 mismatch, -1 error (e.g. out of memory).
+ * time.  Returns 1 match, 0 mismatch, -1 error (e.g. out of memory, or
+ * parameters parse would refuse).  A password create would refuse is a
+ * mismatch, answered without deriving.
  * This is the slow call: the module runs it in a thread pool.
  */
 int ngx_http_securechat_passwd_verify(const unsigned char *password,

@@ -64,8 +64,11 @@ ngx_http_securechat_read_secret_file(ngx_conf_t *cf, const char *directive,
     if (ngx_file_access(&fi) & 0077) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%s \"%V\" is accessible by group or others "
-                           "(mode %04o); make it private: chmod 600",
-                           directive, path, ngx_file_access(&fi));
+                           "(mode 0%d%d%d); make it private: chmod 600",
+                           directive, path,
+                           (int) (ngx_file_access(&fi) >> 6) & 7,
+                           (int) (ngx_file_access(&fi) >> 3) & 7,
+                           (int) ngx_file_access(&fi) & 7);
         goto failed;
     }
 

@@ -514,8 +514,8 @@ ngx_http_securechat_throttle_check(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 
 /*
  * The first free_failures failures cost nothing; each one after that locks
- * the (account, address) pair for twice as long as the last, up to
- * max_lockout.  Keying by address too means a stranger cannot lock the
+ * the (account, address) pair for twice as long as the last (2s, 4s, ...),
+ * up to max_lockout.  Keying by address too means a stranger cannot lock the
  * owner out of an account; capping the lock means nobody is locked out for
  * good.
  */
@@ -582,7 +582,7 @@ ngx_http_securechat_throttle_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     tn->last_failure = now;
 
     if (tn->failures > free_failures) {
-        over = tn->failures - free_failures - 1;
+        over = tn->failures - free_failures;
         lock = (over >= 20) ? max_lockout : ((time_t) 1 << over);
         tn->locked_until = now + ngx_min(lock, max_lockout);
     }

@@ -25,7 +25,8 @@ size_t ngx_http_securechat_base64url_encode(unsigned char *dst,
 /*
  * Strict decode: alphabet [A-Za-z0-9_-] only, no padding, no whitespace,
  * length mod 4 != 1, unused trailing bits must be zero.  Returns 0 and sets
- * *dst_len, or -1.  dst must hold len * 3 / 4 bytes.
+ * *dst_len, or -1 (dst then holds garbage).  dst must hold len * 3 / 4
+ * bytes.  Takes the same time wherever a bad character is.
  */
 int ngx_http_securechat_base64url_decode(unsigned char *dst, size_t *dst_len,
     const unsigned char *src, size_t len);
@@ -36,7 +37,11 @@ int ngx_http_securechat_base64url_decode(unsigned char *dst, size_t *dst_len,
  */
 int ngx_http_securechat_token_generate(unsigned char *out);
 
-/* 1 if s is exactly NGX_HTTP_SECURECHAT_TOKEN_LEN base64url characters */
+/*
+ * 1 if s is exactly NGX_HTTP_SECURECHAT_TOKEN_LEN base64url characters in
+ * canonical form (the unused low bits of the last character zero, as every
+ * generated token has them)
+ */
 int ngx_http_securechat_token_syntax_ok(const unsigned char *s, size_t len);
 
 /*

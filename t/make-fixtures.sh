@@ -5,7 +5,7 @@
 set -euo pipefail
 
 dir=${1:?usage: make-fixtures.sh DIR PASSWD_TOOL}
-passwd_tool=${2:?usage: make-fixtures.sh DIR PASSWD_TOOL}
+passwd_tool=$(realpath "${2:?usage: make-fixtures.sh DIR PASSWD_TOOL}")
 
 umask 077
 rm -rf "$dir"

@@ -1,0 +1,76 @@
+# A full zone: new logins get 503 with Retry-After, existing sessions keep
+# working, and the error log is not flooded.
+
+use Test::Nginx::Socket 'no_plan';
+use SecureChat::Test;
+
+no_shuffle();
+
+our $SmallZone = $HttpConfig;
+$SmallZone =~ s/zone=securechat:8m/zone=securechat:64k/;
+$SmallZone .= "    securechat_history 1;\n    securechat_message_max 64;\n";
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: logins fill the zone, then 503; the first session still works
+--- main_config eval: $::MainConfig
+--- http_config eval: $::SmallZone
+--- config eval: $::ApiConfig
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+my ($ok, $full, $retry) = (1, 0, '');
+for (1 .. 2000) {
+    my ($s, $h, $b) = SecureChat::Test::http_request('POST', '/api/login',
+        { 'Content-Type' => 'application/json' },
+        '{"username":"bob","password":"bob-password"}');
+    if ($s == 200) { $ok++; next }
+    die "expected 503 when full, got $s $b\n" unless $s == 503;
+    die "503 without the zone_full error: $b\n"
+        unless $b =~ /^\{"error":"zone_full",/;
+    $retry = $h->{'retry-after'} // '';
+    $full++;
+    last if $full == 20;
+}
+die "the zone never filled up ($ok sessions)\n" unless $full == 20;
+die "no Retry-After on 503\n" unless $retry =~ /^\d+$/;
+SecureChat::Test::expand_block($block);
+--- request
+POST /api/chat
+{"message":"still here"}
+--- more_headers
+Content-Type: application/json
+Cookie: sc_session=$TEST_NGINX_COOKIE
+X-CSRF-Token: $TEST_NGINX_CSRF
+--- error_code: 202
+--- response_body
+{"id":1}
+--- timeout: 60
+--- no_error_log
+[error]
+[crit]
+no memory
+
+
+
+=== TEST 2: the history keeps only the newest message, ids go on
+--- main_config eval: $::MainConfig
+--- http_config eval: $::SmallZone
+--- config eval: $::ApiConfig
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+SecureChat::Test::expand_block($block);
+--- request eval
+["POST /api/chat\n{\"message\":\"one\"}", "POST /api/chat\n{\"message\":\"two\"}",
+ "POST /api/chat\n{\"message\":\"three\"}"]
+--- more_headers
+Content-Type: application/json
+Cookie: sc_session=$TEST_NGINX_COOKIE
+X-CSRF-Token: $TEST_NGINX_CSRF
+--- error_code eval
+[202, 202, 202]
+--- response_body eval
+["{\"id\":1}\n", "{\"id\":2}\n", "{\"id\":3}\n"]
+--- no_error_log
+[error]

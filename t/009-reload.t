@@ -1,0 +1,115 @@
+# nginx -s reload (HUP): sessions and the message history live in the zone
+# and survive; a reload that would resize the zone is refused.
+
+use Test::Nginx::Socket 'no_plan';
+use SecureChat::Test;
+
+master_on();
+workers(2);
+no_shuffle();
+
+# sends HUP to the master and waits until the old workers have gone
+sub reload_nginx {
+    my $pidfile = $Test::Nginx::Util::PidFile;
+    open my $fh, '<', $pidfile or die "no pid file $pidfile: $!\n";
+    chomp(my $master = <$fh>);
+    my @old = worker_pids($master);
+    kill 'HUP', $master or die "cannot HUP $master: $!\n";
+    for (1 .. 100) {
+        select undef, undef, undef, 0.1;
+        my @now = worker_pids($master);
+        my %old = map { $_ => 1 } @old;
+        return if @now && !grep { $old{$_} } @now;
+    }
+    die "the workers were not replaced after HUP\n";
+}
+
+sub worker_pids {
+    my $master = shift;
+    opendir my $d, '/proc' or die;
+    my @pids;
+    for my $pid (grep { /^\d+$/ } readdir $d) {
+        open my $st, '<', "/proc/$pid/stat" or next;
+        my $stat = <$st>;
+        my ($ppid) = $stat =~ /^\d+ \(.*?\) \S+ (\d+)/;
+        push @pids, $pid if defined $ppid && $ppid == $master;
+    }
+    return sort @pids;
+}
+
+sub chat_ok {
+    my ($msg) = @_;
+    my ($s, $h, $b) = SecureChat::Test::http_request('POST', '/api/chat',
+        { 'Content-Type' => 'application/json',
+          'Cookie' => "sc_session=$ENV{TEST_NGINX_COOKIE}",
+          'X-CSRF-Token' => $ENV{TEST_NGINX_CSRF} },
+        qq({"message":"$msg"}));
+    die "chat: $s $b" unless $s == 202;
+    return $b =~ /"id":(\d+)/ ? $1 : die "no id in $b";
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a session made before a reload works after it; ids go on
+--- main_config eval: $::MainConfig
+--- http_config eval: $::HttpConfig
+--- config eval: $::ApiConfig
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+my $before = main::chat_ok('before');
+main::reload_nginx();
+$ENV{TEST_NGINX_NEXT} = $before + 1;
+SecureChat::Test::expand_block($block);
+--- request
+POST /api/chat
+{"message":"after"}
+--- more_headers
+Content-Type: application/json
+Cookie: sc_session=$TEST_NGINX_COOKIE
+X-CSRF-Token: $TEST_NGINX_CSRF
+--- error_code: 202
+--- response_body
+{"id":$TEST_NGINX_NEXT}
+--- timeout: 20
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 2: a reload that resizes the zone is refused; the old one serves on
+--- main_config eval: $::MainConfig
+--- http_config eval: $::HttpConfig
+--- config eval: $::ApiConfig
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+my $conf = $Test::Nginx::Util::ConfFile;
+open my $in, '<', $conf or die "$conf: $!";
+my $text = do { local $/; <$in> };
+close $in;
+$text =~ s/zone=securechat:8m/zone=securechat:16m/ or die "no zone in $conf";
+open my $out, '>', $conf or die "$conf: $!";
+print $out $text;
+close $out;
+my $pidfile = $Test::Nginx::Util::PidFile;
+open my $fh, '<', $pidfile or die;
+chomp(my $master = <$fh>);
+kill 'HUP', $master or die;
+sleep 1;
+SecureChat::Test::expand_block($block);
+--- request
+POST /api/chat
+{"message":"still served"}
+--- more_headers
+Content-Type: application/json
+Cookie: sc_session=$TEST_NGINX_COOKIE
+X-CSRF-Token: $TEST_NGINX_CSRF
+--- error_code: 202
+--- timeout: 20
+--- error_log
+securechat_zone "securechat" cannot change its size from 8388608 to 16777216 on reload
+--- no_error_log
+[error]
+[alert]

@@ -1,0 +1,150 @@
+package SecureChat::Test;
+
+# Shared configuration and a tiny HTTP client for the securechat suite.
+# Works with the real Test::Nginx and with t/stand-in alike: it only reads
+# environment variables and talks to the server over a socket.
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IO::Socket::INET ();
+
+our @EXPORT = qw($MainConfig $HttpConfig $ApiConfig fixture http_request
+                 login login_env expand_block);
+
+my $fx = $ENV{TEST_NGINX_FIXTURES}
+    or die "TEST_NGINX_FIXTURES is not set (run the suite with make test)\n";
+my $so = $ENV{TEST_NGINX_MODULE}
+    or die "TEST_NGINX_MODULE is not set (run the suite with make test)\n";
+
+our $MainConfig = <<"_EOC_";
+    load_module $so;
+    thread_pool securechat threads=2;
+_EOC_
+
+our $HttpConfig = <<"_EOC_";
+    securechat_zone            zone=securechat:8m;
+    securechat_signing_key     $fx/rsa.pem;
+    securechat_users           $fx/users;
+    securechat_session_secret  $fx/secret;
+    securechat_thread_pool     securechat;
+    securechat_allowed_origin  http://localhost:1984 https://chat.example.com;
+_EOC_
+
+our $ApiConfig = <<'_EOC_';
+    location = /api/           { securechat welcome; }
+    location = /api/login      { securechat login; }
+    location = /api/logout     { securechat logout; }
+    location = /api/chat       { securechat chat; }
+    location = /api/disconnect { securechat disconnect; }
+_EOC_
+
+
+sub fixture {
+    my $name = shift;
+    open my $fh, '<', "$fx/$name" or die "cannot open fixture $name: $!\n";
+    local $/;
+    my $text = <$fh>;
+    chomp $text;
+    return $text;
+}
+
+
+# One HTTP/1.1 request on its own connection; returns (status, headers
+# hashref with lower-case names, body).
+sub http_request {
+    my ($method, $uri, $headers, $body) = @_;
+
+    my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                     PeerPort => $port, Timeout => 10)
+        or die "cannot connect to 127.0.0.1:$port: $!\n";
+
+    $body //= '';
+    my $req = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
+              . "Connection: close\r\n";
+    $req .= "$_: $headers->{$_}\r\n" for sort keys %{ $headers || {} };
+    $req .= "Content-Length: " . length($body) . "\r\n" if length $body;
+    $req .= "\r\n$body";
+
+    print $sock $req;
+
+    local $/;
+    my $resp = <$sock>;
+    close $sock;
+
+    my ($head, $rbody) = split /\r\n\r\n/, $resp, 2;
+    my ($status_line, @lines) = split /\r\n/, $head;
+    my ($status) = $status_line =~ m{^HTTP/1\.[01] (\d{3})}
+        or die "bad status line: $status_line\n";
+
+    my %h;
+    for (@lines) {
+        my ($k, $v) = split /:\s*/, $_, 2;
+        $h{lc $k} = $v;
+    }
+
+    return ($status, \%h, $rbody);
+}
+
+
+# Logs in; returns (cookie value, csrf token) or dies.
+sub login {
+    my ($user, $password) = @_;
+
+    my ($status, $h, $body) = http_request('POST', '/api/login',
+        { 'Content-Type' => 'application/json' },
+        qq({"username":"$user","password":"$password"}));
+
+    die "login as $user failed: $status $body\n" unless $status == 200;
+
+    my ($cookie) = ($h->{'set-cookie'} // '') =~ /^sc_session=([^;]+)/
+        or die "login as $user gave no session cookie\n";
+    my ($csrf) = $body =~ /"csrf_token":"([^"]+)"/
+        or die "login as $user gave no csrf token\n";
+
+    return ($cookie, $csrf);
+}
+
+
+# Logs in and publishes the session for the block's requests, which refer
+# to it as $TEST_NGINX_COOKIE / $TEST_NGINX_CSRF (suffixed by $tag).
+sub login_env {
+    my ($user, $password, $tag) = @_;
+    $tag //= '';
+    my ($cookie, $csrf) = login($user, $password);
+    $ENV{"TEST_NGINX_COOKIE$tag"} = $cookie;
+    $ENV{"TEST_NGINX_CSRF$tag"} = $csrf;
+    return;
+}
+
+
+# Test::Nginx expands $TEST_NGINX_* variables in the configuration, but not
+# in the request headers, and it reads the block before `--- init` has
+# logged in.  Called at the end of `--- init` (which sees the block as
+# $block, with the real Test::Nginx and the stand-in alike), this expands
+# them in what the block is about to send.
+sub expand_block {
+    my $block = shift;
+
+    my $expand = sub {
+        my $text = shift;
+        $text =~ s{\$(TEST_NGINX_[_A-Z0-9]+)}{
+            defined $ENV{$1} ? $ENV{$1} : die "\$$1 is not set\n"
+        }ge;
+        return $text;
+    };
+
+    for my $section (qw(request raw_request more_headers response_body)) {
+        my $value = $block->$section;
+        next unless defined $value;
+        $block->set_value($section, ref $value eq 'ARRAY'
+                                    ? [map { $expand->($_) } @$value]
+                                    : $expand->($value));
+    }
+
+    return;
+}
+
+1;
