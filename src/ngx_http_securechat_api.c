@@ -5,9 +5,10 @@
  * declared size, then the JSON body itself.
  */
 
+#include "ngx_http_securechat_module.h"
+
 #include <openssl/crypto.h>
 
-#include "ngx_http_securechat_module.h"
 #include "ngx_http_securechat_api.h"
 #include "ngx_http_securechat_http.h"
 #include "ngx_http_securechat_json.h"

@@ -4,10 +4,11 @@
  * naming the directive and the file, so `nginx -t` catches it.
  */
 
+#include "ngx_http_securechat_module.h"
+
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
-#include "ngx_http_securechat_module.h"
 #include "ngx_http_securechat_secrets.h"
 #include "ngx_http_securechat_crypto.h"
 #include "ngx_http_securechat_token.h"

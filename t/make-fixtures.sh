@@ -44,6 +44,10 @@ chmod 644 open-secret
 printf 'alice-password\n' | "$passwd_tool" -l 10 users alice >/dev/null
 printf 'bob-password\n' | "$passwd_tool" -l 10 users bob >/dev/null
 
+# a deliberately slow hash (ln=17: 128 MiB, a good fraction of a second)
+cp users users-slow
+printf 'carol-password\n' | "$passwd_tool" -l 17 users-slow carol >/dev/null
+
 printf '# nobody here\n\n' > users-empty
 printf 'carol:not-a-hash\n' > users-bad
 cat users users > users-dup
@@ -52,4 +56,4 @@ chmod 644 users-open
 
 chmod 600 rsa.pem ed25519.pem rsa1024.pem ec.pem encrypted.pem two-keys.pem \
     public-only.pem garbage.pem secret short-secret users users-empty \
-    users-bad users-dup
+    users-bad users-dup users-slow

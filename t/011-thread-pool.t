@@ -1,0 +1,61 @@
+# Password hashing runs in the thread pool, never on the event loop: while a
+# slow hash is being computed, the same single worker keeps answering.
+
+use Test::Nginx::Socket 'no_plan';
+use SecureChat::Test;
+use IO::Select ();
+use IO::Socket::INET ();
+
+no_shuffle();
+
+our $SlowUsers = $HttpConfig;
+$SlowUsers =~ s{/users;}{/users-slow;};
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a welcome request is answered while a slow login is hashing
+--- main_config eval: $::MainConfig
+--- http_config eval: $::SlowUsers
+--- config eval: $::ApiConfig
+--- init
+my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+my $slow = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+    or die "connect: $!";
+my $body = '{"username":"carol","password":"carol-password"}';
+print $slow "POST /api/login HTTP/1.1\r\nHost: localhost\r\n"
+    . "Connection: close\r\nContent-Type: application/json\r\n"
+    . "Content-Length: " . length($body) . "\r\n\r\n$body";
+# let the worker read the login and hand it to the thread pool
+select undef, undef, undef, 0.05;
+my ($s) = SecureChat::Test::http_request('GET', '/api/');
+Test::More::is($s, 200, 'welcome answered during the hash');
+Test::More::ok(!IO::Select->new($slow)->can_read(0),
+               'the login was still hashing when the welcome came back');
+my $resp = do { local $/; <$slow> };
+Test::More::like($resp, qr{^HTTP/1\.1 200 }, 'the slow login then succeeds');
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: an unknown user is hashed too (against the dummy), in the pool
+--- main_config eval: $::MainConfig
+--- http_config eval: $::HttpConfig
+--- config eval: $::ApiConfig
+--- request
+POST /api/login
+{"username":"nobody","password":"whatever"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 401
+--- error_log
+added to thread pool "securechat"
+complete task #
+--- no_error_log
+[error]
