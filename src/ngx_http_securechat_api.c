@@ -10,12 +10,17 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_securechat_api.h"
+#include "ngx_http_securechat_crypto.h"
 #include "ngx_http_securechat_http.h"
 #include "ngx_http_securechat_json.h"
 #include "ngx_http_securechat_passwd.h"
 #include "ngx_http_securechat_secrets.h"
 #include "ngx_http_securechat_store.h"
 #include "ngx_http_securechat_token.h"
+
+
+/* a 4096-bit RSA key is about 800 bytes of PEM */
+#define NGX_HTTP_SECURECHAT_CLIENT_KEY_PEM_MAX  4096
 
 
 typedef struct ngx_http_securechat_login_task_s {
@@ -255,18 +260,50 @@ ngx_http_securechat_login_start(ngx_http_request_t *r)
     ngx_http_securechat_user_t        *user;
     ngx_http_securechat_login_task_t  *t;
     ngx_http_securechat_main_conf_t   *smcf;
+    const char                        *why;
     ngx_http_securechat_json_field_t   fields[] = {
         { "username", 1, NGX_HTTP_SECURECHAT_USER_MAX, 1, 1, NULL, 0 },
-        { "password", 1, NGX_HTTP_SECURECHAT_PASSWORD_MAX, 1, 0, NULL, 0 }
+        { "password", 1, NGX_HTTP_SECURECHAT_PASSWORD_MAX, 1, 0, NULL, 0 },
+        { "public_key", 1, NGX_HTTP_SECURECHAT_CLIENT_KEY_PEM_MAX, 0, 0,
+          NULL, 0 }
     };
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
     ctx = ngx_http_securechat_get_ctx(r);
 
-    if (ngx_http_securechat_parse_body(r, ctx, fields, 2, &answer)
+    if (ngx_http_securechat_parse_body(r, ctx, fields, 3, &answer)
         != NGX_OK)
     {
         return answer;
+    }
+
+    /*
+     * The client's key is checked before the costly hash; it is never
+     * logged, and the error names only what is wrong with it.
+     */
+
+    if (fields[2].value != NULL) {
+        ctx->session.client_key.data =
+                     ngx_pnalloc(r->pool, NGX_HTTP_SECURECHAT_CLIENT_KEY_DER_MAX
+                                          + NGX_HTTP_SECURECHAT_KEY_ID_LEN);
+        if (ctx->session.client_key.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->session.client_key_id.data = ctx->session.client_key.data
+                                       + NGX_HTTP_SECURECHAT_CLIENT_KEY_DER_MAX;
+
+        if (ngx_http_securechat_client_key_import(
+                (u_char *) fields[2].value, fields[2].len,
+                ctx->session.client_key.data, &ctx->session.client_key.len,
+                ctx->session.client_key_id.data, &why)
+            != 0)
+        {
+            return ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                                                  "invalid_public_key", why);
+        }
+
+        ctx->session.client_key_id.len = NGX_HTTP_SECURECHAT_KEY_ID_LEN;
     }
 
     ctx->user.data = (u_char *) fields[0].value;
@@ -409,6 +446,7 @@ ngx_http_securechat_login_finish(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_securechat_login_answer(ngx_http_request_t *r)
 {
+    json_t                            *body;
     time_t                             expires;
     ngx_int_t                          rc;
     ngx_http_securechat_ctx_t         *ctx;
@@ -465,8 +503,11 @@ ngx_http_securechat_login_answer(ngx_http_request_t *r)
 
     expires = ngx_time() + smcf->session_lifetime;
 
+    ctx->session.user = ctx->user;
+    ctx->session.expires = expires;
+
     rc = ngx_http_securechat_session_create(smcf->shm_zone, ctx->hash,
-                                            &ctx->user, expires);
+                                            &ctx->session);
     if (rc == NGX_BUSY) {
         if (ngx_http_securechat_retry_after(r, 60) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -492,12 +533,23 @@ ngx_http_securechat_login_answer(ngx_http_request_t *r)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "securechat: \"%V\" logged in", &ctx->user);
 
-    return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
-               json_pack("{s:s%, s:s%, s:I}",
-                         "user", ctx->user.data, ctx->user.len,
-                         "csrf_token", csrf,
-                         (size_t) NGX_HTTP_SECURECHAT_CSRF_LEN,
-                         "expires", (json_int_t) expires));
+    body = json_pack("{s:s%, s:s%, s:I}",
+                     "user", ctx->user.data, ctx->user.len,
+                     "csrf_token", csrf, (size_t) NGX_HTTP_SECURECHAT_CSRF_LEN,
+                     "expires", (json_int_t) expires);
+
+    if (body != NULL && ctx->session.client_key_id.len
+        && json_object_set_new(body, "client_key_id",
+                               json_stringn((char *)
+                                            ctx->session.client_key_id.data,
+                                            ctx->session.client_key_id.len))
+           != 0)
+    {
+        json_decref(body);
+        body = NULL;
+    }
+
+    return ngx_http_securechat_send_json(r, NGX_HTTP_OK, body);
 }
 
 

@@ -23,8 +23,11 @@ typedef struct {
     ngx_queue_t                    queue;    /* oldest first */
     time_t                         expires;
     size_t                         user_len;
+    size_t                         key_len;
     u_char                         hash[NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN];
     u_char                         user[NGX_HTTP_SECURECHAT_USER_MAX];
+    u_char                         key_id[NGX_HTTP_SECURECHAT_KEY_ID_LEN];
+    u_char                         key[NGX_HTTP_SECURECHAT_CLIENT_KEY_DER_MAX];
 } ngx_http_securechat_session_node_t;
 
 
@@ -299,14 +302,18 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 ngx_int_t
 ngx_http_securechat_session_create(ngx_shm_zone_t *shm_zone,
-    const u_char *hash, ngx_str_t *user, time_t expires)
+    const u_char *hash, ngx_http_securechat_session_t *s)
 {
     ngx_http_securechat_store_t         *store;
     ngx_http_securechat_session_node_t  *sn;
 
     store = shm_zone->data;
 
-    if (user->len > NGX_HTTP_SECURECHAT_USER_MAX) {
+    if (s->user.len > NGX_HTTP_SECURECHAT_USER_MAX
+        || s->client_key.len > NGX_HTTP_SECURECHAT_CLIENT_KEY_DER_MAX
+        || (s->client_key.len
+            && s->client_key_id.len != NGX_HTTP_SECURECHAT_KEY_ID_LEN))
+    {
         return NGX_ERROR;
     }
 
@@ -323,9 +330,16 @@ ngx_http_securechat_session_create(ngx_shm_zone_t *shm_zone,
     sn->sn.str.data = sn->hash;
     sn->sn.node.key = ngx_crc32_short(sn->hash,
                                       NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN);
-    sn->expires = expires;
-    sn->user_len = user->len;
-    ngx_memcpy(sn->user, user->data, user->len);
+    sn->expires = s->expires;
+    sn->user_len = s->user.len;
+    ngx_memcpy(sn->user, s->user.data, s->user.len);
+
+    sn->key_len = s->client_key.len;
+    if (sn->key_len) {
+        ngx_memcpy(sn->key, s->client_key.data, sn->key_len);
+        ngx_memcpy(sn->key_id, s->client_key_id.data,
+                   NGX_HTTP_SECURECHAT_KEY_ID_LEN);
+    }
 
     ngx_rbtree_insert(&store->sh->sessions, &sn->sn.node);
     ngx_queue_insert_tail(&store->sh->sessions_queue, &sn->queue);
@@ -417,14 +431,22 @@ ngx_http_securechat_session_lookup(ngx_shm_zone_t *shm_zone,
 
     s->expires = sn->expires;
     s->user.len = sn->user_len;
-    s->user.data = ngx_pnalloc(pool, sn->user_len);
+    s->client_key.len = sn->key_len;
+    s->client_key_id.len = sn->key_len ? NGX_HTTP_SECURECHAT_KEY_ID_LEN : 0;
 
+    /* one allocation for all three */
+
+    s->user.data = ngx_pnalloc(pool, s->user.len + s->client_key.len
+                                     + s->client_key_id.len);
     if (s->user.data == NULL) {
         ngx_shmtx_unlock(&store->shpool->mutex);
         return NGX_ERROR;
     }
 
-    ngx_memcpy(s->user.data, sn->user, sn->user_len);
+    s->client_key.data = ngx_cpymem(s->user.data, sn->user, sn->user_len);
+    s->client_key_id.data = ngx_cpymem(s->client_key.data, sn->key,
+                                       sn->key_len);
+    ngx_memcpy(s->client_key_id.data, sn->key_id, s->client_key_id.len);
 
     ngx_shmtx_unlock(&store->shpool->mutex);
 

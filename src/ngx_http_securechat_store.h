@@ -13,11 +13,17 @@
 
 #include "ngx_http_securechat_token.h"
 #include "ngx_http_securechat_passwd.h"
+#include "ngx_http_securechat_crypto.h"
 
 
+/* a session as the routes see it: copied out of the zone into a pool */
 typedef struct {
-    ngx_str_t        user;          /* copied into the caller's pool */
+    ngx_str_t        user;
     time_t           expires;
+
+    /* the client's RSA public key bound at login, or empty */
+    ngx_str_t        client_key;    /* SPKI DER */
+    ngx_str_t        client_key_id; /* base64url SHA-256 of the DER */
 } ngx_http_securechat_session_t;
 
 
@@ -32,7 +38,7 @@ char *ngx_http_securechat_store_configure(ngx_conf_t *cf,
  * lookup: NGX_OK, NGX_DECLINED for unknown or expired.
  */
 ngx_int_t ngx_http_securechat_session_create(ngx_shm_zone_t *shm_zone,
-    const u_char *hash, ngx_str_t *user, time_t expires);
+    const u_char *hash, ngx_http_securechat_session_t *s);
 ngx_int_t ngx_http_securechat_session_lookup(ngx_shm_zone_t *shm_zone,
     const u_char *hash, ngx_pool_t *pool, ngx_http_securechat_session_t *s);
 void ngx_http_securechat_session_delete(ngx_shm_zone_t *shm_zone,

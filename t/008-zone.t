@@ -7,7 +7,7 @@ use SecureChat::Test;
 no_shuffle();
 
 our $SmallZone = $HttpConfig;
-$SmallZone =~ s/zone=securechat:8m/zone=securechat:64k/;
+$SmallZone =~ s/zone=securechat:8m/zone=securechat:192k/;
 $SmallZone .= "    securechat_history 1;\n    securechat_message_max 64;\n";
 
 run_tests();

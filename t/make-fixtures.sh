@@ -35,6 +35,32 @@ echo "this is not a key" > garbage.pem
 cp rsa.pem group-readable.pem
 chmod 640 group-readable.pem
 
+# client public keys sent at login: good ones and every kind of bad one
+client() {   # name, genpkey arguments...
+    local name=$1; shift
+    openssl genpkey "$@" -out "client-$name.key" 2>/dev/null
+    openssl pkey -in "client-$name.key" -pubout -out "client-$name.pub"
+}
+client rsa2048 -algorithm RSA -pkeyopt rsa_keygen_bits:2048
+client rsa4096 -algorithm RSA -pkeyopt rsa_keygen_bits:4096
+client rsa1024 -algorithm RSA -pkeyopt rsa_keygen_bits:1024
+client rsa-e3 -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+    -pkeyopt rsa_keygen_pubexp:3
+client rsa-pss -algorithm RSA-PSS -pkeyopt rsa_keygen_bits:2048
+client ec -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+client ed25519 -algorithm ED25519
+openssl genpkey -genparam -algorithm DSA -pkeyopt dsa_paramgen_bits:2048 \
+    -out dsa.param 2>/dev/null
+openssl genpkey -paramfile dsa.param -out client-dsa.key
+openssl pkey -in client-dsa.key -pubout -out client-dsa.pub
+key_id client-rsa2048.key > client-rsa2048.keyid
+key_id client-rsa4096.key > client-rsa4096.keyid
+cat client-rsa2048.pub client-rsa4096.pub > client-two.pub
+head -c 200 client-rsa2048.pub > client-truncated.pub
+{ cat client-rsa2048.pub; echo "trailing"; } > client-trailing.pub
+openssl rsa -in client-rsa2048.key -RSAPublicKey_out \
+    -out client-pkcs1.pub 2>/dev/null
+
 openssl rand -hex 32 > secret
 openssl rand -hex 8 > short-secret
 cp secret open-secret

@@ -11,7 +11,7 @@ use Exporter 'import';
 use IO::Socket::INET ();
 
 our @EXPORT = qw($MainConfig $HttpConfig $ApiConfig fixture http_request
-                 login login_env expand_block);
+                 login login_env expand_block json_string);
 
 my $fx = $ENV{TEST_NGINX_FIXTURES}
     or die "TEST_NGINX_FIXTURES is not set (run the suite with make test)\n";
@@ -48,6 +48,16 @@ sub fixture {
     my $text = <$fh>;
     chomp $text;
     return $text;
+}
+
+
+# a JSON string literal for text (enough for PEM and ASCII test data)
+sub json_string {
+    my $text = shift;
+    $text =~ s/(["\\])/\\$1/g;
+    $text =~ s/\n/\\n/g;
+    $text =~ s/([\x00-\x1f])/sprintf '\\u%04x', ord $1/ge;
+    return qq("$text");
 }
 
 
