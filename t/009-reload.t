@@ -109,6 +109,7 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 --- error_code: 202
 --- timeout: 20
 --- error_log
+[emerg]
 securechat_zone "securechat" cannot change its size from 8388608 to 16777216 on reload
 --- no_error_log
 [error]

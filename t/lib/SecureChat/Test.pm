@@ -67,9 +67,15 @@ sub http_request {
     my ($method, $uri, $headers, $body) = @_;
 
     my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
-    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                     PeerPort => $port, Timeout => 10)
-        or die "cannot connect to 127.0.0.1:$port: $!\n";
+    # nginx may still be starting (under valgrind it takes seconds)
+    my $sock;
+    for (1 .. 200) {
+        $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Timeout => 10)
+            and last;
+        select undef, undef, undef, 0.05;
+    }
+    die "cannot connect to 127.0.0.1:$port: $!\n" unless $sock;
 
     $body //= '';
     my $req = "$method $uri HTTP/1.1\r\nHost: localhost\r\n"
