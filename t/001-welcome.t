@@ -3,6 +3,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 repeat_each(2);
 no_shuffle();
 
@@ -20,9 +22,6 @@ run_tests();
 __DATA__
 
 === TEST 1: welcome names the service, its version and the RSA key id
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 GET /api/
 --- error_code: 200
@@ -42,9 +41,7 @@ qq({"message":"Welcome to securechat","name":"securechat","version":"0.1.0",)
 
 
 === TEST 2: an Ed25519 key is reported as such, with its own key id
---- main_config eval: $::MainConfig
 --- http_config eval: $::EdHttpConfig
---- config eval: $::ApiConfig
 --- request
 GET /api/
 --- error_code: 200
@@ -56,9 +53,6 @@ qr/"alg":"Ed25519","key_id":"\Q$::EdKeyId\E","pem":"-----BEGIN PUBLIC KEY-----\\
 
 
 === TEST 3: HEAD answers the headers only
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 HEAD /api/
 --- error_code: 200
@@ -71,9 +65,6 @@ Content-Type: application/json
 
 
 === TEST 4: POST is 405 with Allow
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/
 {}
@@ -89,9 +80,6 @@ Content-Type: application/json
 
 
 === TEST 5: DELETE is 405 too
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 DELETE /api/
 --- error_code: 405

@@ -4,6 +4,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 no_shuffle();
 
 our $Fx = $ENV{TEST_NGINX_FIXTURES};
@@ -21,206 +23,160 @@ run_tests();
 __DATA__
 
 === TEST 1: a missing signing key file
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{rsa.pem}, q{nope.pem})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_signing_key "$::Fx/nope.pem": cannot open the file}
 
 
 === TEST 2: a signing key readable by its group
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{rsa.pem}, q{group-readable.pem})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_signing_key "$::Fx/group-readable.pem" is accessible by group or others (mode 0640)}
 
 
 === TEST 3: an EC signing key
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{rsa.pem}, q{ec.pem})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_signing_key "$::Fx/ec.pem": the signing key must be RSA (2048 to 4096 bits) or Ed25519}
 
 
 === TEST 4: a 1024-bit RSA signing key
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{rsa.pem}, q{rsa1024.pem})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_signing_key "$::Fx/rsa1024.pem": RSA signing keys must have 2048 to 4096 bits}
 
 
 === TEST 5: an encrypted signing key (never prompted for)
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{rsa.pem}, q{encrypted.pem})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_signing_key "$::Fx/encrypted.pem": no unencrypted PEM private key in the file}
 
 
 === TEST 6: a signing key file that is not PEM
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{rsa.pem}, q{garbage.pem})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_signing_key "$::Fx/garbage.pem": no unencrypted PEM private key in the file}
 
 
 === TEST 7: a public key where the private key belongs
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{rsa.pem}, q{public-only.pem})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_signing_key "$::Fx/public-only.pem": no unencrypted PEM private key in the file}
 
 
 === TEST 8: two keys in the signing key file
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{rsa.pem}, q{two-keys.pem})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_signing_key "$::Fx/two-keys.pem": the file holds more than one private key}
 
 
 === TEST 9: a missing users file
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{users;}, q{no-users;})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_users "$::Fx/no-users": cannot open the file}
 
 
 === TEST 10: a users file with a bad line
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{users;}, q{users-bad;})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_users "$::Fx/users-bad": line 1 is not "name:\$scrypt\$ln=..,r=..,p=..\$salt\$hash"}
 
 
 === TEST 11: a users file without users
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{users;}, q{users-empty;})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_users "$::Fx/users-empty" has no users}
 
 
 === TEST 12: a users file naming a user twice
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{users;}, q{users-dup;})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_users "$::Fx/users-dup": line 3 repeats user "alice"}
 
 
 === TEST 13: a users file readable by others
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{users;}, q{users-open;})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_users "$::Fx/users-open" is accessible by group or others (mode 0644)}
 
 
 === TEST 14: a session secret that is too short
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{/secret;}, q{/short-secret;})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_session_secret "$::Fx/short-secret" holds 16 bytes, at least 32 are needed}
 
 
 === TEST 15: a session secret readable by others
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{/secret;}, q{/open-secret;})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_session_secret "$::Fx/open-secret" is accessible by group or others (mode 0644)}
 
 
 === TEST 16: a zone too small for the history
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{zone=securechat:8m}, q{zone=securechat:256k})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_zone "securechat" of 262144 bytes is too small for a history of 1024 messages of up to 4096 bytes}
 
 
 === TEST 17: a zone below eight pages
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{zone=securechat:8m}, q{zone=securechat:8k})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_zone "securechat" is too small: at least}
 
 
 === TEST 18: a zone without a size
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{zone=securechat:8m}, q{zone=securechat})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{invalid zone "zone=securechat", expected "zone=name:size"}
 
 
 === TEST 19: a handler without a zone
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{securechat_zone            zone=securechat:8m;}, q{})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{the "securechat" directive needs "securechat_zone" at the http level}
 
 
 === TEST 20: a handler without a signing key
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{securechat_signing_key}, q{#})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{the "securechat" directive needs "securechat_signing_key", "securechat_users" and "securechat_session_secret"}
 
 
 === TEST 21: an origin with a path
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{https://chat.example.com;}, q{https://chat.example.com/;})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_allowed_origin "https://chat.example.com/" is not an origin}
 
 
 === TEST 22: the origin null
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{https://chat.example.com;}, q{null;})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{securechat_allowed_origin "null" is not an origin}
 
 
 === TEST 23: an unknown role
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
 --- config
     location = /x { securechat gossip; }
 --- must_die
@@ -229,8 +185,6 @@ qq{invalid value "gossip"}
 
 
 === TEST 24: two roles in one location
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
 --- config
     location = /x { securechat chat; securechat login; }
 --- must_die
@@ -239,9 +193,7 @@ qq{"securechat" directive is duplicate}
 
 
 === TEST 25: a message limit above the body limit
---- main_config eval: $::MainConfig
 --- http_config eval: ::http_config_with(q{securechat_thread_pool}, q{securechat_message_max 32k; securechat_thread_pool})
---- config eval: $::ApiConfig
 --- must_die
 --- error_log eval
 qq{"securechat_message_max" must be 1..64k and not above "securechat_max_body"}

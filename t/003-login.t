@@ -3,6 +3,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 repeat_each(2);
 no_shuffle();
 
@@ -11,9 +13,6 @@ run_tests();
 __DATA__
 
 === TEST 1: a right password gives a session cookie and a CSRF token
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/login
 {"username":"alice","password":"alice-password"}
@@ -32,9 +31,6 @@ Content-Type: ^application/json$
 
 
 === TEST 2: a wrong password is 401 with no cookie
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/login
 {"username":"alice","password":"bob-password"}
@@ -53,9 +49,6 @@ securechat: failed login for "alice"
 
 
 === TEST 3: an unknown user gets exactly the same answer
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/login
 {"username":"mallory","password":"alice-password"}
@@ -72,9 +65,6 @@ Content-Type: application/json
 
 
 === TEST 4: a login never reuses the session id the client brought
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 my ($old) = SecureChat::Test::login('alice', 'alice-password');
 my ($s, $h) = SecureChat::Test::http_request('POST', '/api/login',
@@ -94,9 +84,6 @@ GET /api/
 
 
 === TEST 5: two logins give two different sessions and CSRF tokens
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 my ($c1, $t1) = SecureChat::Test::login('bob', 'bob-password');
 my ($c2, $t2) = SecureChat::Test::login('bob', 'bob-password');
@@ -111,9 +98,6 @@ GET /api/
 
 
 === TEST 6: a login over a GET is 405
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 GET /api/login
 --- error_code: 405
@@ -125,9 +109,6 @@ Allow: POST
 
 
 === TEST 7: an over-long user name is refused before any hashing
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"" . ("a" x 65) . "\",\"password\":\"x\"}"
 --- more_headers
@@ -142,9 +123,6 @@ securechat: failed login
 
 
 === TEST 8: an over-long password is refused before any hashing
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"" . ("p" x 1025) . "\"}"
 --- more_headers
@@ -159,9 +137,6 @@ securechat: failed login
 
 
 === TEST 9: a password of exactly 1 KiB is hashed (and wrong)
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"" . ("p" x 1024) . "\"}"
 --- more_headers
@@ -173,9 +148,6 @@ securechat: failed login for "alice"
 
 
 === TEST 10: a user name with control characters is refused, and never logged
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/login
 {"username":"ali\u001b[31mce","password":"x"}
@@ -190,9 +162,6 @@ Content-Type: application/json
 
 
 === TEST 11: a user name outside the allowed characters is 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/login
 {"username":"al ice","password":"x"}

@@ -4,6 +4,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 no_shuffle();
 
 our $ThrottleConfig = $HttpConfig . <<'_EOC_';
@@ -16,9 +18,7 @@ run_tests();
 __DATA__
 
 === TEST 1: repeated failures are throttled with Retry-After, per account
---- main_config eval: $::MainConfig
 --- http_config eval: $::ThrottleConfig
---- config eval: $::ApiConfig
 --- request eval
 ["POST /api/login\n{\"username\":\"alice\",\"password\":\"x\"}",
  "POST /api/login\n{\"username\":\"alice\",\"password\":\"x\"}",
@@ -39,9 +39,7 @@ Content-Type: application/json
 
 
 === TEST 2: the lockout ends: the right password works again after it
---- main_config eval: $::MainConfig
 --- http_config eval: $::ThrottleConfig
---- config eval: $::ApiConfig
 --- init
 for (1 .. 3) {
     my ($s) = SecureChat::Test::http_request('POST', '/api/login',

@@ -4,6 +4,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 repeat_each(2);
 no_shuffle();
 
@@ -14,9 +16,6 @@ run_tests();
 __DATA__
 
 === TEST 1: a chat message with session and CSRF token is accepted with an id
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -38,9 +37,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 2: ids increase by one per message, across connections
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 my @ids;
@@ -70,9 +66,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 3: no cookie is 401
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/chat
 {"message":"hello"}
@@ -88,9 +81,6 @@ X-CSRF-Token: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 
 
 === TEST 4: a forged cookie of the right shape is 401
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/chat
 {"message":"hello"}
@@ -107,9 +97,6 @@ X-CSRF-Token: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 
 
 === TEST 5: a truncated real cookie is 401
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 $ENV{TEST_NGINX_SHORT} = substr $ENV{TEST_NGINX_COOKIE}, 0, 42;
@@ -128,9 +115,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 6: a real cookie sent twice is refused as ambiguous
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -148,9 +132,7 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 7: an expired session is 401
---- main_config eval: $::MainConfig
 --- http_config eval: $::ShortConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 sleep 2;
@@ -170,9 +152,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 8: missing CSRF token is 403
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -191,9 +170,6 @@ Cookie: sc_session=$TEST_NGINX_COOKIE
 
 
 === TEST 9: a wrong CSRF token is 403
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -211,9 +187,6 @@ X-CSRF-Token: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 
 
 === TEST 10: another session's CSRF token is 403
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::login_env('bob', 'bob-password', '_BOB');
@@ -232,9 +205,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF_BOB
 
 
 === TEST 11: the CSRF token is checked before the body is parsed
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -251,9 +221,6 @@ Cookie: sc_session=$TEST_NGINX_COOKIE
 
 
 === TEST 12: logout without the CSRF token is 403 and the session lives on
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 my ($s) = SecureChat::Test::http_request('POST', '/api/logout',
@@ -275,9 +242,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 13: disconnect of an unknown client id is 404
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -297,9 +261,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 14: disconnect validates its body
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -321,9 +282,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 15: disconnect without a session is 401
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/disconnect
 {"client_id":"c-1"}

@@ -4,6 +4,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 repeat_each(2);
 no_shuffle();
 
@@ -12,9 +14,6 @@ run_tests();
 __DATA__
 
 === TEST 1: an empty body
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n"
 --- more_headers
@@ -29,9 +28,6 @@ Content-Type: application/json
 
 
 === TEST 2: malformed JSON
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",}"
 --- more_headers
@@ -46,9 +42,6 @@ Content-Type: application/json
 
 
 === TEST 3: a top-level array
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n[\"alice\",\"x\"]"
 --- more_headers
@@ -63,9 +56,6 @@ Content-Type: application/json
 
 
 === TEST 4: a top-level string
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n\"alice\""
 --- more_headers
@@ -80,9 +70,6 @@ Content-Type: application/json
 
 
 === TEST 5: a top-level number
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n42"
 --- more_headers
@@ -97,9 +84,6 @@ Content-Type: application/json
 
 
 === TEST 6: trailing garbage after the object
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"x\"} {}"
 --- more_headers
@@ -114,9 +98,6 @@ Content-Type: application/json
 
 
 === TEST 7: duplicate keys
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"bob\",\"username\":\"alice\",\"password\":\"x\"}"
 --- more_headers
@@ -131,9 +112,6 @@ Content-Type: application/json
 
 
 === TEST 8: a raw NUL byte
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"al\0ice\",\"password\":\"x\"}"
 --- more_headers
@@ -148,9 +126,6 @@ Content-Type: application/json
 
 
 === TEST 9: an escaped NUL (\\u0000)
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"al\\u0000ice\",\"password\":\"x\"}"
 --- more_headers
@@ -165,9 +140,6 @@ Content-Type: application/json
 
 
 === TEST 10: invalid UTF-8
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"al\xff\xfeice\",\"password\":\"x\"}"
 --- more_headers
@@ -182,9 +154,6 @@ Content-Type: application/json
 
 
 === TEST 11: an overlong UTF-8 encoding
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"\xc0\xaf\",\"password\":\"x\"}"
 --- more_headers
@@ -199,9 +168,6 @@ Content-Type: application/json
 
 
 === TEST 12: a lone surrogate
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"\\ud800\",\"password\":\"x\"}"
 --- more_headers
@@ -216,7 +182,6 @@ Content-Type: application/json
 
 
 === TEST 13: 100k-deep nesting
---- main_config eval: $::MainConfig
 --- http_config eval: $::HttpConfig . q{securechat_max_body 256k;}
 --- config eval: q{client_body_buffer_size 256k;} . $::ApiConfig
 --- request eval
@@ -233,9 +198,6 @@ Content-Type: application/json
 
 
 === TEST 14: a huge integer
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":123456789012345678901234567890,\"password\":\"x\"}"
 --- more_headers
@@ -250,9 +212,6 @@ Content-Type: application/json
 
 
 === TEST 15: a huge real number
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":1e999999,\"password\":\"x\"}"
 --- more_headers
@@ -267,9 +226,6 @@ Content-Type: application/json
 
 
 === TEST 16: a number where a string belongs
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":42,\"password\":\"x\"}"
 --- more_headers
@@ -284,9 +240,6 @@ Content-Type: application/json
 
 
 === TEST 17: null where a string belongs
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":null}"
 --- more_headers
@@ -301,9 +254,6 @@ Content-Type: application/json
 
 
 === TEST 18: an object where a string belongs
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":{},\"password\":\"x\"}"
 --- more_headers
@@ -318,9 +268,6 @@ Content-Type: application/json
 
 
 === TEST 19: a missing field
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\"}"
 --- more_headers
@@ -335,9 +282,6 @@ Content-Type: application/json
 
 
 === TEST 20: an unknown field
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"x\",\"admin\":\"yes\"}"
 --- more_headers
@@ -352,9 +296,6 @@ Content-Type: application/json
 
 
 === TEST 21: an empty user name
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"\",\"password\":\"x\"}"
 --- more_headers
@@ -369,9 +310,6 @@ Content-Type: application/json
 
 
 === TEST 22: no Content-Type
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"x\"}"
 --- error_code: 415
@@ -384,9 +322,6 @@ Content-Type: application/json
 
 
 === TEST 23: a form Content-Type
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\nusername=alice&password=x"
 --- more_headers
@@ -401,9 +336,6 @@ Content-Type: application/x-www-form-urlencoded
 
 
 === TEST 24: text/plain
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"x\"}"
 --- more_headers
@@ -418,9 +350,6 @@ Content-Type: text/plain
 
 
 === TEST 25: a look-alike media type
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"x\"}"
 --- more_headers
@@ -435,9 +364,6 @@ Content-Type: application/jsonp
 
 
 === TEST 26: application/json with a charset is fine
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -452,9 +378,6 @@ Content-Type: application/json; charset=utf-8
 
 
 === TEST 27: a body over securechat_max_body
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"" . ("x" x 17000) . "\"}"
 --- more_headers
@@ -469,8 +392,6 @@ Content-Type: application/json
 
 
 === TEST 28: a chunked body over securechat_max_body
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
 --- config eval: q{client_body_buffer_size 256k;} . $::ApiConfig
 --- raw_request eval
 "POST /api/login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" . CORE::join("", map { sprintf("%x\r\n%s\r\n", 1000, "x" x 1000) } 1 .. 20) . "0\r\n\r\n"
@@ -484,9 +405,6 @@ Content-Type: application/json
 
 
 === TEST 29: a chunked body within the limit is read whole
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- raw_request eval
 "POST /api/login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" . CORE::join("", map { sprintf("%x\r\n%s\r\n", length, $_) } q[{"username], q[":"alice","password":"alice-password"}]) . "0\r\n\r\n"
 --- error_code: 200
@@ -499,8 +417,6 @@ Content-Type: application/json
 
 
 === TEST 30: a body nginx spooled to a temporary file is read whole
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
 --- config eval: q{client_body_buffer_size 1k;} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",". (" " x 8000) . "\"password\":\"alice-password\"}"
@@ -515,8 +431,6 @@ Content-Type: application/json
 
 
 === TEST 31: a body in a file only is read whole
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
 --- config eval: q{client_body_in_file_only clean;} . $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
@@ -531,9 +445,6 @@ Content-Type: application/json
 
 
 === TEST 32: chat: a message over securechat_message_max
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -553,9 +464,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 33: chat: a message of exactly securechat_message_max
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -575,9 +483,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 34: chat: an empty message
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -597,9 +502,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 35: chat: a message of white space only
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -619,9 +521,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 36: chat: control characters
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -641,9 +540,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 37: chat: a message where a string belongs
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig . q{}
---- config eval: q{} . $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);

@@ -3,6 +3,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 repeat_each(2);
 no_shuffle();
 
@@ -11,9 +13,6 @@ run_tests();
 __DATA__
 
 === TEST 1: an allowed Origin logs in
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -30,9 +29,6 @@ Origin: https://chat.example.com
 
 
 === TEST 2: a second allowed Origin logs in
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -49,9 +45,6 @@ Origin: http://localhost:1984
 
 
 === TEST 3: a foreign Origin is 403
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -68,9 +61,6 @@ Origin: https://evil.example.net
 
 
 === TEST 4: the Origin null is 403
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -87,9 +77,6 @@ Origin: null
 
 
 === TEST 5: a look-alike host is 403
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -106,9 +93,6 @@ Origin: https://chat.example.com.evil.example.net
 
 
 === TEST 6: a look-alike prefix is 403
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -125,9 +109,6 @@ Origin: https://chat.example.co
 
 
 === TEST 7: the right host with the wrong scheme is 403
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -144,9 +125,6 @@ Origin: http://chat.example.com
 
 
 === TEST 8: the right host with an explicit port is 403 (exact match)
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -163,9 +141,6 @@ Origin: https://chat.example.com:443
 
 
 === TEST 9: the right host in upper case is 403 (exact match)
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -182,9 +157,6 @@ Origin: https://CHAT.example.com
 
 
 === TEST 10: two Origin headers are 403
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -202,9 +174,6 @@ Origin: https://evil.example.net
 
 
 === TEST 11: Sec-Fetch-Site: cross-site is 403 even without Origin
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -221,9 +190,6 @@ Sec-Fetch-Site: cross-site
 
 
 === TEST 12: Sec-Fetch-Site: same-origin is fine
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -241,9 +207,7 @@ Origin: https://chat.example.com
 
 
 === TEST 13: without an allowlist the request's own origin is accepted
---- main_config eval: $::MainConfig
 --- http_config eval: CORE::join "", grep { !/securechat_allowed_origin/ } split /^/, $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -260,9 +224,7 @@ Origin: http://localhost
 
 
 === TEST 14: without an allowlist another origin is 403
---- main_config eval: $::MainConfig
 --- http_config eval: CORE::join "", grep { !/securechat_allowed_origin/ } split /^/, $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -279,9 +241,7 @@ Origin: https://chat.example.com
 
 
 === TEST 15: without an allowlist the own host over https is 403
---- main_config eval: $::MainConfig
 --- http_config eval: CORE::join "", grep { !/securechat_allowed_origin/ } split /^/, $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
 --- more_headers
@@ -298,9 +258,6 @@ Origin: https://localhost
 
 
 === TEST 16: chat from a foreign Origin is 403 even with session and token
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -322,9 +279,6 @@ Origin: https://evil.example.net
 
 
 === TEST 17: logout from a foreign Origin is 403
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -346,9 +300,6 @@ Origin: https://evil.example.net
 
 
 === TEST 18: a CORS preflight gets no CORS headers
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 "OPTIONS /api/chat\n"
 --- more_headers

@@ -4,6 +4,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 no_shuffle();
 
 our $SmallZone = $HttpConfig;
@@ -15,9 +17,7 @@ run_tests();
 __DATA__
 
 === TEST 1: logins fill the zone, then 503; the first session still works
---- main_config eval: $::MainConfig
 --- http_config eval: $::SmallZone
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 my ($ok, $full, $retry) = (1, 0, '');
@@ -55,9 +55,7 @@ no memory
 
 
 === TEST 2: the history keeps only the newest message, ids go on
---- main_config eval: $::MainConfig
 --- http_config eval: $::SmallZone
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);

@@ -4,6 +4,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 master_on();
 workers(2);
 no_shuffle();
@@ -53,9 +55,6 @@ run_tests();
 __DATA__
 
 === TEST 1: a session made before a reload works after it; ids go on
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 my $before = main::chat_ok('before');
@@ -80,9 +79,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 2: a reload that resizes the zone is refused; the old one serves on
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 my $conf = $Test::Nginx::Util::ConfFile;

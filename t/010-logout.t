@@ -3,6 +3,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 no_shuffle();
 
 run_tests();
@@ -10,9 +12,6 @@ run_tests();
 __DATA__
 
 === TEST 1: logout ends the session
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -33,9 +32,6 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 === TEST 2: logout clears the cookie
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);

@@ -3,6 +3,8 @@
 
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
+
+securechat_defaults();
 use IO::Select ();
 use IO::Socket::INET ();
 
@@ -16,9 +18,7 @@ run_tests();
 __DATA__
 
 === TEST 1: a welcome request is answered while a slow login is hashing
---- main_config eval: $::MainConfig
 --- http_config eval: $::SlowUsers
---- config eval: $::ApiConfig
 --- init
 my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
 my $slow = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
@@ -45,9 +45,6 @@ GET /api/
 
 
 === TEST 2: an unknown user is hashed too (against the dummy), in the pool
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/login
 {"username":"nobody","password":"whatever"}

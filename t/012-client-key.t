@@ -5,6 +5,8 @@
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
 
+securechat_defaults();
+
 repeat_each(2);
 no_shuffle();
 
@@ -25,9 +27,6 @@ run_tests();
 __DATA__
 
 === TEST 1: an RSA-2048 key is accepted; its key id is the SHA-256 of its SPKI
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-rsa2048.pub')
 --- more_headers
@@ -42,9 +41,6 @@ BEGIN PUBLIC KEY
 
 
 === TEST 2: an RSA-4096 key is accepted
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-rsa4096.pub')
 --- more_headers
@@ -58,9 +54,6 @@ qr/"client_key_id":"\Q$::KeyId4096\E"/
 
 
 === TEST 3: a login without a key still works for HTTP use
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/login
 {"username":"alice","password":"alice-password"}
@@ -75,9 +68,6 @@ Content-Type: application/json
 
 
 === TEST 4: a key that is not a string is 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request
 POST /api/login
 {"username":"alice","password":"alice-password","public_key":{"n":1}}
@@ -92,9 +82,6 @@ Content-Type: application/json
 
 
 === TEST 5: garbage is 400 and no session is made
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('garbage')
 --- more_headers
@@ -111,9 +98,6 @@ not a key
 
 
 === TEST 6: a 1024-bit RSA key is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-rsa1024.pub')
 --- more_headers
@@ -130,9 +114,6 @@ BEGIN
 
 
 === TEST 7: an RSA key with e = 3 is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-rsa-e3.pub')
 --- more_headers
@@ -149,9 +130,6 @@ BEGIN
 
 
 === TEST 8: an RSA-PSS-restricted key is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-rsa-pss.pub')
 --- more_headers
@@ -168,9 +146,6 @@ BEGIN
 
 
 === TEST 9: an EC key is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-ec.pub')
 --- more_headers
@@ -187,9 +162,6 @@ BEGIN
 
 
 === TEST 10: an Ed25519 key is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-ed25519.pub')
 --- more_headers
@@ -206,9 +178,6 @@ BEGIN
 
 
 === TEST 11: a DSA key is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-dsa.pub')
 --- more_headers
@@ -225,9 +194,6 @@ BEGIN
 
 
 === TEST 12: a private key is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-rsa2048.key')
 --- more_headers
@@ -244,9 +210,6 @@ BEGIN
 
 
 === TEST 13: two keys is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-two.pub')
 --- more_headers
@@ -263,9 +226,6 @@ BEGIN
 
 
 === TEST 14: a truncated PEM is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-truncated.pub')
 --- more_headers
@@ -282,9 +242,6 @@ BEGIN
 
 
 === TEST 15: trailing data after the key is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-trailing.pub')
 --- more_headers
@@ -301,9 +258,6 @@ BEGIN
 
 
 === TEST 16: a PKCS#1 RSA PUBLIC KEY block is refused with 400
---- main_config eval: $::MainConfig
---- http_config eval: $::HttpConfig
---- config eval: $::ApiConfig
 --- request eval
 ::login_with_key('client-pkcs1.pub')
 --- more_headers

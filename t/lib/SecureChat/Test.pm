@@ -11,7 +11,8 @@ use Exporter 'import';
 use IO::Socket::INET ();
 
 our @EXPORT = qw($MainConfig $HttpConfig $ApiConfig fixture http_request
-                 login login_env expand_block json_string);
+                 login login_env expand_block json_string
+                 securechat_defaults);
 
 my $fx = $ENV{TEST_NGINX_FIXTURES}
     or die "TEST_NGINX_FIXTURES is not set (run the suite with make test)\n";
@@ -39,6 +40,22 @@ our $ApiConfig = <<'_EOC_';
     location = /api/chat       { securechat chat; }
     location = /api/disconnect { securechat disconnect; }
 _EOC_
+
+
+# Blocks that leave out main_config, http_config or config get the suite's
+# defaults: the module loaded, a zone with the fixture keys, all routes.
+sub securechat_defaults {
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+        $block->set_value(main_config => $MainConfig)
+            unless defined $block->main_config;
+        $block->set_value(http_config => $HttpConfig)
+            unless defined $block->http_config;
+        $block->set_value(config => $ApiConfig)
+            unless defined $block->config;
+    });
+    return;
+}
 
 
 sub fixture {

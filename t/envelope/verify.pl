@@ -1,0 +1,640 @@
+#!/usr/bin/perl
+
+# Checks the securechat v1 envelope (docs/PROTOCOL.md) with an
+# implementation that is not the module's: Perl's CryptX (Debian
+# libcryptx-perl), plus RFC 3394 key wrap written here on CryptX's AES
+# (CryptX 0.077 has no key-wrap module).  Every byte string that is signed
+# or authenticated is rebuilt here from the layout in PROTOCOL.md.
+#
+#   1. docs/vectors.json: every value recomputed and compared.
+#   2. live output of tools/securechat-vectors for keys CryptX generates
+#      (an Ed25519 and an RSA-2048 server key, two RSA-2048 clients):
+#      signatures verify; each client unwraps its SK and its CEKs and not
+#      the other's; a flipped bit anywhere fails; no CEK or IV repeats.
+#   3. client chat frames sealed here, opened by the module's parser.
+#
+# Environment: SECURECHAT_VECTORS (the tool), SECURECHAT_VECTORS_JSON
+# (docs/vectors.json); both default to paths in this checkout.  TAP out.
+
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use File::Spec;
+use File::Temp qw(tempdir);
+use JSON::PP;
+use Test::More;
+
+use Crypt::AuthEnc::GCM qw(gcm_encrypt_authenticate gcm_decrypt_verify);
+use Crypt::Cipher::AES;
+use Crypt::Digest::SHA256 qw(sha256);
+use Crypt::KeyDerivation qw(hkdf);
+use Crypt::Misc qw(encode_b64u decode_b64u der_to_pem);
+use Crypt::PK::Ed25519;
+use Crypt::PK::RSA;
+use Crypt::PRNG qw(random_bytes);
+
+my $root = File::Spec->rel2abs(dirname(__FILE__) . '/../..');
+my $tool = $ENV{SECURECHAT_VECTORS} // "$root/build/bin/securechat-vectors";
+my $vectors_json = $ENV{SECURECHAT_VECTORS_JSON}
+    // "$root/docs/vectors.json";
+
+my $TEXT = "h\xc3\xa9llo, w\xc3\xb6rld \xf0\x9f\x91\x8b";    # UTF-8 bytes
+my $JSON = JSON::PP->new->canonical(0);
+
+
+# -- the protocol's building blocks -------------------------------------
+
+# F(x): a 32-bit big-endian length, then the bytes
+sub F { return pack('N', length $_[0]) . $_[0] }
+
+sub u64 { return pack('Q>', $_[0]) }
+
+sub b64d {
+    my ($s) = @_;
+
+    die "not base64url: $s\n" unless defined $s && $s =~ /\A[A-Za-z0-9_-]*\z/;
+    return decode_b64u($s);
+}
+
+# RFC 3394, section 2.2.1 (wrap) and 2.2.2 (unwrap), index-based form
+sub kw_wrap {
+    my ($kek, $p) = @_;
+    my $aes = Crypt::Cipher::AES->new($kek);
+    my $n = length($p) / 8;
+    my $a = "\xA6" x 8;
+    my @r = map { substr($p, 8 * $_, 8) } 0 .. $n - 1;
+
+    for my $j (0 .. 5) {
+        for my $i (1 .. $n) {
+            my $b = $aes->encrypt($a . $r[$i - 1]);
+            $a = substr($b, 0, 8) ^ u64($n * $j + $i);
+            $r[$i - 1] = substr($b, 8, 8);
+        }
+    }
+
+    return $a . join('', @r);
+}
+
+sub kw_unwrap {
+    my ($kek, $c) = @_;
+    my $aes = Crypt::Cipher::AES->new($kek);
+    my $n = length($c) / 8 - 1;
+    my $a = substr($c, 0, 8);
+    my @r = map { substr($c, 8 * ($_ + 1), 8) } 0 .. $n - 1;
+
+    for (my $j = 5; $j >= 0; $j--) {
+        for (my $i = $n; $i >= 1; $i--) {
+            my $b = $aes->decrypt(($a ^ u64($n * $j + $i)) . $r[$i - 1]);
+            $a = substr($b, 0, 8);
+            $r[$i - 1] = substr($b, 8, 8);
+        }
+    }
+
+    return $a eq "\xA6" x 8 ? join('', @r) : undef;
+}
+
+# HKDF-SHA-256, no salt (RFC 5869: HashLen zero bytes)
+sub session_keys {
+    my ($sk) = @_;
+    my $salt = "\0" x 32;
+
+    return (hkdf($sk, $salt, 'SHA256', 32, 'securechat v1 wrap key'),
+            hkdf($sk, $salt, 'SHA256', 32, 'securechat v1 chat key'));
+}
+
+sub key_id {
+    my ($pk) = @_;
+    my $der = ref($pk) eq 'Crypt::PK::RSA' ? $pk->export_key_der('public_x509')
+                                           : $pk->export_key_der('public');
+
+    return encode_b64u(sha256($der));
+}
+
+sub sig_ok {
+    my ($pub, $alg, $data, $sig) = @_;
+
+    return 0 unless defined $sig;
+    return $pub->verify_message($sig, $data) ? 1 : 0 if $alg eq 'Ed25519';
+    return $pub->verify_message($sig, $data, 'SHA256', 'pss', 32) ? 1 : 0;
+}
+
+sub oaep_decrypt {
+    my ($priv, $c) = @_;
+    my $sk = eval { $priv->decrypt($c, 'oaep', 'SHA256', '') };
+
+    return defined $sk && length $sk == 32 ? $sk : undef;
+}
+
+sub hello_tbs {
+    my ($h, $wrapped) = @_;
+
+    return F('securechat v1 hello') . F($h->{conn}) . u64($h->{ts})
+           . F($h->{server_key_id}) . F($h->{client_key_id})
+           . F($h->{sig_alg}) . F('RSA-OAEP-SHA256') . F($wrapped);
+}
+
+sub hello_text {
+    my ($h) = @_;
+
+    return '{"type":"hello","v":1,"conn":"' . $h->{conn} . '","ts":'
+           . $h->{ts} . ',"server_key_id":"' . $h->{server_key_id}
+           . '","client_key_id":"' . $h->{client_key_id}
+           . '","sig_alg":"' . $h->{sig_alg}
+           . '","wrap_alg":"RSA-OAEP-SHA256","wrapped_sk":"'
+           . $h->{wrapped_sk} . '","sig":"' . $h->{sig} . '"}';
+}
+
+sub header_bytes {
+    my (%h) = @_;
+
+    return pack('C', 1) . u64($h{id}) . u64($h{ts}) . F($h{sender})
+           . F($h{server_key_id}) . F('AES-256-GCM') . F('AES-256-KW')
+           . F($h{sig_alg});
+}
+
+sub parse_header {
+    my ($b) = @_;
+    my ($v, $id, $ts) = unpack('C Q> Q>', $b);
+    my $off = 17;
+    my @f;
+
+    for (1 .. 5) {
+        return undef if $off + 4 > length $b;
+        my $len = unpack('N', substr($b, $off, 4));
+        return undef if $off + 4 + $len > length $b;
+        push @f, substr($b, $off + 4, $len);
+        $off += 4 + $len;
+    }
+
+    return undef unless $off == length $b;
+
+    return { v => $v, id => $id, ts => $ts, sender => $f[0],
+             server_key_id => $f[1], enc => $f[2], kw => $f[3],
+             sig_alg => $f[4] };
+}
+
+sub message_tbs {
+    my ($hdr, $iv, $ct, $tag) = @_;
+
+    return F('securechat v1 message') . F($hdr) . F($iv) . F($ct) . F($tag);
+}
+
+sub message_text {
+    my ($m) = @_;
+
+    return '{"type":"message","v":1,"id":' . $m->{id} . ',"hdr":"'
+           . $m->{hdr} . '","iv":"' . $m->{iv} . '","ct":"' . $m->{ct}
+           . '","tag":"' . $m->{tag} . '","sig":"' . $m->{sig}
+           . '","wk":"' . $m->{wk} . '"}';
+}
+
+sub chat_aad {
+    my ($conn, $n) = @_;
+
+    return F('securechat v1 chat') . F($conn) . u64($n);
+}
+
+# a client's steps in the documented order: signature, unwrap, decrypt
+sub open_message {
+    my ($pub, $alg, $text, $wrap_key) = @_;
+    my $m = eval { $JSON->decode($text) };
+
+    return ('json') unless ref $m eq 'HASH';
+
+    my %b;
+
+    for my $k (qw(hdr iv ct tag sig wk)) {
+        $b{$k} = eval { b64d($m->{$k}) };
+        return ('json') unless defined $b{$k};
+    }
+
+    return ('sig') unless sig_ok($pub, $alg, message_tbs(@b{qw(hdr iv ct tag)}),
+                                 $b{sig});
+
+    my $cek = length $b{wk} == 40 ? kw_unwrap($wrap_key, $b{wk}) : undef;
+    return ('unwrap') unless defined $cek;
+
+    my $pt = gcm_decrypt_verify('AES', $cek, $b{iv}, $b{hdr}, $b{ct},
+                                $b{tag});
+    return ('decrypt') unless defined $pt;
+
+    return ('ok', $pt, $cek, \%b, $m);
+}
+
+sub flip {
+    my ($s, $bit) = @_;
+
+    vec($s, $bit ^ 7, 1) ^= 1;    # vec counts bits from the low end
+    return $s;
+}
+
+sub tool {
+    my (@args) = @_;
+    my $out;
+
+    open(my $fh, '-|', $tool, @args) or die "cannot run $tool: $!\n";
+    { local $/; $out = <$fh>; }
+    close($fh) or die "$tool @args failed: $?\n";
+
+    return $out;
+}
+
+
+# -- 0. the key wrap written here, against RFC 3394 section 4.6 ----------
+
+{
+    my $kek = pack('H*', '000102030405060708090A0B0C0D0E0F'
+                         . '101112131415161718191A1B1C1D1E1F');
+    my $key = pack('H*', '00112233445566778899AABBCCDDEEFF'
+                         . '000102030405060708090A0B0C0D0E0F');
+    my $want = pack('H*', '28C9F404C4B810F4CBCCB35CFB87F826'
+                          . '3F5786E2D80ED326CBC7F0E71A99F43B'
+                          . 'FB988B9B7A02DD21');
+
+    is(kw_wrap($kek, $key), $want, 'RFC 3394 4.6: wrap');
+    is(kw_unwrap($kek, $want), $key, 'RFC 3394 4.6: unwrap');
+    is(kw_unwrap($kek, flip($want, 77)), undef,
+       'RFC 3394: a flipped bit does not unwrap');
+}
+
+
+# -- 1. the committed vectors ---------------------------------------------
+
+{
+    open(my $fh, '<:raw', $vectors_json) or die "$vectors_json: $!\n";
+    my $v = JSON::PP->new->utf8->decode(do { local $/; <$fh> });
+    close($fh);
+
+    my (%pub, %priv, %alg, %id);
+
+    for my $name (qw(server_ed25519 server_rsa client_a client_b)) {
+        my $k = $v->{keys}{$name};
+        my $class = $name eq 'server_ed25519' ? 'Crypt::PK::Ed25519'
+                                              : 'Crypt::PK::RSA';
+        my $pk = $class->new(\$k->{private_pem});
+        my $pub = $class->new(\$k->{public_pem});
+
+        is(key_id($pk), $k->{key_id}, "vectors: $name key id");
+        is(key_id($pub), $k->{key_id}, "vectors: $name public PEM");
+
+        $priv{$name} = $pk;
+        $pub{$name} = $pub;
+        $id{$name} = $k->{key_id};
+        $alg{$name} = $k->{alg};
+    }
+
+    is($alg{server_ed25519}, 'Ed25519', 'vectors: Ed25519 alg name');
+    is($alg{server_rsa}, 'RSA-PSS-SHA256', 'vectors: RSA alg name');
+
+    my %session;
+
+    for my $s (@{ $v->{sessions} }) {
+        my $c = $s->{client};
+        my $sk = oaep_decrypt($priv{"client_$c"}, b64d($s->{wrapped_sk}));
+        my $other = $c eq 'a' ? 'b' : 'a';
+
+        is($sk, b64d($s->{sk}), "vectors: client $c unwraps its SK");
+        is(oaep_decrypt($priv{"client_$other"}, b64d($s->{wrapped_sk})),
+           undef, "vectors: client $other cannot unwrap \${c}'s SK");
+
+        my ($wk, $ck) = session_keys($sk);
+        is(encode_b64u($wk), $s->{wrap_key}, "vectors: $c wrap key (HKDF)");
+        is(encode_b64u($ck), $s->{chat_key}, "vectors: $c chat key (HKDF)");
+
+        $session{$c} = { %$s, wrap_raw => $wk, chat_raw => $ck };
+    }
+
+    for my $h (@{ $v->{hello} }) {
+        my $t = "vectors: hello $h->{server} -> $h->{client}";
+        my $s = $session{ $h->{client} };
+        my %f = (conn => $h->{conn}, ts => $h->{ts},
+                 server_key_id => $id{ $h->{server} },
+                 client_key_id => $id{"client_$h->{client}"},
+                 sig_alg => $alg{ $h->{server} },
+                 wrapped_sk => $s->{wrapped_sk});
+        my $tbs = hello_tbs(\%f, b64d($s->{wrapped_sk}));
+
+        is(encode_b64u($tbs), $h->{signed}, "$t: signed bytes");
+
+        if ($h->{server} eq 'server_ed25519') {
+            my $sig = $priv{server_ed25519}->sign_message($tbs);
+
+            $f{sig} = encode_b64u($sig);
+            ok(sig_ok($pub{server_ed25519}, 'Ed25519', $tbs, $sig),
+               "$t: signature");
+            is($h->{frame}, hello_text(\%f), "$t: frame, byte for byte");
+
+        } else {
+            ok(!exists $h->{frame}, "$t: no randomized frame in vectors");
+            my $sig = $priv{server_rsa}->sign_message($tbs, 'SHA256', 'pss',
+                                                      32);
+            ok(sig_ok($pub{server_rsa}, 'RSA-PSS-SHA256', $tbs, $sig),
+               "$t: RSA-PSS round trip over the signed bytes");
+        }
+    }
+
+    for my $m (@{ $v->{message} }) {
+        my $t = "vectors: message $m->{server}";
+        my $hdr = header_bytes(id => $m->{id}, ts => $m->{ts},
+                               sender => $m->{sender},
+                               server_key_id => $id{ $m->{server} },
+                               sig_alg => $alg{ $m->{server} });
+        my $cek = b64d($m->{cek});
+        my $iv = b64d($m->{iv});
+
+        is(encode_b64u($hdr), $m->{hdr}, "$t: header bytes");
+        is($m->{text}, "h\x{e9}llo, w\x{f6}rld \x{1f44b}", "$t: text");
+
+        my ($ct, $tag) = gcm_encrypt_authenticate('AES', $cek, $iv, $hdr,
+                                                  $TEXT);
+        is(encode_b64u($ct), $m->{ct}, "$t: ciphertext");
+        is(encode_b64u($tag), $m->{tag}, "$t: tag");
+
+        my $tbs = message_tbs($hdr, $iv, $ct, $tag);
+        is(encode_b64u($tbs), $m->{signed}, "$t: signed bytes");
+
+        for my $r (@{ $m->{recipients} }) {
+            my $wk = kw_wrap($session{ $r->{client} }{wrap_raw}, $cek);
+
+            is(encode_b64u($wk), $r->{wk}, "$t: wrapped CEK for $r->{client}");
+
+            next unless $m->{server} eq 'server_ed25519';
+
+            my $sig = $priv{server_ed25519}->sign_message($tbs);
+            my %f = (%$m, sig => encode_b64u($sig), wk => $r->{wk});
+
+            is($r->{frame}, message_text(\%f),
+               "$t: frame for $r->{client}, byte for byte");
+
+            my ($st, $pt) = open_message($pub{server_ed25519}, 'Ed25519',
+                                         $r->{frame},
+                                         $session{ $r->{client} }{wrap_raw});
+            is($st, 'ok', "$t: $r->{client} opens its frame");
+            is($pt, $TEXT, "$t: $r->{client} reads the text");
+        }
+    }
+
+    # PROTOCOL.md quotes two frames: they must be the current ones
+    open(my $doc, '<:raw', "$root/docs/PROTOCOL.md") or die "PROTOCOL.md: $!";
+    my $protocol = do { local $/; <$doc> };
+    close($doc);
+
+    ok(index($protocol, $v->{message}[0]{recipients}[0]{frame}) >= 0,
+       'PROTOCOL.md quotes the Ed25519 message frame exactly');
+    ok(index($protocol, $v->{chat}[0]{frame}) >= 0,
+       'PROTOCOL.md quotes the chat frame exactly');
+
+    for my $c (@{ $v->{chat} }) {
+        my $t = "vectors: chat frame from $c->{client}";
+        my $s = $session{ $c->{client} };
+        my $aad = chat_aad($c->{conn}, $c->{n});
+
+        is(encode_b64u($aad), $c->{aad}, "$t: AAD");
+
+        my ($ct, $tag) = gcm_encrypt_authenticate('AES', $s->{chat_raw},
+                                                  b64d($c->{iv}), $aad,
+                                                  $c->{text});
+        is($c->{frame}, '{"type":"chat","n":' . $c->{n} . ',"iv":"'
+                        . $c->{iv} . '","ct":"' . encode_b64u($ct)
+                        . '","tag":"' . encode_b64u($tag) . '"}',
+           "$t: frame, byte for byte");
+    }
+}
+
+
+# -- 2. live envelopes, both server key types ---------------------------
+
+my $dir = tempdir(CLEANUP => 1);
+
+my @clients;
+
+for my $c (qw(a b)) {
+    my $pk = Crypt::PK::RSA->new;
+
+    $pk->generate_key(256, 65537);
+    open(my $fh, '>', "$dir/client-$c.pub") or die;
+    print $fh $pk->export_key_pem('public_x509');
+    close($fh);
+    push @clients, { name => $c, priv => $pk, id => key_id($pk) };
+}
+
+for my $type (qw(Ed25519 RSA-2048)) {
+    my ($server, $pem, $alg);
+
+    if ($type eq 'Ed25519') {
+        $server = Crypt::PK::Ed25519->new;
+        $server->generate_key;
+        $alg = 'Ed25519';
+
+    } else {
+        $server = Crypt::PK::RSA->new;
+        $server->generate_key(256, 65537);
+        $alg = 'RSA-PSS-SHA256';
+    }
+
+    # CryptX labels Ed25519 PKCS#8 "ED25519 PRIVATE KEY"; the DER is standard
+    open(my $fh, '>', "$dir/server.pem") or die;
+    print $fh $type eq 'Ed25519'
+              ? der_to_pem($server->export_key_der('private'), 'PRIVATE KEY')
+              : $server->export_key_pem('private');
+    close($fh);
+    chmod(0600, "$dir/server.pem");
+
+    my $pub = ref($server)->new(\$server->export_key_pem('public'));
+    my $count = 4;
+    my $live = decode_json(tool('live', "$dir/server.pem",
+                                "$dir/client-a.pub", "$dir/client-b.pub",
+                                $count));
+    my $t = "live $type";
+
+    is($live->{server_key_id}, key_id($server), "$t: server key id");
+    is($live->{sig_alg}, $alg, "$t: signature algorithm");
+
+    # hellos: verify, then unwrap SK; only its own client can
+
+    my %keys;
+
+    for my $i (0, 1) {
+        my $c = $clients[$i];
+        my $other = $clients[1 - $i];
+        my $h = decode_json($live->{hello}[$i]{frame});
+        my $wrapped = b64d($h->{wrapped_sk});
+        my $sig = b64d($h->{sig});
+        my $tbs = hello_tbs($h, $wrapped);
+
+        is($h->{type}, 'hello', "$t: hello $c->{name}: type");
+        is($h->{client_key_id}, $c->{id},
+           "$t: hello $c->{name}: client key id");
+        is($h->{server_key_id}, key_id($server),
+           "$t: hello $c->{name}: server key id");
+        is($h->{wrap_alg}, 'RSA-OAEP-SHA256', "$t: hello $c->{name}: wrap alg");
+        is($h->{sig_alg}, $alg, "$t: hello $c->{name}: sig alg");
+        is($live->{hello}[$i]{frame}, hello_text($h),
+           "$t: hello $c->{name}: members in the documented order");
+        ok(sig_ok($pub, $alg, $tbs, $sig), "$t: hello $c->{name}: signature");
+
+        my $bad = 0;
+
+        for my $bit (0, 100, 8 * length($wrapped) - 1) {
+            $bad++ if sig_ok($pub, $alg, hello_tbs($h, flip($wrapped, $bit)),
+                             $sig);
+        }
+
+        for my $bit (0, 8 * length($sig) - 1) {
+            $bad++ if sig_ok($pub, $alg, $tbs, flip($sig, $bit));
+        }
+
+        $bad++ if sig_ok($pub, $alg,
+                         hello_tbs({ %$h, conn => "x$h->{conn}" }, $wrapped),
+                         $sig);
+        $bad++ if sig_ok($pub, $alg, hello_tbs({ %$h, ts => $h->{ts} + 1 },
+                                               $wrapped), $sig);
+        is($bad, 0, "$t: hello $c->{name}: no tampered hello verifies");
+
+        my $sk = oaep_decrypt($c->{priv}, $wrapped);
+        ok(defined $sk, "$t: hello $c->{name}: SK unwraps (RSA-OAEP SHA-256)");
+        is(oaep_decrypt($other->{priv}, $wrapped), undef,
+           "$t: hello $c->{name}: the other client cannot unwrap it");
+
+        my ($wk, $ck) = session_keys($sk // '');
+        $keys{ $c->{name} } = { wrap => $wk, chat => $ck, sk => $sk,
+                                conn => $h->{conn} };
+    }
+
+    isnt($keys{a}{sk}, $keys{b}{sk}, "$t: two connections, two SKs");
+
+    # messages
+
+    my (%ceks, %ivs);
+    my $reuse = 0;
+
+    for my $k (0 .. $count - 1) {
+        my $m = $live->{message}[$k];
+        my @f = map { $_->{frame} } @{ $m->{recipients} };
+        my $tm = "$t: message " . ($k + 1);
+
+        for my $i (0, 1) {
+            my $name = $clients[$i]{name};
+            my $other = $clients[1 - $i]{name};
+            my ($st, $pt, $cek, $b) = open_message($pub, $alg, $f[$i],
+                                                   $keys{$name}{wrap});
+
+            is($st, 'ok', "$tm: $name verifies, unwraps, decrypts");
+            is($pt, $TEXT, "$tm: $name reads the text");
+
+            my $h = parse_header($b->{hdr});
+            is_deeply($h, { v => 1, id => $k + 1, ts => 1700000001000,
+                            sender => 'alice',
+                            server_key_id => key_id($server),
+                            enc => 'AES-256-GCM', kw => 'AES-256-KW',
+                            sig_alg => $alg },
+                      "$tm: $name: the header");
+
+            my ($st2) = open_message($pub, $alg, $f[$i], $keys{$other}{wrap});
+            is($st2, 'unwrap', "$tm: $other cannot unwrap \${name}'s CEK");
+
+            my ($st3) = open_message($pub, $alg, $f[$i], $keys{$name}{chat});
+            is($st3, 'unwrap', "$tm: the chat key does not unwrap a CEK");
+
+            if ($i == 0) {
+                $reuse++ if $ceks{$cek}++;
+                $reuse++ if $ivs{ $b->{iv} }++;
+            }
+        }
+
+        # everything but the wrapped key is shared
+        (my $x = $f[0]) =~ s/"wk":"[^"]*"/"wk":""/;
+        (my $y = $f[1]) =~ s/"wk":"[^"]*"/"wk":""/;
+        is($x, $y, "$tm: both frames share everything but wk");
+
+        next if $k > 1;
+
+        # a flipped bit anywhere: the signature or the unwrap fails
+
+        my $frame = decode_json($f[0]);
+        my %want = (hdr => 'sig', iv => 'sig', ct => 'sig', tag => 'sig',
+                    sig => 'sig', wk => 'unwrap');
+
+        for my $field (sort keys %want) {
+            my $raw = b64d($frame->{$field});
+            my $nbits = 8 * length $raw;
+            my @bits = (0, 1, 7, $nbits - 1, int($nbits / 2));
+            push @bits, map { int(rand($nbits)) } 1 .. 8;
+            my $fail = 0;
+
+            for my $bit (@bits) {
+                my $bad = '{' . join(',', map {
+                    my $val = $_ eq $field
+                              ? '"' . encode_b64u(flip($raw, $bit)) . '"'
+                              : $JSON->encode($frame->{$_});
+                    "\"$_\":$val";
+                } qw(type v id hdr iv ct tag sig wk)) . '}';
+                my ($st) = open_message($pub, $alg, $bad, $keys{a}{wrap});
+
+                $fail++ unless $st eq $want{$field};
+            }
+
+            is($fail, 0, "$tm: every flipped bit in $field fails at"
+                         . " the $want{$field} step");
+        }
+    }
+
+    is($reuse, 0, "$t: no CEK and no IV used twice in $count messages");
+
+    # the client's chat frame, decrypted here
+
+    my $cf = decode_json($live->{chat}{frame});
+    my $pt = gcm_decrypt_verify('AES', $keys{a}{chat}, b64d($cf->{iv}),
+                                chat_aad($keys{a}{conn}, 1), b64d($cf->{ct}),
+                                b64d($cf->{tag}));
+    is($pt, 'hi from a', "$t: a chat frame sealed by the module opens here");
+}
+
+
+# -- 3. chat frames sealed here, opened by the module -------------------
+
+{
+    my $sk = random_bytes(32);
+    my (undef, $ck) = session_keys($sk);
+    my $conn = 'conn-x';
+
+    my $seal = sub {
+        my ($n, $text, %o) = @_;
+        my $iv = random_bytes(12);
+        my ($ct, $tag) = gcm_encrypt_authenticate('AES', $o{key} // $ck, $iv,
+                                                  chat_aad($conn, $n), $text);
+        $tag = flip($tag, 3) if $o{bad_tag};
+
+        return '{"type":"chat","n":' . $n . ',"iv":"' . encode_b64u($iv)
+               . '","ct":"' . encode_b64u($ct) . '","tag":"'
+               . encode_b64u($tag) . '"}';
+    };
+    my $open = sub {
+        my ($last, $frame, $c) = @_;
+        my $out = tool('chat-open', encode_b64u($sk), $c // $conn, $last,
+                       $frame);
+
+        chomp($out);
+        return $out;
+    };
+
+    is($open->(0, $seal->(1, 'first')), 'ok ' . encode_b64u('first'),
+       'chat: frame 1 sealed by CryptX opens in the module');
+    is($open->(1, $seal->(2, $TEXT)), 'ok ' . encode_b64u($TEXT),
+       'chat: frame 2, UTF-8');
+    is($open->(0, $seal->(1, '')), 'ok ', 'chat: an empty text');
+    is($open->(1, $seal->(1, 'again')), 'bad_counter', 'chat: a replay');
+    is($open->(1, $seal->(3, 'skip')), 'bad_counter', 'chat: a gap');
+    is($open->(0, $seal->(1, 'x', bad_tag => 1)), 'bad_tag',
+       'chat: a bad tag');
+    is($open->(0, $seal->(1, 'x', key => random_bytes(32))), 'bad_tag',
+       'chat: another key');
+    is($open->(0, $seal->(1, 'x'), 'conn-y'), 'bad_tag',
+       'chat: another connection');
+    is($open->(0, '{"type":"chat"'), 'bad_json', 'chat: bad JSON');
+    is($open->(0, '{"type":"chat","n":1}'), 'bad_field',
+       'chat: missing members');
+}
+
+done_testing();
