@@ -81,7 +81,7 @@ static int t_gcm_open(const unsigned char *key, const unsigned char *iv,
     const unsigned char *aad, size_t aad_len, const unsigned char *ct,
     size_t len, const unsigned char *tag, unsigned char *out);
 static void t_hello(t_keys_t *k, EVP_PKEY *server, const unsigned char *sid,
-    int who, ngx_http_securechat_session_t *s, unsigned char *sk);
+    int who, ngx_http_securechat_channel_t *s, unsigned char *sk);
 static size_t t_seal(t_keys_t *k, EVP_PKEY *server, const unsigned char *sid,
     ngx_http_securechat_envelope_t *env, unsigned char *buf);
 static int t_open(EVP_PKEY *server, const unsigned char *frame, size_t len,
@@ -89,7 +89,7 @@ static int t_open(EVP_PKEY *server, const unsigned char *frame, size_t len,
 static void t_message_in(ngx_http_securechat_message_in_t *in,
     EVP_PKEY *server, const unsigned char *sid);
 static ngx_http_securechat_frame_rc_e t_chat_open(
-    ngx_http_securechat_session_t *s, const char *frame);
+    ngx_http_securechat_channel_t *s, const char *frame);
 
 static int t_setup(void **state);
 static int t_teardown(void **state);
@@ -351,7 +351,7 @@ t_gcm_open(const unsigned char *key, const unsigned char *iv,
 
 static void
 t_hello(t_keys_t *k, EVP_PKEY *server, const unsigned char *sid, int who,
-    ngx_http_securechat_session_t *s, unsigned char *sk)
+    ngx_http_securechat_channel_t *s, unsigned char *sk)
 {
     json_t                          *doc;
     size_t                           len;
@@ -563,7 +563,7 @@ done:
 
 
 static ngx_http_securechat_frame_rc_e
-t_chat_open(ngx_http_securechat_session_t *s, const char *frame)
+t_chat_open(ngx_http_securechat_channel_t *s, const char *frame)
 {
     size_t         n;
     unsigned char  text[256];
@@ -738,7 +738,7 @@ static void
 test_session_derive(void **state)
 {
     unsigned char                  sk[32], key[32];
-    ngx_http_securechat_session_t  s;
+    ngx_http_securechat_channel_t  s;
 
     assert_int_equal(RAND_bytes(sk, sizeof(sk)), 1);
 
@@ -761,7 +761,7 @@ test_hello(void **state)
 {
     t_keys_t                       *k;
     unsigned char                   sk0[32], sk1[32];
-    ngx_http_securechat_session_t   s0, s1;
+    ngx_http_securechat_channel_t   s0, s1;
 
     k = *state;
 
@@ -783,7 +783,7 @@ test_hello_refusals(void **state)
     EVP_PKEY                        *ec;
     unsigned char                    der[256], *p;
     unsigned char                    frame[NGX_HTTP_SECURECHAT_HELLO_MAX];
-    ngx_http_securechat_session_t    s;
+    ngx_http_securechat_channel_t    s;
     ngx_http_securechat_hello_in_t   in, bad;
 
     k = *state;
@@ -863,7 +863,7 @@ test_envelope_round_trip(void **state)
     EVP_PKEY                        *server;
     unsigned char                   *buf, *out, text[256], sk[32];
     const unsigned char             *sid;
-    ngx_http_securechat_session_t    s[2];
+    ngx_http_securechat_channel_t    s[2];
     ngx_http_securechat_envelope_t   env;
     ngx_http_securechat_wrap_ctx_t  *wctx;
 
@@ -991,7 +991,7 @@ test_envelope_other_recipient(void **state)
     size_t                           len, text_len;
     t_keys_t                        *k;
     unsigned char                   *buf, sk[32], text[256];
-    ngx_http_securechat_session_t    s[2];
+    ngx_http_securechat_channel_t    s[2];
     ngx_http_securechat_envelope_t   env;
     ngx_http_securechat_wrap_ctx_t  *wctx;
 
@@ -1045,7 +1045,7 @@ test_envelope_bit_flips(void **state)
     EVP_PKEY                        *server;
     unsigned char                   *buf, *frame, sk[32], text[256], *enc;
     const unsigned char             *sid;
-    ngx_http_securechat_session_t    s;
+    ngx_http_securechat_channel_t    s;
     ngx_http_securechat_envelope_t   env;
     ngx_http_securechat_wrap_ctx_t  *wctx;
 
@@ -1120,7 +1120,7 @@ test_envelope_fresh_keys(void **state)
     json_t                          *doc;
     t_bin_t                          iv[32];
     unsigned char                   *buf, sk[32], cek[32][32];
-    ngx_http_securechat_session_t    s;
+    ngx_http_securechat_channel_t    s;
     ngx_http_securechat_envelope_t   env;
     ngx_http_securechat_wrap_ctx_t  *wctx;
 
@@ -1216,7 +1216,7 @@ test_envelope_no_alloc_per_recipient(void **state)
     t_keys_t                        *k;
     unsigned char                   *buf, sk[32];
     unsigned char                    tail[56], first[56];
-    ngx_http_securechat_session_t    s[2];
+    ngx_http_securechat_channel_t    s[2];
     ngx_http_securechat_envelope_t   env;
     ngx_http_securechat_wrap_ctx_t  *wctx;
 
@@ -1352,7 +1352,7 @@ test_rand_failure(void **state)
     size_t                            len;
     t_keys_t                         *k;
     unsigned char                    *buf, key[32];
-    ngx_http_securechat_session_t     s;
+    ngx_http_securechat_channel_t     s;
     ngx_http_securechat_envelope_t    env;
     ngx_http_securechat_hello_in_t    hin;
     ngx_http_securechat_message_in_t  in;
@@ -1405,7 +1405,7 @@ test_chat_round_trip(void **state)
     size_t                         len, n;
     unsigned char                  key[32], sk[32], aad[128], *p;
     unsigned char                  frame[1024], text[256], plain[256];
-    ngx_http_securechat_session_t  s;
+    ngx_http_securechat_channel_t  s;
 
     assert_int_equal(RAND_bytes(sk, sizeof(sk)), 1);
     assert_int_equal(ngx_http_securechat_session_derive(sk, &s), 0);
@@ -1488,7 +1488,7 @@ test_chat_counter(void **state)
     int                            i;
     unsigned char                  sk[32], text[64];
     unsigned char                  frame[5][512];
-    ngx_http_securechat_session_t  s;
+    ngx_http_securechat_channel_t  s;
 
     assert_int_equal(RAND_bytes(sk, sizeof(sk)), 1);
     assert_int_equal(ngx_http_securechat_session_derive(sk, &s), 0);
@@ -1544,7 +1544,7 @@ test_chat_bad_tag(void **state)
     size_t                          len, n, i;
     const char                     *key;
     unsigned char                   sk[32], text[64], frame[512], copy[512];
-    ngx_http_securechat_session_t   s, other;
+    ngx_http_securechat_channel_t   s, other;
 
     assert_int_equal(RAND_bytes(sk, sizeof(sk)), 1);
     assert_int_equal(ngx_http_securechat_session_derive(sk, &s), 0);
@@ -1596,7 +1596,7 @@ static void
 test_chat_bad_json(void **state)
 {
     size_t                          i;
-    ngx_http_securechat_session_t   s;
+    ngx_http_securechat_channel_t   s;
 
     static const char  *frames[] = {
         "",
@@ -1630,7 +1630,7 @@ static void
 test_chat_bad_field(void **state)
 {
     size_t                          i;
-    ngx_http_securechat_session_t   s;
+    ngx_http_securechat_channel_t   s;
 
     static const char  *frames[] = {
         "{}",
@@ -1684,7 +1684,7 @@ static void
 test_chat_bad_base64(void **state)
 {
     size_t                          i;
-    ngx_http_securechat_session_t   s;
+    ngx_http_securechat_channel_t   s;
 
     static const char  *frames[] = {
         /* padding, the standard alphabet, whitespace, bad trailing bits */
@@ -1718,7 +1718,7 @@ static void
 test_chat_bad_length(void **state)
 {
     size_t                          i;
-    ngx_http_securechat_session_t   s;
+    ngx_http_securechat_channel_t   s;
 
     static const char  *frames[] = {
         /* 11-byte and 13-byte iv, 15-byte and 17-byte tag, empty ones */
@@ -1753,7 +1753,7 @@ test_chat_too_long(void **state)
 {
     size_t                          len, n;
     unsigned char                   sk[32], text[300], frame[1024];
-    ngx_http_securechat_session_t   s;
+    ngx_http_securechat_channel_t   s;
 
     assert_int_equal(RAND_bytes(sk, sizeof(sk)), 1);
     assert_int_equal(ngx_http_securechat_session_derive(sk, &s), 0);
