@@ -110,3 +110,39 @@ securechat_zone "securechat" cannot change its size from 8388608 to 16777216 on 
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 3: a reload that changes the history's shape is refused
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+my $conf = $Test::Nginx::Util::ConfFile;
+open my $in, '<', $conf or die "$conf: $!";
+my $text = do { local $/; <$in> };
+close $in;
+$text =~ s/(securechat_zone\s+zone=securechat:8m;)/$1\n    securechat_history 512;/
+    or die "no zone in $conf";
+open my $out, '>', $conf or die "$conf: $!";
+print $out $text;
+close $out;
+my $pidfile = $Test::Nginx::Util::PidFile;
+open my $fh, '<', $pidfile or die;
+chomp(my $master = <$fh>);
+kill 'HUP', $master or die;
+sleep 1;
+SecureChat::Test::expand_block($block);
+--- request
+POST /api/chat
+{"message":"still served"}
+--- more_headers
+Content-Type: application/json
+Cookie: sc_session=$TEST_NGINX_COOKIE
+X-CSRF-Token: $TEST_NGINX_CSRF
+--- error_code: 202
+--- timeout: 20
+--- error_log
+[emerg]
+securechat_zone "securechat" holds a history of 1024 messages of up to 4096 bytes, but the new configuration asks for 512 of up to 4096
+--- no_error_log
+[error]
+[alert]
