@@ -24,6 +24,7 @@ DEB_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 
 APT_PACKAGES := nginx nginx-dev libssl-dev libjansson-dev openssl \
                 gcc make perl libtest-base-perl libcryptx-perl \
+                libio-socket-ssl-perl \
                 libcmocka-dev clang valgrind
 
 MODULE_SRCS := config ngx_http_securechat_module.c \

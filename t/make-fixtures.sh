@@ -61,6 +61,10 @@ head -c 200 client-rsa2048.pub > client-truncated.pub
 openssl rsa -in client-rsa2048.key -RSAPublicKey_out \
     -out client-pkcs1.pub 2>/dev/null
 
+# a self-signed certificate for the TLS tests
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj /CN=localhost -days 3650 -keyout tls.key -out tls.crt 2>/dev/null
+
 openssl rand -hex 32 > secret
 openssl rand -hex 8 > short-secret
 cp secret open-secret
