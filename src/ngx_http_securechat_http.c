@@ -8,8 +8,6 @@
 #include "ngx_http_securechat_http.h"
 
 
-static ngx_uint_t ngx_http_securechat_find_header(ngx_http_request_t *r,
-    const char *name, size_t len, ngx_table_elt_t **first);
 static ngx_uint_t ngx_http_securechat_same_origin(ngx_http_request_t *r,
     ngx_str_t *origin);
 static void ngx_http_securechat_json_cleanup(void *data);
@@ -158,7 +156,7 @@ ngx_http_securechat_add_header(ngx_http_request_t *r, const char *key,
  * values would be ambiguous.
  */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_securechat_find_header(ngx_http_request_t *r, const char *name,
     size_t len, ngx_table_elt_t **first)
 {

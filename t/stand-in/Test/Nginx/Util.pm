@@ -81,7 +81,9 @@ $DaemonEnabled = 'off' if $UseValgrind;    # nginx runs in the foreground, as ou
 for my $v (qw(TEST_NGINX_CHECK_LEAK TEST_NGINX_BENCHMARK TEST_NGINX_USE_STAP
               TEST_NGINX_USE_HTTP2 TEST_NGINX_USE_HTTP3 TEST_NGINX_RANDOMIZE
               TEST_NGINX_USE_RR TEST_NGINX_LOAD_MODULES TEST_NGINX_EVENT_TYPE
-              TEST_NGINX_POSTPONE_OUTPUT TEST_NGINX_IGNORE_MISSING_DIRECTIVES))
+              TEST_NGINX_POSTPONE_OUTPUT TEST_NGINX_IGNORE_MISSING_DIRECTIVES
+              TEST_NGINX_REUSE_PORT TEST_NGINX_LD_PRELOAD TEST_NGINX_ERROR_LOG
+              TEST_NGINX_VALGRIND_EXIT_ON_FIRST_ERR TEST_NGINX_CHECK_LEAK_COUNT))
 {
     warn "WARNING: $v is not supported by the Test::Nginx stand-in; ignored\n"
         if $ENV{$v};
@@ -658,6 +660,16 @@ sub is_running ($) {
     return 1;
 }
 
+# stand-in safety: a stale pid file must not make us signal some other process
+sub is_our_nginx ($) {
+    my $pid = shift;
+    return 1 if defined $ChildPid && $pid == $ChildPid;
+    open my $fh, '<', "/proc/$pid/cmdline" or return 1;   # no /proc: trust it
+    my $cmd = do { local $/; <$fh> } // '';
+    (my $bin = $NginxBinary) =~ s{.*/}{};
+    return index($cmd, $bin) >= 0 || index($cmd, 'nginx') >= 0;
+}
+
 sub kill_process ($$) {
     my ($pid, $name) = @_;
     kill($ENV{TEST_NGINX_FAST_SHUTDOWN} ? SIGTERM : SIGQUIT, $pid);
@@ -680,7 +692,7 @@ sub stop_nginx ($) {
     my $name = $block ? $block->name : 'END';
     my $pid = -f $PidFile ? get_pid_from_pidfile($name) : undef;
     $pid ||= $ChildPid;
-    kill_process($pid, $name) if $pid && is_running($pid);
+    kill_process($pid, $name) if $pid && is_running($pid) && is_our_nginx($pid);
     unlink $PidFile if -f $PidFile && !is_running($pid);
     if (defined $ChildPid) {     # valgrind mode: nginx was our child
         $ChildStatus //= waitpid($ChildPid, 0) == $ChildPid ? $? : 0;
@@ -695,8 +707,8 @@ sub check_valgrind_report ($$) {
     my ($name, $status) = @_;
     my $report = read_file_from($ValgrindLog, 0);
     my @bad = grep {
-        /Invalid (?:read|write|free)|uninitialised|definitely lost|Mismatched free
-         |overlap|Jump to the invalid address|Process terminating/x
+        /Invalid (?:read|write|free)|uninitialised|definitely lost|Mismatched free|overlap/
+        || /Jump to the invalid address|Process terminating/
     } split /\n/, $report;
     if (@bad || ($status >> 8) == 101) {
         Test::More::fail("$name - valgrind reported errors:\n" . join("\n", @bad));
