@@ -47,9 +47,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         pem_len = fuzz_client_key_wrap(der, der_len, pem);
 
-        if (fuzz_client_key_import(pem, pem_len, der2, &der2_len, id2) != 0
-            || der2_len != der_len || memcmp(der, der2, der_len) != 0
-            || memcmp(id, id2, sizeof(id)) != 0)
+        /*
+         * OpenSSL's check of a crafted modulus is probabilistic (enhanced
+         * Miller-Rabin with random bases), so a second look may refuse
+         * what the first accepted; it must never yield another key.
+         */
+
+        if (fuzz_client_key_import(pem, pem_len, der2, &der2_len, id2) == 0
+            && (der2_len != der_len || memcmp(der, der2, der_len) != 0
+                || memcmp(id, id2, sizeof(id)) != 0))
         {
             abort();
         }
