@@ -32,6 +32,7 @@ MODULE_SRCS := config ngx_http_securechat_module.c \
 
 include mk/unit.mk
 include mk/crypto.mk
+include mk/ws.mk
 
 .PHONY: all deps module run test test-valgrind unit-tests t fixtures \
         clean bench
@@ -43,7 +44,7 @@ all: module
 # only what is missing, by Debian package name; sudo only when not root
 deps:
 	@missing=""; \
-	for p in $(APT_PACKAGES) $(UNIT_APT_PACKAGES) $(CRYPTO_APT_PACKAGES); do \
+	for p in $(APT_PACKAGES) $(UNIT_APT_PACKAGES) $(CRYPTO_APT_PACKAGES) $(WS_APT_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
@@ -114,19 +115,19 @@ t: $(MODULE_SO) fixtures
 
 test: deps
 	$(MAKE) module
-	$(MAKE) unit tools-test crypto-unit
-	$(MAKE) fuzz-smoke crypto-fuzz-smoke
+	$(MAKE) unit tools-test crypto-unit ws-unit
+	$(MAKE) fuzz-smoke crypto-fuzz-smoke ws-fuzz-smoke
 	$(MAKE) crypto-vectors-check
 	$(MAKE) t
 
 # the suite again with nginx under valgrind; fails on memory errors
 test-valgrind: deps
 	$(MAKE) module fixtures
-	$(MAKE) unit-valgrind crypto-unit-valgrind
+	$(MAKE) unit-valgrind crypto-unit-valgrind ws-unit-valgrind
 	$(TEST_ENV) TEST_NGINX_USE_VALGRIND=1 prove -r t
 
 # `make fuzz` runs every fuzz target at length
-fuzz: crypto-fuzz
+fuzz: crypto-fuzz ws-fuzz
 
 clean:
 	rm -rf $(BUILD) t/servroot
