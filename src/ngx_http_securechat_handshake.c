@@ -102,31 +102,17 @@ static ngx_uint_t
 ngx_http_securechat_header_has_token(ngx_http_request_t *r, const char *name,
     const char *token)
 {
-    size_t            len;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    len = ngx_strlen(name);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    part = NULL;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0
-            && ngx_http_securechat_token_listed(h[i].value.data,
-                                                h[i].value.len, token))
+    while ((h = ngx_http_securechat_next_header(r, name, ngx_strlen(name),
+                                                &part, &i)))
+    {
+        if (ngx_http_securechat_token_listed(h->value.data, h->value.len,
+                                             token))
         {
             return 1;
         }

@@ -151,10 +151,46 @@ ngx_http_securechat_add_header(ngx_http_request_t *r, const char *key,
 
 
 /*
- * Counts the request headers called name, returning the first.  Used for
- * the headers nginx does not index, and to refuse duplicates where two
- * values would be ambiguous.
+ * Walks the request headers called name, nginx indexing only some of them:
+ * start with *part = NULL; returns each match in turn, then NULL.
  */
+
+ngx_table_elt_t *
+ngx_http_securechat_next_header(ngx_http_request_t *r, const char *name,
+    size_t len, ngx_list_part_t **part, ngx_uint_t *i)
+{
+    ngx_table_elt_t  *h;
+
+    if (*part == NULL) {
+        *part = &r->headers_in.headers.part;
+        *i = 0;
+    }
+
+    for ( ;; ) {
+
+        if (*i >= (*part)->nelts) {
+            if ((*part)->next == NULL) {
+                return NULL;
+            }
+
+            *part = (*part)->next;
+            *i = 0;
+            continue;
+        }
+
+        h = (*part)->elts;
+        h = &h[(*i)++];
+
+        if (h->key.len == len
+            && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0)
+        {
+            return h;
+        }
+    }
+}
+
+
+/* counts the headers called name, to refuse duplicates where ambiguous */
 
 ngx_uint_t
 ngx_http_securechat_find_header(ngx_http_request_t *r, const char *name,
@@ -164,31 +200,17 @@ ngx_http_securechat_find_header(ngx_http_request_t *r, const char *name,
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
 
-    n = 0;
-    *first = NULL;
+    part = NULL;
+    *first = ngx_http_securechat_next_header(r, name, len, &part, &i);
 
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    if (*first == NULL) {
+        return 0;
+    }
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            if (n++ == 0) {
-                *first = &h[i];
-            }
-        }
+    for (n = 1; (h = ngx_http_securechat_next_header(r, name, len, &part, &i));
+         n++)
+    {
+        /* void */
     }
 
     return n;
@@ -309,28 +331,13 @@ ngx_http_securechat_authenticate(ngx_http_request_t *r,
     /* the session cookie, in any of the Cookie headers, exactly once */
 
     found = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    part = NULL;
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len != sizeof("Cookie") - 1
-            || ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie", 6) != 0)
-        {
-            continue;
-        }
-
-        n = ngx_http_securechat_cookie_find(h[i].value.data, h[i].value.len,
+    while ((h = ngx_http_securechat_next_header(r, "Cookie",
+                                                sizeof("Cookie") - 1,
+                                                &part, &i)))
+    {
+        n = ngx_http_securechat_cookie_find(h->value.data, h->value.len,
                                             NGX_HTTP_SECURECHAT_COOKIE,
                                             &val, &len);
         if (n == 0) {

@@ -37,6 +37,10 @@ ngx_int_t ngx_http_securechat_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *body);
 ngx_int_t ngx_http_securechat_send_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *message);
+/* each request header called name in turn; start with *part = NULL */
+ngx_table_elt_t *ngx_http_securechat_next_header(ngx_http_request_t *r,
+    const char *name, size_t len, ngx_list_part_t **part, ngx_uint_t *i);
+
 /* counts the request headers called name; *first is the first of them */
 ngx_uint_t ngx_http_securechat_find_header(ngx_http_request_t *r,
     const char *name, size_t len, ngx_table_elt_t **first);

@@ -83,6 +83,9 @@ typedef struct {
 static ngx_int_t ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static size_t ngx_http_securechat_slot_size(size_t message_max);
+static void ngx_http_securechat_node_free_locked(
+    ngx_http_securechat_store_t *store, ngx_rbtree_t *tree,
+    ngx_str_node_t *node, ngx_queue_t *queue);
 static void *ngx_http_securechat_session_alloc_locked(
     ngx_http_securechat_store_t *store);
 static ngx_http_securechat_throttle_node_t *
@@ -300,6 +303,18 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 }
 
 
+/* sessions and throttle records: a tree node, a queue link, one block */
+
+static void
+ngx_http_securechat_node_free_locked(ngx_http_securechat_store_t *store,
+    ngx_rbtree_t *tree, ngx_str_node_t *node, ngx_queue_t *queue)
+{
+    ngx_queue_remove(queue);
+    ngx_rbtree_delete(tree, &node->node);
+    ngx_slab_free_locked(store->shpool, node);
+}
+
+
 ngx_int_t
 ngx_http_securechat_session_create(ngx_shm_zone_t *shm_zone,
     const u_char *hash, ngx_http_securechat_session_t *s)
@@ -386,9 +401,8 @@ ngx_http_securechat_session_alloc_locked(ngx_http_securechat_store_t *store)
             break;
         }
 
-        ngx_queue_remove(&sn->queue);
-        ngx_rbtree_delete(&store->sh->sessions, &sn->sn.node);
-        ngx_slab_free_locked(store->shpool, sn);
+        ngx_http_securechat_node_free_locked(store, &store->sh->sessions,
+                                             &sn->sn, &sn->queue);
     }
 
     return ngx_slab_alloc_locked(store->shpool,
@@ -422,9 +436,8 @@ ngx_http_securechat_session_lookup(ngx_shm_zone_t *shm_zone,
     sn = (ngx_http_securechat_session_node_t *) node;
 
     if (sn->expires <= ngx_time()) {
-        ngx_queue_remove(&sn->queue);
-        ngx_rbtree_delete(&store->sh->sessions, &sn->sn.node);
-        ngx_slab_free_locked(store->shpool, sn);
+        ngx_http_securechat_node_free_locked(store, &store->sh->sessions,
+                                             &sn->sn, &sn->queue);
         ngx_shmtx_unlock(&store->shpool->mutex);
         return NGX_DECLINED;
     }
@@ -474,9 +487,8 @@ ngx_http_securechat_session_delete(ngx_shm_zone_t *shm_zone,
                                  ngx_crc32_short(key.data, key.len));
     if (node != NULL) {
         sn = (ngx_http_securechat_session_node_t *) node;
-        ngx_queue_remove(&sn->queue);
-        ngx_rbtree_delete(&store->sh->sessions, &sn->sn.node);
-        ngx_slab_free_locked(store->shpool, sn);
+        ngx_http_securechat_node_free_locked(store, &store->sh->sessions,
+                                             &sn->sn, &sn->queue);
     }
 
     ngx_shmtx_unlock(&store->shpool->mutex);
@@ -499,9 +511,8 @@ ngx_http_securechat_throttle_lookup_locked(ngx_http_securechat_store_t *store,
     tn = (ngx_http_securechat_throttle_node_t *) node;
 
     if (tn->last_failure + NGX_HTTP_SECURECHAT_THROTTLE_TTL < ngx_time()) {
-        ngx_queue_remove(&tn->queue);
-        ngx_rbtree_delete(&store->sh->throttle, &tn->sn.node);
-        ngx_slab_free_locked(store->shpool, tn);
+        ngx_http_securechat_node_free_locked(store, &store->sh->throttle,
+                                             &tn->sn, &tn->queue);
         return NULL;
     }
 
@@ -571,9 +582,8 @@ ngx_http_securechat_throttle_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
             q = ngx_queue_head(&store->sh->throttle_queue);
             tn = ngx_queue_data(q, ngx_http_securechat_throttle_node_t,
                                 queue);
-            ngx_queue_remove(&tn->queue);
-            ngx_rbtree_delete(&store->sh->throttle, &tn->sn.node);
-            ngx_slab_free_locked(store->shpool, tn);
+            ngx_http_securechat_node_free_locked(store, &store->sh->throttle,
+                                                 &tn->sn, &tn->queue);
 
             tn = ngx_slab_alloc_locked(store->shpool,
                      offsetof(ngx_http_securechat_throttle_node_t, key)
@@ -626,9 +636,8 @@ ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
     tn = ngx_http_securechat_throttle_lookup_locked(store, key);
 
     if (tn != NULL) {
-        ngx_queue_remove(&tn->queue);
-        ngx_rbtree_delete(&store->sh->throttle, &tn->sn.node);
-        ngx_slab_free_locked(store->shpool, tn);
+        ngx_http_securechat_node_free_locked(store, &store->sh->throttle,
+                                             &tn->sn, &tn->queue);
     }
 
     ngx_shmtx_unlock(&store->shpool->mutex);
