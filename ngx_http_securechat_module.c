@@ -8,8 +8,12 @@
 
 #include "ngx_http_securechat_module.h"
 #include "ngx_http_securechat_api.h"
+#include "ngx_http_securechat_bus.h"
+#include "ngx_http_securechat_envelope.h"
+#include "ngx_http_securechat_frame.h"
 #include "ngx_http_securechat_secrets.h"
 #include "ngx_http_securechat_store.h"
+#include "ngx_http_securechat_ws.h"
 
 
 static void *ngx_http_securechat_create_main_conf(ngx_conf_t *cf);
@@ -24,6 +28,8 @@ static char *ngx_http_securechat_allowed_origin(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_securechat(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_securechat_init_process(ngx_cycle_t *cycle);
+static void ngx_http_securechat_exit_process(ngx_cycle_t *cycle);
 
 
 static ngx_conf_enum_t  ngx_http_securechat_roles[] = {
@@ -32,6 +38,9 @@ static ngx_conf_enum_t  ngx_http_securechat_roles[] = {
     { ngx_string("logout"), NGX_HTTP_SECURECHAT_ROLE_LOGOUT },
     { ngx_string("chat"), NGX_HTTP_SECURECHAT_ROLE_CHAT },
     { ngx_string("disconnect"), NGX_HTTP_SECURECHAT_ROLE_DISCONNECT },
+    { ngx_string("connect"), NGX_HTTP_SECURECHAT_ROLE_CONNECT },
+    { ngx_string("clients"), NGX_HTTP_SECURECHAT_ROLE_CLIENTS },
+    { ngx_string("echo"), NGX_HTTP_SECURECHAT_ROLE_ECHO },
     { ngx_null_string, 0 }
 };
 
@@ -122,6 +131,41 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       offsetof(ngx_http_securechat_main_conf_t, thread_pool_name),
       NULL },
 
+    { ngx_string("securechat_ws_message_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, ws_message_max),
+      NULL },
+
+    { ngx_string("securechat_send_buffer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, send_buffer),
+      NULL },
+
+    { ngx_string("securechat_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, ping_interval),
+      NULL },
+
+    { ngx_string("securechat_ws_frame_rate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, ws_frame_rate),
+      NULL },
+
+    { ngx_string("securechat_user_connections"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, user_connections),
+      NULL },
+
     { ngx_string("securechat"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_securechat,
@@ -155,10 +199,10 @@ ngx_module_t  ngx_http_securechat_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_securechat_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_securechat_exit_process,      /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -192,6 +236,11 @@ ngx_http_securechat_create_main_conf(ngx_conf_t *cf)
     smcf->history = NGX_CONF_UNSET_UINT;
     smcf->login_free_failures = NGX_CONF_UNSET_UINT;
     smcf->login_max_lockout = NGX_CONF_UNSET;
+    smcf->ws_message_max = NGX_CONF_UNSET_SIZE;
+    smcf->send_buffer = NGX_CONF_UNSET_SIZE;
+    smcf->ping_interval = NGX_CONF_UNSET_MSEC;
+    smcf->ws_frame_rate = NGX_CONF_UNSET_UINT;
+    smcf->user_connections = NGX_CONF_UNSET_UINT;
 
     return smcf;
 }
@@ -208,6 +257,12 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(smcf->history, 1024);
     ngx_conf_init_uint_value(smcf->login_free_failures, 5);
     ngx_conf_init_value(smcf->login_max_lockout, 5 * 60);
+    ngx_conf_init_size_value(smcf->ws_message_max,
+                             NGX_HTTP_SECURECHAT_FRAME_MAX_MESSAGE);
+    ngx_conf_init_size_value(smcf->send_buffer, 256 * 1024);
+    ngx_conf_init_msec_value(smcf->ping_interval, 30000);
+    ngx_conf_init_uint_value(smcf->ws_frame_rate, 100);
+    ngx_conf_init_uint_value(smcf->user_connections, 8);
 
     if (smcf->handlers == 0) {
         return NGX_CONF_OK;
@@ -249,6 +304,35 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /* a chat frame carrying the longest message must fit in one message */
+
+    if (smcf->ws_message_max
+            < ngx_http_securechat_client_frame_size(smcf->message_max)
+        || smcf->ws_message_max > 16 * 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"securechat_ws_message_max\" must hold a chat "
+                           "frame of \"securechat_message_max\" bytes: at "
+                           "least %uz, at most 16m",
+                           ngx_http_securechat_client_frame_size(
+                               smcf->message_max));
+        return NGX_CONF_ERROR;
+    }
+
+    if (smcf->send_buffer < 2 * smcf->ws_message_max
+        || smcf->ws_frame_rate == 0 || smcf->user_connections == 0
+        || smcf->ping_interval < 1000)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"securechat_send_buffer\" must be at least "
+                           "twice \"securechat_ws_message_max\" (%uz), "
+                           "\"securechat_ws_frame_rate\" and "
+                           "\"securechat_user_connections\" at least 1, "
+                           "\"securechat_ping_interval\" at least 1s",
+                           2 * smcf->ws_message_max);
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_conf_full_name(cf->cycle, &smcf->signing_key_file, 1) != NGX_OK
         || ngx_conf_full_name(cf->cycle, &smcf->users_file, 1) != NGX_OK
         || ngx_conf_full_name(cf->cycle, &smcf->session_secret_file, 1)
@@ -275,7 +359,8 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
 
     return ngx_http_securechat_store_configure(cf, smcf->shm_zone,
                                                smcf->history,
-                                               smcf->message_max);
+                                               smcf->message_max,
+                     ngx_http_securechat_bus_slot_size(smcf->message_max));
 }
 
 
@@ -469,4 +554,22 @@ ngx_http_securechat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     smcf->handlers++;
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_securechat_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_securechat_ws_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_securechat_bus_init_process(cycle);
+}
+
+
+static void
+ngx_http_securechat_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_securechat_bus_exit_process(cycle);
 }

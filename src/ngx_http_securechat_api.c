@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "ngx_http_securechat_api.h"
+#include "ngx_http_securechat_bus.h"
 #include "ngx_http_securechat_crypto.h"
 #include "ngx_http_securechat_http.h"
 #include "ngx_http_securechat_json.h"
@@ -17,6 +18,8 @@
 #include "ngx_http_securechat_secrets.h"
 #include "ngx_http_securechat_store.h"
 #include "ngx_http_securechat_token.h"
+#include "ngx_http_securechat_utf8.h"
+#include "ngx_http_securechat_ws.h"
 
 
 /* a 4096-bit RSA key is about 800 bytes of PEM */
@@ -50,6 +53,9 @@ static ngx_int_t ngx_http_securechat_retry_after(ngx_http_request_t *r,
 
 static void ngx_http_securechat_logout_body(ngx_http_request_t *r);
 static void ngx_http_securechat_chat_body(ngx_http_request_t *r);
+static void ngx_http_securechat_chat_published(void *data, uint64_t id);
+static void ngx_http_securechat_chat_finish(ngx_http_request_t *r);
+static ngx_int_t ngx_http_securechat_clients(ngx_http_request_t *r);
 static void ngx_http_securechat_disconnect_body(ngx_http_request_t *r);
 
 
@@ -84,6 +90,15 @@ ngx_http_securechat_handler(ngx_http_request_t *r)
         return ngx_http_securechat_post_route(r,
                                           ngx_http_securechat_disconnect_body,
                                           1);
+
+    case NGX_HTTP_SECURECHAT_ROLE_CONNECT:
+        return ngx_http_securechat_ws_handler(r, 0);
+
+    case NGX_HTTP_SECURECHAT_ROLE_ECHO:
+        return ngx_http_securechat_ws_handler(r, 1);
+
+    case NGX_HTTP_SECURECHAT_ROLE_CLIENTS:
+        return ngx_http_securechat_clients(r);
 
     default:
         return NGX_DECLINED;
@@ -570,6 +585,10 @@ ngx_http_securechat_logout_body(ngx_http_request_t *r)
 
     ngx_http_securechat_session_delete(smcf->shm_zone, ctx->hash);
 
+    /* the session's WebSockets end with it, in whichever worker */
+    ngx_http_securechat_bus_disconnect_session(ctx->hash,
+                                             NGX_HTTP_SECURECHAT_WS_NORMAL);
+
     if (ngx_http_securechat_set_session_cookie(r, NULL, 0) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -584,14 +603,11 @@ ngx_http_securechat_logout_body(ngx_http_request_t *r)
 static void
 ngx_http_securechat_chat_body(ngx_http_request_t *r)
 {
-    u_char                           *p, *last;
-    uint64_t                          id;
-    ngx_int_t                         answer;
-    ngx_str_t                         text;
-    ngx_uint_t                        blank;
-    ngx_http_securechat_ctx_t        *ctx;
-    ngx_http_securechat_main_conf_t  *smcf;
-    ngx_http_securechat_json_field_t  fields[] = {
+    ngx_int_t                          rc, answer;
+    ngx_str_t                          text;
+    ngx_http_securechat_ctx_t         *ctx;
+    ngx_http_securechat_main_conf_t   *smcf;
+    ngx_http_securechat_json_field_t   fields[] = {
         { "message", 1, 0, 1, 0, NULL, 0 }
     };
 
@@ -608,47 +624,167 @@ ngx_http_securechat_chat_body(ngx_http_request_t *r)
     text.data = (u_char *) fields[0].value;
     text.len = fields[0].len;
 
-    /*
-     * jansson has checked the UTF-8; refuse control characters other than
-     * tab and newline, and messages of white space alone
-     */
+    switch (ngx_http_securechat_text_check(text.data, text.len)) {
 
-    blank = 1;
-    last = text.data + text.len;
+    case NGX_HTTP_SECURECHAT_TEXT_OK:
+        break;
 
-    for (p = text.data; p < last; p++) {
-        if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f) {
-            ngx_http_finalize_request(r,
-                ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
-                    "bad_characters",
-                    "messages may not contain control characters"));
-            return;
-        }
-
-        if (*p != ' ' && *p != '\t' && *p != '\n') {
-            blank = 0;
-        }
-    }
-
-    if (blank) {
+    case NGX_HTTP_SECURECHAT_TEXT_BLANK:
         ngx_http_finalize_request(r,
             ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
                 "empty_message", "the message is empty"));
         return;
+
+    default:
+        /* jansson has checked the UTF-8: control characters are left */
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                "bad_characters",
+                "messages may not contain control characters"));
+        return;
     }
 
-    if (ngx_http_securechat_history_append(smcf->shm_zone, &ctx->session.user,
-                                           &text, &id)
-        != NGX_OK)
-    {
+    /* sealing signs: it happens in the thread pool, the answer after it */
+
+    rc = ngx_http_securechat_bus_publish(&ctx->session.user, &text,
+                                         ngx_http_securechat_chat_published,
+                                         r);
+    if (rc == NGX_BUSY) {
+        if (ngx_http_securechat_retry_after(r, 1) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                "busy", "too many messages at once: try again in a moment"));
+        return;
+    }
+
+    if (rc != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->main->blocked++;
+    r->aio = 1;
+    r->write_event_handler = ngx_http_securechat_chat_finish;
+}
+
+
+static void
+ngx_http_securechat_chat_published(void *data, uint64_t id)
+{
+    ngx_http_request_t  *r = data;
+
+    ngx_connection_t           *c;
+    ngx_http_securechat_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+    ctx->chat_id = id;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    /* chat_finish, or nginx's finalizer if the client went away */
+
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_securechat_chat_finish(ngx_http_request_t *r)
+{
+    ngx_http_securechat_ctx_t  *ctx;
+
+    if (r->aio) {
+        return;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    if (ctx->chat_id == 0) {
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_error(r,
+                NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                "the message could not be sealed"));
         return;
     }
 
     ngx_http_finalize_request(r,
         ngx_http_securechat_send_json(r, NGX_HTTP_ACCEPTED,
                                       json_pack("{s:I}", "id",
-                                                (json_int_t) id)));
+                                                (json_int_t) ctx->chat_id)));
+}
+
+
+/* who is connected: every client, the caller's own marked */
+
+static ngx_int_t
+ngx_http_securechat_clients(ngx_http_request_t *r)
+{
+    json_t                           *list, *item;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, own;
+    ngx_array_t                      *clients;
+    ngx_http_securechat_ctx_t        *ctx;
+    ngx_http_securechat_client_t     *c;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_securechat_method_not_allowed(r, "GET, HEAD");
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    ctx = ngx_http_securechat_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_securechat_authenticate(r, ctx, 0);
+    if (rc != NGX_OK) {
+        return ngx_http_securechat_send_auth_error(r, rc);
+    }
+
+    if (ngx_http_securechat_client_list(smcf->shm_zone, r->pool, &clients)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    list = json_array();
+    if (list == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    c = clients->elts;
+
+    for (i = 0; i < clients->nelts; i++) {
+        own = (c[i].user_len == ctx->session.user.len
+               && ngx_memcmp(c[i].user, ctx->session.user.data,
+                             c[i].user_len) == 0);
+
+        item = json_pack("{s:s%, s:s%, s:I, s:b}",
+                         "id", c[i].id, (size_t) NGX_HTTP_SECURECHAT_CONN_ID_LEN,
+                         "user", c[i].user, c[i].user_len,
+                         "since", (json_int_t) c[i].since,
+                         "own", (int) own);
+
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            json_decref(list);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+                                         json_pack("{s:o}", "clients", list));
 }
 
 
@@ -656,6 +792,7 @@ static void
 ngx_http_securechat_disconnect_body(ngx_http_request_t *r)
 {
     ngx_int_t                          answer;
+    ngx_str_t                          id;
     ngx_http_securechat_ctx_t         *ctx;
     ngx_http_securechat_json_field_t   fields[] = {
         { "client_id", 1, 64, 1, 1, NULL, 0 }
@@ -668,10 +805,31 @@ ngx_http_securechat_disconnect_body(ngx_http_request_t *r)
         return;
     }
 
-    /* no WebSocket clients exist yet: every id is unknown */
+    id.data = (u_char *) fields[0].value;
+    id.len = fields[0].len;
 
-    ngx_http_finalize_request(r,
-        ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
-                                       "unknown_client",
-                                       "no connected client has this id"));
+    switch (ngx_http_securechat_bus_disconnect(&id, &ctx->session.user,
+                                               NGX_HTTP_SECURECHAT_WS_NORMAL))
+    {
+    case NGX_OK:
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+                                          json_pack("{s:b}", "ok", 1)));
+        return;
+
+    case NGX_ABORT:
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_error(r, NGX_HTTP_FORBIDDEN,
+                                           "not_owner",
+                                           "that client belongs to another "
+                                           "user"));
+        return;
+
+    default:
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
+                                           "unknown_client",
+                                           "no connected client has this "
+                                           "id"));
+    }
 }

@@ -50,6 +50,14 @@ ngx_http_securechat_frame_parser_init(ngx_http_securechat_frame_parser_t *p,
 }
 
 
+void
+ngx_http_securechat_frame_parser_allow_binary(
+    ngx_http_securechat_frame_parser_t *p)
+{
+    p->binary_ok = 1;
+}
+
+
 int
 ngx_http_securechat_frame_parse(ngx_http_securechat_frame_parser_t *p,
     const unsigned char *buf, size_t len, size_t *consumed,
@@ -97,6 +105,12 @@ ngx_http_securechat_frame_parse(ngx_http_securechat_frame_parser_t *p,
             if (code) {
                 rc = ngx_http_securechat_frame_error(p, ev, code);
                 break;
+            }
+
+            if (p->opcode == NGX_HTTP_SECURECHAT_WS_TEXT
+                || p->opcode == NGX_HTTP_SECURECHAT_WS_BINARY)
+            {
+                p->msg_binary = (p->opcode == NGX_HTTP_SECURECHAT_WS_BINARY);
             }
 
             p->state = NGX_HTTP_SECURECHAT_FRAME_ST_HDR1;
@@ -219,7 +233,8 @@ ngx_http_securechat_frame_parse(ngx_http_securechat_frame_parser_t *p,
 
                 /* fail fast: do not wait for the end of the message */
 
-                if (ngx_http_securechat_utf8_feed(&p->utf8, dst, n, &bad)
+                if (!p->msg_binary
+                    && ngx_http_securechat_utf8_feed(&p->utf8, dst, n, &bad)
                     != NGX_HTTP_SECURECHAT_UTF8_OK)
                 {
                     i += bad + 1;
@@ -274,7 +289,7 @@ ngx_http_securechat_frame_check_hdr0(ngx_http_securechat_frame_parser_t *p)
 
         /* the chat protocol is text only: refuse before any payload */
 
-        return NGX_HTTP_SECURECHAT_WS_UNSUPPORTED;
+        return p->binary_ok ? 0 : NGX_HTTP_SECURECHAT_WS_UNSUPPORTED;
 
     case NGX_HTTP_SECURECHAT_WS_CLOSE:
     case NGX_HTTP_SECURECHAT_WS_PING:
@@ -342,15 +357,17 @@ ngx_http_securechat_frame_end(ngx_http_securechat_frame_parser_t *p,
         return NGX_HTTP_SECURECHAT_FRAME_AGAIN;
     }
 
-    if (ngx_http_securechat_utf8_finish(&p->utf8)
-        != NGX_HTTP_SECURECHAT_UTF8_OK)
+    if (!p->msg_binary
+        && ngx_http_securechat_utf8_finish(&p->utf8)
+           != NGX_HTTP_SECURECHAT_UTF8_OK)
     {
         /* the message ended inside a character */
         return ngx_http_securechat_frame_error(p, ev,
                                          NGX_HTTP_SECURECHAT_WS_INVALID_DATA);
     }
 
-    ev->type = NGX_HTTP_SECURECHAT_FRAME_TEXT;
+    ev->type = p->msg_binary ? NGX_HTTP_SECURECHAT_FRAME_BINARY
+                             : NGX_HTTP_SECURECHAT_FRAME_TEXT;
     ev->data = p->buf;
     ev->len = p->msg_len;
 
@@ -358,7 +375,7 @@ ngx_http_securechat_frame_end(ngx_http_securechat_frame_parser_t *p,
     p->msg_len = 0;
     ngx_http_securechat_utf8_init(&p->utf8);
 
-    return NGX_HTTP_SECURECHAT_FRAME_TEXT;
+    return ev->type;
 }
 
 

@@ -65,6 +65,7 @@
 #define NGX_HTTP_SECURECHAT_FRAME_CLOSE            4
 #define NGX_HTTP_SECURECHAT_FRAME_ERROR            5
 #define NGX_HTTP_SECURECHAT_FRAME_DONE             6  /* after CLOSE/ERROR */
+#define NGX_HTTP_SECURECHAT_FRAME_BINARY           7  /* if allowed */
 
 
 typedef struct {
@@ -104,8 +105,12 @@ typedef struct {
     uint64_t                      got;
     unsigned char                 mask[4];
 
-    /* the (possibly fragmented) text message */
+    /* binary messages are refused (1003) unless allowed */
+    unsigned int                  binary_ok;
+
+    /* the (possibly fragmented) text or binary message */
     unsigned int                  in_message;
+    unsigned int                  msg_binary;
     size_t                        msg_len;
     ngx_http_securechat_utf8_t    utf8;
 
@@ -135,6 +140,13 @@ void ngx_http_securechat_frame_parser_init(
 int ngx_http_securechat_frame_parse(ngx_http_securechat_frame_parser_t *p,
     const unsigned char *buf, size_t len, size_t *consumed,
     ngx_http_securechat_frame_event_t *ev);
+
+/*
+ * Binary messages are yielded as BINARY events (no UTF-8 check) instead
+ * of being refused with 1003: for the test-only echo role.
+ */
+void ngx_http_securechat_frame_parser_allow_binary(
+    ngx_http_securechat_frame_parser_t *p);
 
 /* 1 if a message is partly received (fragments or a frame in progress) */
 int ngx_http_securechat_frame_parser_busy(

@@ -256,6 +256,7 @@ ngx_http_securechat_handshake_accept(ngx_http_request_t *r, u_char *accept)
     /* nginx's header filter writes "Connection: upgrade" for a 101 */
 
     r->headers_out.status = NGX_HTTP_SWITCHING_PROTOCOLS;
+    ngx_str_set(&r->headers_out.status_line, "101 Switching Protocols");
     r->headers_out.content_length_n = -1;
     r->keepalive = 0;
     r->header_only = 1;

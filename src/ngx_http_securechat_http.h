@@ -28,6 +28,12 @@ typedef struct {
     ngx_str_t                        user;
     ngx_str_t                        throttle_key;
     struct ngx_http_securechat_login_task_s  *login;
+
+    /* chat: the id the message got, 0 if it could not be published */
+    uint64_t                         chat_id;
+
+    /* the WebSocket, once the connection is ours */
+    void                            *ws;
 } ngx_http_securechat_ctx_t;
 
 

@@ -29,7 +29,10 @@ typedef enum {
     NGX_HTTP_SECURECHAT_ROLE_LOGIN,
     NGX_HTTP_SECURECHAT_ROLE_LOGOUT,
     NGX_HTTP_SECURECHAT_ROLE_CHAT,
-    NGX_HTTP_SECURECHAT_ROLE_DISCONNECT
+    NGX_HTTP_SECURECHAT_ROLE_DISCONNECT,
+    NGX_HTTP_SECURECHAT_ROLE_CONNECT,
+    NGX_HTTP_SECURECHAT_ROLE_CLIENTS,
+    NGX_HTTP_SECURECHAT_ROLE_ECHO          /* test only: a WebSocket echo */
 } ngx_http_securechat_role_e;
 
 
@@ -73,6 +76,13 @@ typedef struct {
 
     ngx_uint_t                          login_free_failures;
     time_t                              login_max_lockout;
+
+    /* the WebSocket */
+    size_t                              ws_message_max;
+    size_t                              send_buffer;
+    ngx_msec_t                          ping_interval;
+    ngx_uint_t                          ws_frame_rate;
+    ngx_uint_t                          user_connections;
 
     ngx_str_t                           thread_pool_name;
     ngx_thread_pool_t                  *thread_pool;

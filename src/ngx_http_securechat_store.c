@@ -41,14 +41,41 @@ typedef struct {
 } ngx_http_securechat_throttle_node_t;
 
 
+/*
+ * A history slot.  Written under the slab mutex, read without it: the
+ * writer zeroes id, fills the slot, then sets id; a reader checks id
+ * before and after copying (a sequence lock), so a slot being reused for
+ * a newer message is never read as the older one.
+ */
+
 typedef struct {
-    uint64_t                       id;       /* 0: never used */
-    time_t                         time;
-    size_t                         user_len;
+    volatile uint64_t              id;       /* 0: unused or being written */
     size_t                         len;
-    u_char                         user[NGX_HTTP_SECURECHAT_USER_MAX];
-    u_char                         text[1];
+    u_char                         data[1];
 } ngx_http_securechat_slot_t;
+
+
+/* a connected WebSocket client; never holds a process pointer */
+
+typedef struct {
+    ngx_queue_t                    queue;
+    ngx_pid_t                      pid;      /* the worker that owns it */
+    volatile ngx_uint_t            kick;     /* close code asked, or 0 */
+    ngx_http_securechat_client_t   c;
+} ngx_http_securechat_client_node_t;
+
+
+/*
+ * A worker process.  armed: it waits for a doorbell and wants one rung
+ * when a message is published; kicks: bumped when one of its clients is
+ * asked to close.
+ */
+
+typedef struct {
+    ngx_atomic_t                   pid;
+    ngx_atomic_t                   armed;
+    ngx_atomic_t                   kicks;
+} ngx_http_securechat_worker_t;
 
 
 typedef struct {
@@ -64,9 +91,15 @@ typedef struct {
 
     ngx_uint_t                     history;
     size_t                         message_max;
+    size_t                         slot_data;
     size_t                         slot_size;
-    uint64_t                       last_id;
+    volatile uint64_t              last_id;
     u_char                        *slots;
+
+    ngx_queue_t                    clients;
+    ngx_uint_t                     nclients;
+
+    ngx_http_securechat_worker_t   workers[NGX_HTTP_SECURECHAT_WORKERS_MAX];
 } ngx_http_securechat_shctx_t;
 
 
@@ -77,12 +110,14 @@ typedef struct {
     /* what this configuration asks of the zone */
     ngx_uint_t                     history;
     size_t                         message_max;
+    size_t                         slot_data;
 } ngx_http_securechat_store_t;
 
 
 static ngx_int_t ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static size_t ngx_http_securechat_slot_size(size_t message_max);
+static size_t ngx_http_securechat_slot_size(size_t slot_data);
+static ngx_uint_t ngx_http_securechat_pid_dead(ngx_pid_t pid);
 static void ngx_http_securechat_node_free_locked(
     ngx_http_securechat_store_t *store, ngx_rbtree_t *tree,
     ngx_str_node_t *node, ngx_queue_t *queue);
@@ -168,7 +203,7 @@ ngx_http_securechat_store_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
 
 char *
 ngx_http_securechat_store_configure(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone,
-    ngx_uint_t history, size_t message_max)
+    ngx_uint_t history, size_t message_max, size_t slot_data)
 {
     size_t                        need;
     ngx_http_securechat_store_t  *store;
@@ -176,13 +211,14 @@ ngx_http_securechat_store_configure(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone,
     store = shm_zone->data;
     store->history = history;
     store->message_max = message_max;
+    store->slot_data = slot_data;
 
     /*
      * The slab allocator needs a page header per page and rounds blocks up
      * to powers of two; an eighth on top plus a few pages covers both.
      */
 
-    need = history * ngx_http_securechat_slot_size(message_max)
+    need = history * ngx_http_securechat_slot_size(slot_data)
            + NGX_HTTP_SECURECHAT_MIN_SESSIONS
              * sizeof(ngx_http_securechat_session_node_t) * 2
            + sizeof(ngx_http_securechat_shctx_t);
@@ -205,9 +241,9 @@ ngx_http_securechat_store_configure(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone,
 
 
 static size_t
-ngx_http_securechat_slot_size(size_t message_max)
+ngx_http_securechat_slot_size(size_t slot_data)
 {
-    return ngx_align(offsetof(ngx_http_securechat_slot_t, text) + message_max,
+    return ngx_align(offsetof(ngx_http_securechat_slot_t, data) + slot_data,
                      NGX_ALIGNMENT);
 }
 
@@ -237,6 +273,14 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                           "restart nginx or use a new zone name",
                           &shm_zone->shm.name, sh->history, sh->message_max,
                           store->history, store->message_max);
+            return NGX_ERROR;
+        }
+
+        if (sh->slot_data != store->slot_data) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "securechat_zone \"%V\" was made by another "
+                          "version of the module; restart nginx or use a "
+                          "new zone name", &shm_zone->shm.name);
             return NGX_ERROR;
         }
 
@@ -273,8 +317,11 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     sh->history = store->history;
     sh->message_max = store->message_max;
-    sh->slot_size = ngx_http_securechat_slot_size(store->message_max);
+    sh->slot_data = store->slot_data;
+    sh->slot_size = ngx_http_securechat_slot_size(store->slot_data);
     sh->last_id = 0;
+
+    ngx_queue_init(&sh->clients);
 
     /* the history is allocated once: its memory is fixed from the start */
 
@@ -644,10 +691,21 @@ ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 }
 
 
+/*
+ * The history.  build() runs under the slab mutex with the id the message
+ * gets, so ids are handed out in the order messages are committed and no
+ * reader ever waits for an id that is still being written.  It may take a
+ * signature's time: only publishers and session lookups wait meanwhile,
+ * never deliveries, which read slots without the mutex.
+ */
+
 ngx_int_t
-ngx_http_securechat_history_append(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
-    ngx_str_t *text, uint64_t *id)
+ngx_http_securechat_history_append(ngx_shm_zone_t *shm_zone,
+    ngx_http_securechat_history_build_pt build, void *data, uint64_t *id)
 {
+    size_t                        len;
+    uint64_t                      next;
+    ngx_int_t                     rc;
     ngx_http_securechat_shctx_t  *sh;
     ngx_http_securechat_slot_t   *slot;
     ngx_http_securechat_store_t  *store;
@@ -655,31 +713,520 @@ ngx_http_securechat_history_append(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
     store = shm_zone->data;
     sh = store->sh;
 
-    if (text->len > sh->message_max
-        || user->len > NGX_HTTP_SECURECHAT_USER_MAX)
-    {
-        return NGX_ERROR;
-    }
-
     ngx_shmtx_lock(&store->shpool->mutex);
 
     /* id N lives in slot N mod history: the newest overwrites the oldest */
 
-    sh->last_id++;
+    next = sh->last_id + 1;
 
     slot = (ngx_http_securechat_slot_t *)
-               (sh->slots + (sh->last_id % sh->history) * sh->slot_size);
+               (sh->slots + (next % sh->history) * sh->slot_size);
 
-    slot->id = sh->last_id;
-    slot->time = ngx_time();
-    slot->user_len = user->len;
-    ngx_memcpy(slot->user, user->data, user->len);
-    slot->len = text->len;
-    ngx_memcpy(slot->text, text->data, text->len);
+    slot->id = 0;
+    ngx_memory_barrier();
 
-    *id = sh->last_id;
+    len = 0;
+    rc = build(next, slot->data, sh->slot_data, &len, data);
+
+    if (rc == NGX_OK && len <= sh->slot_data) {
+        slot->len = len;
+        ngx_memory_barrier();
+        slot->id = next;
+        ngx_memory_barrier();
+        sh->last_id = next;
+        *id = next;
+
+    } else {
+        /* the slot's old message is lost either way: it was overwritten */
+        rc = NGX_ERROR;
+    }
 
     ngx_shmtx_unlock(&store->shpool->mutex);
 
+    return rc;
+}
+
+
+uint64_t
+ngx_http_securechat_history_last(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+
+    return store->sh->last_id;
+}
+
+
+size_t
+ngx_http_securechat_history_slot_data(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+
+    return store->sh->slot_data;
+}
+
+
+ngx_int_t
+ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone, uint64_t id,
+    u_char *buf, size_t *len)
+{
+    size_t                        n;
+    uint64_t                      before, after;
+    ngx_http_securechat_shctx_t  *sh;
+    ngx_http_securechat_slot_t   *slot;
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+    sh = store->sh;
+
+    if (id == 0 || id > sh->last_id) {
+        return NGX_AGAIN;
+    }
+
+    slot = (ngx_http_securechat_slot_t *)
+               (sh->slots + (id % sh->history) * sh->slot_size);
+
+    before = slot->id;
+    ngx_memory_barrier();
+
+    if (before != id) {
+        return NGX_DECLINED;
+    }
+
+    n = slot->len;
+    if (n > sh->slot_data) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(buf, slot->data, n);
+
+    ngx_memory_barrier();
+    after = slot->id;
+
+    if (after != id) {
+        return NGX_DECLINED;
+    }
+
+    *len = n;
+
     return NGX_OK;
+}
+
+
+uint64_t
+ngx_http_securechat_history_oldest(ngx_shm_zone_t *shm_zone)
+{
+    uint64_t                      last;
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+    last = store->sh->last_id;
+
+    return (last >= store->sh->history) ? last - store->sh->history + 1 : 1;
+}
+
+
+/* the connected-client table */
+
+static ngx_uint_t
+ngx_http_securechat_pid_dead(ngx_pid_t pid)
+{
+    return kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH;
+}
+
+
+void *
+ngx_http_securechat_client_add(ngx_shm_zone_t *shm_zone,
+    ngx_http_securechat_client_t *client, ngx_uint_t per_user,
+    ngx_int_t *rc)
+{
+    ngx_uint_t                          n;
+    ngx_queue_t                        *q;
+    ngx_http_securechat_shctx_t        *sh;
+    ngx_http_securechat_store_t        *store;
+    ngx_http_securechat_client_node_t  *cn;
+
+    store = shm_zone->data;
+    sh = store->sh;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    n = 0;
+
+    for (q = ngx_queue_head(&sh->clients);
+         q != ngx_queue_sentinel(&sh->clients);
+         q = ngx_queue_next(q))
+    {
+        cn = ngx_queue_data(q, ngx_http_securechat_client_node_t, queue);
+
+        if (cn->c.user_len == client->user_len
+            && ngx_memcmp(cn->c.user, client->user, client->user_len) == 0)
+        {
+            n++;
+        }
+    }
+
+    if (n >= per_user) {
+        ngx_shmtx_unlock(&store->shpool->mutex);
+        *rc = NGX_DECLINED;
+        return NULL;
+    }
+
+    cn = ngx_slab_alloc_locked(store->shpool,
+                               sizeof(ngx_http_securechat_client_node_t));
+    if (cn == NULL) {
+        ngx_shmtx_unlock(&store->shpool->mutex);
+        *rc = NGX_BUSY;
+        return NULL;
+    }
+
+    cn->pid = ngx_pid;
+    cn->kick = 0;
+    cn->c = *client;
+
+    ngx_queue_insert_tail(&sh->clients, &cn->queue);
+    sh->nclients++;
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    *rc = NGX_OK;
+    return cn;
+}
+
+
+static void
+ngx_http_securechat_client_free_locked(ngx_http_securechat_store_t *store,
+    ngx_http_securechat_client_node_t *cn)
+{
+    ngx_queue_remove(&cn->queue);
+    store->sh->nclients--;
+    ngx_slab_free_locked(store->shpool, cn);
+}
+
+
+void
+ngx_http_securechat_client_remove(ngx_shm_zone_t *shm_zone, void *node)
+{
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+    ngx_http_securechat_client_free_locked(store, node);
+    ngx_shmtx_unlock(&store->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_http_securechat_client_kicked(void *node)
+{
+    ngx_http_securechat_client_node_t  *cn = node;
+
+    return cn->kick;
+}
+
+
+ngx_int_t
+ngx_http_securechat_client_list(ngx_shm_zone_t *shm_zone, ngx_pool_t *pool,
+    ngx_array_t **list)
+{
+    ngx_int_t                           rc;
+    ngx_queue_t                        *q;
+    ngx_http_securechat_shctx_t        *sh;
+    ngx_http_securechat_store_t        *store;
+    ngx_http_securechat_client_t       *c;
+    ngx_http_securechat_client_node_t  *cn;
+
+    store = shm_zone->data;
+    sh = store->sh;
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    *list = ngx_array_create(pool, sh->nclients ? sh->nclients : 1,
+                             sizeof(ngx_http_securechat_client_t));
+    if (*list == NULL) {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    for (q = ngx_queue_head(&sh->clients);
+         q != ngx_queue_sentinel(&sh->clients);
+         q = ngx_queue_next(q))
+    {
+        cn = ngx_queue_data(q, ngx_http_securechat_client_node_t, queue);
+
+        c = ngx_array_push(*list);
+        if (c == NULL) {
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        *c = cn->c;
+    }
+
+done:
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return rc;
+}
+
+
+/*
+ * Asks the owner of a client to close it with code: NGX_OK with *pid the
+ * worker to ring, NGX_DECLINED for an unknown id, NGX_ABORT when user is
+ * not the client's owner.
+ */
+
+ngx_int_t
+ngx_http_securechat_client_kick(ngx_shm_zone_t *shm_zone, ngx_str_t *id,
+    ngx_str_t *user, ngx_uint_t code, ngx_pid_t *pid)
+{
+    ngx_int_t                           rc;
+    ngx_uint_t                          i;
+    ngx_queue_t                        *q;
+    ngx_http_securechat_shctx_t        *sh;
+    ngx_http_securechat_store_t        *store;
+    ngx_http_securechat_client_node_t  *cn;
+
+    store = shm_zone->data;
+    sh = store->sh;
+    rc = NGX_DECLINED;
+
+    if (id->len != NGX_HTTP_SECURECHAT_CONN_ID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    for (q = ngx_queue_head(&sh->clients);
+         q != ngx_queue_sentinel(&sh->clients);
+         q = ngx_queue_next(q))
+    {
+        cn = ngx_queue_data(q, ngx_http_securechat_client_node_t, queue);
+
+        if (ngx_memcmp(cn->c.id, id->data, id->len) != 0) {
+            continue;
+        }
+
+        if (cn->c.user_len != user->len
+            || ngx_memcmp(cn->c.user, user->data, user->len) != 0)
+        {
+            rc = NGX_ABORT;
+            break;
+        }
+
+        cn->kick = code;
+        *pid = cn->pid;
+
+        for (i = 0; i < NGX_HTTP_SECURECHAT_WORKERS_MAX; i++) {
+            if ((ngx_pid_t) sh->workers[i].pid == cn->pid) {
+                ngx_atomic_fetch_add(&sh->workers[i].kicks, 1);
+            }
+        }
+
+        rc = NGX_OK;
+        break;
+    }
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return rc;
+}
+
+
+/* the same for every client of a session; returns how many */
+
+ngx_uint_t
+ngx_http_securechat_client_kick_session(ngx_shm_zone_t *shm_zone,
+    const u_char *session, ngx_uint_t code)
+{
+    ngx_uint_t                          i, n;
+    ngx_queue_t                        *q;
+    ngx_http_securechat_shctx_t        *sh;
+    ngx_http_securechat_store_t        *store;
+    ngx_http_securechat_client_node_t  *cn;
+
+    store = shm_zone->data;
+    sh = store->sh;
+    n = 0;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    for (q = ngx_queue_head(&sh->clients);
+         q != ngx_queue_sentinel(&sh->clients);
+         q = ngx_queue_next(q))
+    {
+        cn = ngx_queue_data(q, ngx_http_securechat_client_node_t, queue);
+
+        if (ngx_memcmp(cn->c.session, session,
+                       NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN)
+            != 0)
+        {
+            continue;
+        }
+
+        cn->kick = code;
+        n++;
+
+        for (i = 0; i < NGX_HTTP_SECURECHAT_WORKERS_MAX; i++) {
+            if ((ngx_pid_t) sh->workers[i].pid == cn->pid) {
+                ngx_atomic_fetch_add(&sh->workers[i].kicks, 1);
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return n;
+}
+
+
+/*
+ * Workers.  A worker killed with SIGKILL never runs its exit handler: the
+ * next worker to start sweeps its entry and its clients (no ghosts).
+ */
+
+void *
+ngx_http_securechat_worker_register(ngx_shm_zone_t *shm_zone, ngx_log_t *log)
+{
+    ngx_uint_t                          i, swept;
+    ngx_pid_t                           pid;
+    ngx_queue_t                        *q, *next;
+    ngx_http_securechat_shctx_t        *sh;
+    ngx_http_securechat_store_t        *store;
+    ngx_http_securechat_worker_t       *w;
+    ngx_http_securechat_client_node_t  *cn;
+
+    store = shm_zone->data;
+    sh = store->sh;
+    w = NULL;
+    swept = 0;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_SECURECHAT_WORKERS_MAX; i++) {
+        pid = (ngx_pid_t) sh->workers[i].pid;
+
+        if (pid != 0 && pid != ngx_pid
+            && ngx_http_securechat_pid_dead(pid))
+        {
+            sh->workers[i].pid = 0;
+        }
+
+        if (sh->workers[i].pid == 0 && w == NULL) {
+            w = &sh->workers[i];
+        }
+    }
+
+    for (q = ngx_queue_head(&sh->clients);
+         q != ngx_queue_sentinel(&sh->clients);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        cn = ngx_queue_data(q, ngx_http_securechat_client_node_t, queue);
+
+        if (cn->pid == ngx_pid || ngx_http_securechat_pid_dead(cn->pid)) {
+            ngx_http_securechat_client_free_locked(store, cn);
+            swept++;
+        }
+    }
+
+    if (w != NULL) {
+        w->pid = ngx_pid;
+        w->armed = 1;
+        w->kicks = 0;
+    }
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    if (swept) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "securechat: removed %ui clients of exited workers",
+                      swept);
+    }
+
+    if (w == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "securechat: more than %d worker processes share the "
+                      "zone; this one gets no broadcasts",
+                      NGX_HTTP_SECURECHAT_WORKERS_MAX);
+    }
+
+    return w;
+}
+
+
+void
+ngx_http_securechat_worker_unregister(ngx_shm_zone_t *shm_zone, void *worker)
+{
+    ngx_http_securechat_worker_t  *w = worker;
+    ngx_http_securechat_store_t   *store;
+
+    store = shm_zone->data;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+    w->armed = 0;
+    w->pid = 0;
+    ngx_shmtx_unlock(&store->shpool->mutex);
+}
+
+
+/* the worker is about to read the history: wake it for anything newer */
+
+void
+ngx_http_securechat_worker_arm(void *worker)
+{
+    ngx_http_securechat_worker_t  *w = worker;
+
+    /* a locked instruction: a full barrier before the history is read */
+    (void) ngx_atomic_cmp_set(&w->armed, 0, 1);
+}
+
+
+ngx_uint_t
+ngx_http_securechat_worker_kicks(void *worker)
+{
+    ngx_http_securechat_worker_t  *w = worker;
+
+    return w->kicks;
+}
+
+
+/*
+ * After publishing: the workers other than self waiting for a doorbell,
+ * disarmed here so that each is rung once however many messages follow;
+ * or, with all, every other worker (to close clients).
+ */
+
+ngx_uint_t
+ngx_http_securechat_workers_to_ring(ngx_shm_zone_t *shm_zone, void *self,
+    ngx_pid_t *pids, ngx_uint_t max, ngx_uint_t all)
+{
+    ngx_uint_t                     i, n;
+    ngx_http_securechat_shctx_t   *sh;
+    ngx_http_securechat_store_t   *store;
+    ngx_http_securechat_worker_t  *w;
+
+    store = shm_zone->data;
+    sh = store->sh;
+    n = 0;
+
+    for (i = 0; i < NGX_HTTP_SECURECHAT_WORKERS_MAX && n < max; i++) {
+        w = &sh->workers[i];
+
+        if (w == self || w->pid == 0) {
+            continue;
+        }
+
+        if (all || ngx_atomic_cmp_set(&w->armed, 1, 0)) {
+            pids[n++] = (ngx_pid_t) w->pid;
+        }
+    }
+
+    return n;
 }

@@ -16,6 +16,10 @@
 #include "ngx_http_securechat_crypto.h"
 
 
+#define NGX_HTTP_SECURECHAT_CONN_ID_LEN     16   /* base64url of 12 bytes */
+#define NGX_HTTP_SECURECHAT_WORKERS_MAX     64
+
+
 /* a session as the routes see it: copied out of the zone into a pool */
 typedef struct {
     ngx_str_t        user;
@@ -27,10 +31,28 @@ typedef struct {
 } ngx_http_securechat_session_t;
 
 
+/* a connected WebSocket client, as the table holds it */
+typedef struct {
+    u_char           id[NGX_HTTP_SECURECHAT_CONN_ID_LEN];
+    uint64_t         since;         /* ms since the epoch */
+    size_t           user_len;
+    u_char           user[NGX_HTTP_SECURECHAT_USER_MAX];
+    u_char           session[NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN];
+    u_char           key_id[NGX_HTTP_SECURECHAT_KEY_ID_LEN];
+} ngx_http_securechat_client_t;
+
+
+/* writes a message of id into buf (size bytes): NGX_OK and *len, or error */
+typedef ngx_int_t (*ngx_http_securechat_history_build_pt)(uint64_t id,
+    u_char *buf, size_t size, size_t *len, void *data);
+
+
 ngx_shm_zone_t *ngx_http_securechat_store_add(ngx_conf_t *cf,
     ngx_str_t *name, size_t size);
+/* slot_data: the bytes one history entry holds (a sealed message) */
 char *ngx_http_securechat_store_configure(ngx_conf_t *cf,
-    ngx_shm_zone_t *shm_zone, ngx_uint_t history, size_t message_max);
+    ngx_shm_zone_t *shm_zone, ngx_uint_t history, size_t message_max,
+    size_t slot_data);
 
 /*
  * Sessions, keyed by the HMAC of their token (never the token itself).
@@ -57,10 +79,49 @@ void ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone,
 
 /*
  * The message history: a ring of fixed slots, oldest dropped first, ids
- * increasing from 1.  append: NGX_OK with *id set, NGX_ERROR.
+ * increasing from 1, each slot written once by build() under the mutex.
+ * append: NGX_OK with *id set, NGX_ERROR (build failed; no id is used).
+ * read: lock-free; NGX_OK, NGX_DECLINED (dropped from the ring), NGX_AGAIN
+ * (not yet published).  buf holds history_slot_data() bytes.
  */
 ngx_int_t ngx_http_securechat_history_append(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *user, ngx_str_t *text, uint64_t *id);
+    ngx_http_securechat_history_build_pt build, void *data, uint64_t *id);
+ngx_int_t ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone,
+    uint64_t id, u_char *buf, size_t *len);
+uint64_t ngx_http_securechat_history_last(ngx_shm_zone_t *shm_zone);
+uint64_t ngx_http_securechat_history_oldest(ngx_shm_zone_t *shm_zone);
+size_t ngx_http_securechat_history_slot_data(ngx_shm_zone_t *shm_zone);
+
+/*
+ * Connected clients.  add: the node, or NULL with *rc NGX_DECLINED (the
+ * user has per_user clients already) or NGX_BUSY (zone full).
+ */
+void *ngx_http_securechat_client_add(ngx_shm_zone_t *shm_zone,
+    ngx_http_securechat_client_t *client, ngx_uint_t per_user,
+    ngx_int_t *rc);
+void ngx_http_securechat_client_remove(ngx_shm_zone_t *shm_zone,
+    void *node);
+/* the close code someone asked for this client, or 0 */
+ngx_uint_t ngx_http_securechat_client_kicked(void *node);
+ngx_int_t ngx_http_securechat_client_list(ngx_shm_zone_t *shm_zone,
+    ngx_pool_t *pool, ngx_array_t **list);
+ngx_int_t ngx_http_securechat_client_kick(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *id, ngx_str_t *user, ngx_uint_t code, ngx_pid_t *pid);
+ngx_uint_t ngx_http_securechat_client_kick_session(ngx_shm_zone_t *shm_zone,
+    const u_char *session, ngx_uint_t code);
+
+/*
+ * Worker processes and their doorbells: see ngx_http_securechat_bus.c.
+ * register also sweeps the entries and clients of workers that died.
+ */
+void *ngx_http_securechat_worker_register(ngx_shm_zone_t *shm_zone,
+    ngx_log_t *log);
+void ngx_http_securechat_worker_unregister(ngx_shm_zone_t *shm_zone,
+    void *worker);
+void ngx_http_securechat_worker_arm(void *worker);
+ngx_uint_t ngx_http_securechat_worker_kicks(void *worker);
+ngx_uint_t ngx_http_securechat_workers_to_ring(ngx_shm_zone_t *shm_zone,
+    void *self, ngx_pid_t *pids, ngx_uint_t max, ngx_uint_t all);
 
 
 #endif /* _NGX_HTTP_SECURECHAT_STORE_H_INCLUDED_ */

@@ -133,3 +133,37 @@ ngx_http_securechat_utf8_valid(const unsigned char *buf, size_t len)
 
     return ngx_http_securechat_utf8_finish(&u);
 }
+
+
+/*
+ * The rule for a chat message's text, wherever it comes from: valid
+ * UTF-8, no control characters but tab and newline, not blank.
+ */
+
+int
+ngx_http_securechat_text_check(const unsigned char *text, size_t len)
+{
+    int                   blank;
+    const unsigned char  *p, *last;
+
+    if (ngx_http_securechat_utf8_valid(text, len)
+        != NGX_HTTP_SECURECHAT_UTF8_OK)
+    {
+        return NGX_HTTP_SECURECHAT_TEXT_BAD_UTF8;
+    }
+
+    blank = 1;
+    last = text + len;
+
+    for (p = text; p < last; p++) {
+        if ((*p < 0x20 && *p != '\t' && *p != '\n') || *p == 0x7f) {
+            return NGX_HTTP_SECURECHAT_TEXT_CONTROL;
+        }
+
+        if (*p != ' ' && *p != '\t' && *p != '\n') {
+            blank = 0;
+        }
+    }
+
+    return blank ? NGX_HTTP_SECURECHAT_TEXT_BLANK : NGX_HTTP_SECURECHAT_TEXT_OK;
+}

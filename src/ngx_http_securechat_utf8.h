@@ -47,4 +47,13 @@ int ngx_http_securechat_utf8_finish(const ngx_http_securechat_utf8_t *u);
 int ngx_http_securechat_utf8_valid(const unsigned char *buf, size_t len);
 
 
+#define NGX_HTTP_SECURECHAT_TEXT_OK        0
+#define NGX_HTTP_SECURECHAT_TEXT_BAD_UTF8  1
+#define NGX_HTTP_SECURECHAT_TEXT_CONTROL   2   /* but tab and newline */
+#define NGX_HTTP_SECURECHAT_TEXT_BLANK     3   /* empty or white space */
+
+/* whether text may be a chat message: one of the codes above */
+int ngx_http_securechat_text_check(const unsigned char *text, size_t len);
+
+
 #endif /* _NGX_HTTP_SECURECHAT_UTF8_H_INCLUDED_ */

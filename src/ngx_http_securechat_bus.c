@@ -1,0 +1,729 @@
+
+/*
+ * The message bus inside one nginx: the shared history is the log, each
+ * worker keeps a cursor into it, and a doorbell wakes a worker when the
+ * log grows.
+ *
+ * Publishing: a worker queues accepted texts and hands them, a batch at a
+ * time, to one thread task of the thread pool, which seals each (one
+ * signature per message, however many recipients) and appends it to the
+ * history under the zone's mutex, so ids follow commit order.  One task
+ * in flight per worker keeps each client's messages in the order sent.
+ *
+ * Delivery: when the history grows, the worker that published delivers at
+ * once and rings the doorbell of every other worker that is armed.  A
+ * doorbell is an abstract-namespace datagram socket named after the
+ * worker's pid, so any worker, old or new across reloads, can ring any
+ * other without inherited descriptors.  A worker re-arms before it reads
+ * the history, so a message committed meanwhile always rings again: no
+ * lost wake-up, no polling timer, one datagram per burst.
+ */
+
+#include "ngx_http_securechat_module.h"
+
+#include <sys/un.h>
+#include <openssl/crypto.h>
+
+#include "ngx_http_securechat_bus.h"
+#include "ngx_http_securechat_frame.h"
+#include "ngx_http_securechat_store.h"
+#include "ngx_http_securechat_ws.h"
+
+
+/* messages per sealing task and per delivery pass */
+#define NGX_HTTP_SECURECHAT_BUS_BATCH      64
+
+/* messages a worker may hold waiting to be sealed */
+#define NGX_HTTP_SECURECHAT_BUS_QUEUE_MAX  4096
+
+
+typedef struct {
+    ngx_queue_t                          queue;
+    ngx_http_securechat_published_pt     published;
+    void                                *data;
+    uint64_t                             id;
+    uint64_t                             ts;
+    size_t                               user_len;
+    size_t                               text_len;
+    u_char                               user[NGX_HTTP_SECURECHAT_USER_MAX];
+    u_char                               text[1];
+} ngx_http_securechat_bus_item_t;
+
+
+typedef struct {
+    ngx_http_securechat_main_conf_t     *smcf;
+    void                                *worker;     /* the zone's entry */
+    ngx_connection_t                    *doorbell;
+    ngx_uint_t                           kicks;      /* seen so far */
+    uint64_t                             cursor;     /* delivered up to */
+
+    ngx_queue_t                          waiting;    /* to be sealed */
+    ngx_uint_t                           nwaiting;
+    ngx_queue_t                          sealing;    /* in the thread */
+    ngx_thread_task_t                   *task;
+    ngx_uint_t                           busy;
+
+    /* copies of history slots: a delivery batch, then one for fetch() */
+    u_char                              *slots;
+    size_t                               slot_data;
+    ngx_http_securechat_bus_msg_t
+                                  msgs[NGX_HTTP_SECURECHAT_BUS_BATCH + 1];
+} ngx_http_securechat_bus_t;
+
+
+typedef struct {
+    ngx_http_securechat_main_conf_t     *smcf;
+    ngx_http_securechat_bus_item_t      *item;
+} ngx_http_securechat_seal_t;
+
+
+static socklen_t ngx_http_securechat_doorbell_addr(ngx_pid_t pid,
+    struct sockaddr_un *sun);
+static ngx_int_t ngx_http_securechat_doorbell_open(ngx_cycle_t *cycle,
+    ngx_http_securechat_bus_t *bus);
+static void ngx_http_securechat_doorbell_handler(ngx_event_t *ev);
+static void ngx_http_securechat_bus_ring(ngx_http_securechat_bus_t *bus,
+    ngx_uint_t all);
+static ngx_int_t ngx_http_securechat_bus_seal_next(
+    ngx_http_securechat_bus_t *bus);
+static void ngx_http_securechat_bus_seal_thread(void *data, ngx_log_t *log);
+static ngx_int_t ngx_http_securechat_bus_seal_one(uint64_t id, u_char *buf,
+    size_t size, size_t *len, void *data);
+static void ngx_http_securechat_bus_sealed(ngx_event_t *ev);
+static void ngx_http_securechat_bus_deliver(ngx_http_securechat_bus_t *bus);
+static ngx_int_t ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus,
+    uint64_t id, ngx_http_securechat_bus_msg_t *msg, u_char *buf);
+
+
+/* one bus per worker process */
+static ngx_http_securechat_bus_t  *ngx_http_securechat_bus;
+
+
+size_t
+ngx_http_securechat_bus_slot_size(size_t message_max)
+{
+    /* the CEK, then the frame prefix every recipient shares */
+
+    return NGX_HTTP_SECURECHAT_CEK_LEN
+           + ngx_http_securechat_envelope_size(NGX_HTTP_SECURECHAT_SENDER_MAX,
+                                               message_max);
+}
+
+
+ngx_int_t
+ngx_http_securechat_bus_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_securechat_bus_t        *bus;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_securechat_module);
+    if (smcf == NULL || smcf->handlers == 0 || smcf->shm_zone == NULL) {
+        return NGX_OK;
+    }
+
+    bus = ngx_pcalloc(cycle->pool, sizeof(ngx_http_securechat_bus_t));
+    if (bus == NULL) {
+        return NGX_ERROR;
+    }
+
+    bus->smcf = smcf;
+    ngx_queue_init(&bus->waiting);
+    ngx_queue_init(&bus->sealing);
+
+    bus->slot_data = ngx_http_securechat_history_slot_data(smcf->shm_zone);
+    bus->slots = ngx_palloc(cycle->pool, (NGX_HTTP_SECURECHAT_BUS_BATCH + 1)
+                                         * bus->slot_data);
+    if (bus->slots == NULL) {
+        return NGX_ERROR;
+    }
+
+    bus->task = ngx_thread_task_alloc(cycle->pool, 0);
+    if (bus->task == NULL) {
+        return NGX_ERROR;
+    }
+
+    bus->task->ctx = bus;
+    bus->task->handler = ngx_http_securechat_bus_seal_thread;
+    bus->task->event.handler = ngx_http_securechat_bus_sealed;
+    bus->task->event.data = bus;
+    bus->task->event.log = cycle->log;
+
+    if (ngx_http_securechat_doorbell_open(cycle, bus) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    bus->worker = ngx_http_securechat_worker_register(smcf->shm_zone,
+                                                      cycle->log);
+
+    /* a new worker delivers what is published from now on */
+    bus->cursor = ngx_http_securechat_history_last(smcf->shm_zone);
+
+    ngx_http_securechat_bus = bus;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_securechat_bus_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_securechat_bus_t  *bus;
+
+    bus = ngx_http_securechat_bus;
+
+    if (bus == NULL) {
+        return;
+    }
+
+    if (bus->worker != NULL) {
+        ngx_http_securechat_worker_unregister(bus->smcf->shm_zone,
+                                              bus->worker);
+    }
+
+    /* nginx counts connections left open at exit as leaks */
+
+    if (bus->doorbell != NULL) {
+        ngx_close_connection(bus->doorbell);
+        bus->doorbell = NULL;
+    }
+
+    ngx_http_securechat_bus = NULL;
+}
+
+
+static socklen_t
+ngx_http_securechat_doorbell_addr(ngx_pid_t pid, struct sockaddr_un *sun)
+{
+    u_char  *p;
+
+    ngx_memzero(sun, sizeof(struct sockaddr_un));
+    sun->sun_family = AF_UNIX;
+
+    /* sun_path[0] == '\0': Linux's abstract namespace, no file to clean */
+
+    p = ngx_snprintf((u_char *) sun->sun_path + 1,
+                     sizeof(sun->sun_path) - 1, "ngx_securechat/%P", pid);
+
+    return offsetof(struct sockaddr_un, sun_path)
+           + (p - (u_char *) sun->sun_path);
+}
+
+
+static ngx_int_t
+ngx_http_securechat_doorbell_open(ngx_cycle_t *cycle,
+    ngx_http_securechat_bus_t *bus)
+{
+    int                  fd;
+    socklen_t            len;
+    ngx_connection_t    *c;
+    struct sockaddr_un   sun;
+
+    fd = socket(AF_UNIX, SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
+                      "securechat: doorbell socket() failed");
+        return NGX_ERROR;
+    }
+
+    len = ngx_http_securechat_doorbell_addr(ngx_pid, &sun);
+
+    if (bind(fd, (struct sockaddr *) &sun, len) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_socket_errno,
+                      "securechat: doorbell bind() failed");
+        (void) close(fd);
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, cycle->log);
+    if (c == NULL) {
+        (void) close(fd);
+        return NGX_ERROR;
+    }
+
+    c->data = bus;
+    c->read->handler = ngx_http_securechat_doorbell_handler;
+    c->read->log = cycle->log;
+    c->write->log = cycle->log;
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_close_connection(c);
+        return NGX_ERROR;
+    }
+
+    bus->doorbell = c;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_securechat_doorbell_handler(ngx_event_t *ev)
+{
+    ssize_t                     n;
+    ngx_uint_t                  kicks;
+    ngx_connection_t           *c;
+    ngx_http_securechat_bus_t  *bus;
+    u_char                      buf[16];
+
+    c = ev->data;
+    bus = c->data;
+
+    /* every ring says the same: drain them all */
+
+    do {
+        n = recv(c->fd, buf, sizeof(buf), 0);
+    } while (n >= 0);
+
+    ev->ready = 0;
+
+    if (ngx_handle_read_event(ev, 0) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                      "securechat: doorbell event failed");
+    }
+
+    if (bus->worker == NULL) {
+        return;
+    }
+
+    ngx_http_securechat_worker_arm(bus->worker);
+
+    kicks = ngx_http_securechat_worker_kicks(bus->worker);
+
+    if (kicks != bus->kicks) {
+        bus->kicks = kicks;
+        ngx_http_securechat_ws_kick_check();
+    }
+
+    ngx_http_securechat_bus_deliver(bus);
+}
+
+
+/* rings the armed workers, or all of them (to close clients) */
+
+static void
+ngx_http_securechat_bus_ring(ngx_http_securechat_bus_t *bus, ngx_uint_t all)
+{
+    socklen_t           len;
+    ngx_uint_t          i, n;
+    ngx_pid_t           pids[NGX_HTTP_SECURECHAT_WORKERS_MAX];
+    struct sockaddr_un  sun;
+
+    n = ngx_http_securechat_workers_to_ring(bus->smcf->shm_zone, bus->worker,
+                                            pids,
+                                            NGX_HTTP_SECURECHAT_WORKERS_MAX,
+                                            all);
+
+    for (i = 0; i < n; i++) {
+        len = ngx_http_securechat_doorbell_addr(pids[i], &sun);
+
+        /*
+         * EAGAIN: that worker has rings queued already; ECONNREFUSED: it
+         * is gone, and the next worker to start sweeps its entry
+         */
+
+        if (sendto(bus->doorbell->fd, "", 1, 0, (struct sockaddr *) &sun,
+                   len)
+            == -1)
+        {
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, bus->doorbell->log,
+                           ngx_socket_errno,
+                           "securechat: doorbell of %P not rung (%d)",
+                           pids[i], (int) ngx_socket_errno);
+        }
+    }
+}
+
+
+ngx_int_t
+ngx_http_securechat_bus_publish(ngx_str_t *user, ngx_str_t *text,
+    ngx_http_securechat_published_pt published, void *data)
+{
+    ngx_time_t                      *tp;
+    ngx_http_securechat_bus_t       *bus;
+    ngx_http_securechat_bus_item_t  *item;
+
+    bus = ngx_http_securechat_bus;
+
+    if (bus == NULL || user->len > NGX_HTTP_SECURECHAT_USER_MAX) {
+        return NGX_ERROR;
+    }
+
+    if (bus->nwaiting >= NGX_HTTP_SECURECHAT_BUS_QUEUE_MAX) {
+        return NGX_BUSY;
+    }
+
+    item = ngx_alloc(offsetof(ngx_http_securechat_bus_item_t, text)
+                     + text->len, ngx_cycle->log);
+    if (item == NULL) {
+        return NGX_ERROR;
+    }
+
+    tp = ngx_timeofday();
+
+    item->published = published;
+    item->data = data;
+    item->id = 0;
+    item->ts = (uint64_t) tp->sec * 1000 + tp->msec;
+    item->user_len = user->len;
+    ngx_memcpy(item->user, user->data, user->len);
+    item->text_len = text->len;
+    ngx_memcpy(item->text, text->data, text->len);
+
+    ngx_queue_insert_tail(&bus->waiting, &item->queue);
+    bus->nwaiting++;
+
+    if (bus->busy) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_securechat_bus_seal_next(bus) != NGX_OK) {
+        /* nothing else was waiting: the queue drains before it goes idle */
+        ngx_queue_remove(&item->queue);
+        bus->nwaiting--;
+        OPENSSL_cleanse(item->text, item->text_len);
+        ngx_free(item);
+        return NGX_BUSY;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_securechat_bus_seal_next(ngx_http_securechat_bus_t *bus)
+{
+    ngx_uint_t    n;
+    ngx_queue_t  *q;
+
+    for (n = 0; n < NGX_HTTP_SECURECHAT_BUS_BATCH; n++) {
+        if (ngx_queue_empty(&bus->waiting)) {
+            break;
+        }
+
+        q = ngx_queue_head(&bus->waiting);
+        ngx_queue_remove(q);
+        bus->nwaiting--;
+        ngx_queue_insert_tail(&bus->sealing, q);
+    }
+
+    if (ngx_thread_task_post(bus->smcf->thread_pool, bus->task) != NGX_OK) {
+
+        /* give the batch back, in order */
+
+        while (!ngx_queue_empty(&bus->sealing)) {
+            q = ngx_queue_last(&bus->sealing);
+            ngx_queue_remove(q);
+            ngx_queue_insert_head(&bus->waiting, q);
+            bus->nwaiting++;
+        }
+
+        return NGX_ERROR;
+    }
+
+    bus->busy = 1;
+
+    return NGX_OK;
+}
+
+
+/* runs in a thread of the pool: touches the batch and the zone only */
+
+static void
+ngx_http_securechat_bus_seal_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_securechat_bus_t  *bus = data;
+
+    uint64_t                         id;
+    ngx_queue_t                     *q;
+    ngx_http_securechat_seal_t       seal;
+    ngx_http_securechat_bus_item_t  *item;
+
+    seal.smcf = bus->smcf;
+
+    for (q = ngx_queue_head(&bus->sealing);
+         q != ngx_queue_sentinel(&bus->sealing);
+         q = ngx_queue_next(q))
+    {
+        item = ngx_queue_data(q, ngx_http_securechat_bus_item_t, queue);
+        seal.item = item;
+
+        if (ngx_http_securechat_history_append(bus->smcf->shm_zone,
+                                               ngx_http_securechat_bus_seal_one,
+                                               &seal, &id)
+            == NGX_OK)
+        {
+            item->id = id;
+        }
+
+        OPENSSL_cleanse(item->text, item->text_len);
+    }
+}
+
+
+/* a history slot: the CEK, then the frame prefix all recipients share */
+
+static ngx_int_t
+ngx_http_securechat_bus_seal_one(uint64_t id, u_char *buf, size_t size,
+    size_t *len, void *data)
+{
+    ngx_http_securechat_seal_t  *seal = data;
+
+    ngx_http_securechat_envelope_t     env;
+    ngx_http_securechat_message_in_t   in;
+
+    if (size < NGX_HTTP_SECURECHAT_CEK_LEN) {
+        return NGX_ERROR;
+    }
+
+    in.server_key = seal->smcf->signing_key;
+    in.server_key_id = seal->smcf->key_id.data;
+    in.id = id;
+    in.ts = seal->item->ts;
+    in.sender = seal->item->user;
+    in.sender_len = seal->item->user_len;
+    in.text = seal->item->text;
+    in.text_len = seal->item->text_len;
+
+    if (ngx_http_securechat_envelope_seal(&in, &env,
+                                          buf + NGX_HTTP_SECURECHAT_CEK_LEN,
+                                          size - NGX_HTTP_SECURECHAT_CEK_LEN)
+        != NGX_HTTP_SECURECHAT_ENV_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(buf, env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
+    *len = NGX_HTTP_SECURECHAT_CEK_LEN + env.prefix_len;
+
+    ngx_http_securechat_envelope_clear(&env);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_securechat_bus_sealed(ngx_event_t *ev)
+{
+    ngx_uint_t                       published;
+    ngx_queue_t                     *q;
+    ngx_http_securechat_bus_t       *bus;
+    ngx_http_securechat_bus_item_t  *item;
+
+    bus = ev->data;
+    bus->busy = 0;
+    published = 0;
+
+    /* local clients and other workers first, then the HTTP answers */
+
+    for (q = ngx_queue_head(&bus->sealing);
+         q != ngx_queue_sentinel(&bus->sealing);
+         q = ngx_queue_next(q))
+    {
+        item = ngx_queue_data(q, ngx_http_securechat_bus_item_t, queue);
+
+        if (item->id) {
+            published = 1;
+
+        } else {
+            ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                          "securechat: a message could not be sealed");
+        }
+    }
+
+    if (published) {
+        ngx_http_securechat_bus_ring(bus, 0);
+        ngx_http_securechat_bus_deliver(bus);
+    }
+
+    while (!ngx_queue_empty(&bus->sealing)) {
+        q = ngx_queue_head(&bus->sealing);
+        ngx_queue_remove(q);
+        item = ngx_queue_data(q, ngx_http_securechat_bus_item_t, queue);
+
+        if (item->published) {
+            item->published(item->data, item->id);
+        }
+
+        ngx_free(item);
+    }
+
+    if (ngx_queue_empty(&bus->waiting)) {
+        return;
+    }
+
+    if (ngx_http_securechat_bus_seal_next(bus) == NGX_OK) {
+        return;
+    }
+
+    /* the thread pool refused: fail what waits rather than strand it */
+
+    while (!ngx_queue_empty(&bus->waiting)) {
+        q = ngx_queue_head(&bus->waiting);
+        ngx_queue_remove(q);
+        bus->nwaiting--;
+        item = ngx_queue_data(q, ngx_http_securechat_bus_item_t, queue);
+
+        OPENSSL_cleanse(item->text, item->text_len);
+
+        if (item->published) {
+            item->published(item->data, 0);
+        }
+
+        ngx_free(item);
+    }
+}
+
+
+/* hands everything new in the history to this worker's clients, in order */
+
+static void
+ngx_http_securechat_bus_deliver(ngx_http_securechat_bus_t *bus)
+{
+    uint64_t    last, id;
+    ngx_uint_t  n, k;
+
+    for ( ;; ) {
+        last = ngx_http_securechat_history_last(bus->smcf->shm_zone);
+
+        if (bus->cursor >= last) {
+            return;
+        }
+
+        n = (last - bus->cursor > NGX_HTTP_SECURECHAT_BUS_BATCH)
+            ? NGX_HTTP_SECURECHAT_BUS_BATCH : (ngx_uint_t) (last - bus->cursor);
+
+        for (k = 0; k < n; k++) {
+            id = bus->cursor + 1 + k;
+            (void) ngx_http_securechat_bus_load(bus, id, &bus->msgs[k],
+                                                bus->slots
+                                                + k * bus->slot_data);
+        }
+
+        ngx_http_securechat_ws_deliver(bus->msgs, n);
+
+        for (k = 0; k < n; k++) {
+            OPENSSL_cleanse(bus->msgs[k].env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
+        }
+
+        bus->cursor += n;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus, uint64_t id,
+    ngx_http_securechat_bus_msg_t *msg, u_char *buf)
+{
+    size_t     len;
+    ngx_int_t  rc;
+
+    msg->id = id;
+    msg->gone = 1;
+
+    rc = ngx_http_securechat_history_read(bus->smcf->shm_zone, id, buf, &len);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (len <= NGX_HTTP_SECURECHAT_CEK_LEN) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(msg->env.cek, buf, NGX_HTTP_SECURECHAT_CEK_LEN);
+    msg->env.frame = buf + NGX_HTTP_SECURECHAT_CEK_LEN;
+    msg->env.prefix_len = len - NGX_HTTP_SECURECHAT_CEK_LEN;
+    msg->wshdr_len = ngx_http_securechat_frame_header(msg->wshdr,
+                         NGX_HTTP_SECURECHAT_WS_TEXT, 1,
+                         msg->env.prefix_len
+                         + NGX_HTTP_SECURECHAT_ENVELOPE_TAIL_LEN);
+    msg->gone = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_securechat_bus_fetch(uint64_t id, ngx_http_securechat_bus_msg_t **msg)
+{
+    ngx_int_t                   rc;
+    ngx_http_securechat_bus_t  *bus;
+
+    bus = ngx_http_securechat_bus;
+
+    *msg = &bus->msgs[NGX_HTTP_SECURECHAT_BUS_BATCH];
+
+    rc = ngx_http_securechat_bus_load(bus, id, *msg,
+                                      bus->slots + NGX_HTTP_SECURECHAT_BUS_BATCH
+                                                   * bus->slot_data);
+    return rc;
+}
+
+
+uint64_t
+ngx_http_securechat_bus_cursor(void)
+{
+    return ngx_http_securechat_bus ? ngx_http_securechat_bus->cursor : 0;
+}
+
+
+ngx_int_t
+ngx_http_securechat_bus_disconnect(ngx_str_t *id, ngx_str_t *user,
+    ngx_uint_t code)
+{
+    ngx_pid_t                   pid;
+    ngx_int_t                   rc;
+    ngx_http_securechat_bus_t  *bus;
+
+    bus = ngx_http_securechat_bus;
+
+    if (bus == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_securechat_client_kick(bus->smcf->shm_zone, id, user, code,
+                                         &pid);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (pid == ngx_pid) {
+        ngx_http_securechat_ws_kick_check();
+
+    } else {
+        ngx_http_securechat_bus_ring(bus, 1);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_securechat_bus_disconnect_session(const u_char *session,
+    ngx_uint_t code)
+{
+    ngx_http_securechat_bus_t  *bus;
+
+    bus = ngx_http_securechat_bus;
+
+    if (bus == NULL) {
+        return;
+    }
+
+    if (ngx_http_securechat_client_kick_session(bus->smcf->shm_zone, session,
+                                                code)
+        == 0)
+    {
+        return;
+    }
+
+    ngx_http_securechat_ws_kick_check();
+    ngx_http_securechat_bus_ring(bus, 1);
+}

@@ -1,0 +1,1297 @@
+
+/*
+ * A WebSocket on nginx's own connection.  The handshake is an ordinary
+ * request answered with 101 through the header filter; from then on the
+ * connection's read and write handlers are ours (so that a graceful
+ * shutdown, which calls idle connections' read handlers with c->close
+ * set, reaches us and we can say 1012), I/O goes through c->recv and
+ * c->send (plain or TLS alike), and the request is released exactly once,
+ * by ngx_http_securechat_ws_finish().
+ *
+ * Memory per idle connection is this structure and nginx's own: the
+ * message buffer exists only while a message is being read, the output
+ * buffer only while bytes wait for the socket.
+ */
+
+#include "ngx_http_securechat_module.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "ngx_http_securechat_bus.h"
+#include "ngx_http_securechat_envelope.h"
+#include "ngx_http_securechat_frame.h"
+#include "ngx_http_securechat_handshake.h"
+#include "ngx_http_securechat_http.h"
+#include "ngx_http_securechat_store.h"
+#include "ngx_http_securechat_token.h"
+#include "ngx_http_securechat_utf8.h"
+#include "ngx_http_securechat_ws.h"
+
+
+#define NGX_HTTP_SECURECHAT_WS_RECV_SIZE   16384
+
+/* control frames may exceed the send limit by this much */
+#define NGX_HTTP_SECURECHAT_WS_SLACK       512
+
+/* a client catching up reads the history while its queue is below half */
+#define NGX_HTTP_SECURECHAT_WS_CATCH_UP(smcf)  ((smcf)->send_buffer / 2)
+
+#define NGX_HTTP_SECURECHAT_WS_NOTICE_MAX  256
+
+
+typedef struct {
+    ngx_http_request_t                  *request;
+    ngx_http_securechat_main_conf_t     *smcf;
+    ngx_queue_t                          queue;    /* the worker's clients */
+
+    ngx_http_securechat_frame_parser_t   parser;
+    u_char                              *msg;      /* while reading one */
+
+    u_char                              *out;      /* while bytes wait */
+    size_t                               out_pos;
+    size_t                               out_len;
+    size_t                               out_cap;
+
+    ngx_msec_t                           rate_time;
+    ngx_uint_t                           rate_excess;  /* frames * 1000 */
+
+    unsigned                             echo:1;
+    unsigned                             linked:1;
+    unsigned                             closing:1;    /* close frame sent */
+    unsigned                             ping_sent:1;
+    unsigned                             finished:1;
+
+    /* a chat client */
+    void                                *client;   /* the zone's node */
+    ngx_http_securechat_channel_t        channel;
+    uint64_t                             next_id;  /* next message to send */
+    time_t                               expires;  /* of the session */
+    ngx_str_t                            user;
+    u_char                               user_data[NGX_HTTP_SECURECHAT_USER_MAX];
+    u_char                               conn_id[NGX_HTTP_SECURECHAT_CONN_ID_LEN];
+} ngx_http_securechat_ws_t;
+
+
+static ngx_int_t ngx_http_securechat_ws_join(ngx_http_request_t *r,
+    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx);
+static ngx_int_t ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
+    ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_cleanup(void *data);
+static void ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_finish(ngx_http_securechat_ws_t *ws,
+    ngx_int_t rc);
+static void ngx_http_securechat_ws_read_event(ngx_event_t *rev);
+static void ngx_http_securechat_ws_write_event(ngx_event_t *wev);
+static void ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws,
+    u_char *data, size_t len);
+static ngx_int_t ngx_http_securechat_ws_rate(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws,
+    const u_char *frame, size_t len);
+static u_char *ngx_http_securechat_ws_reserve(ngx_http_securechat_ws_t *ws,
+    size_t n, size_t limit);
+static ngx_int_t ngx_http_securechat_ws_frame(ngx_http_securechat_ws_t *ws,
+    ngx_uint_t opcode, const u_char *data, size_t len);
+static ngx_int_t ngx_http_securechat_ws_message(ngx_http_securechat_ws_t *ws,
+    ngx_http_securechat_bus_msg_t *msg);
+static void ngx_http_securechat_ws_notice(ngx_http_securechat_ws_t *ws,
+    const char *code, const char *message);
+static ngx_int_t ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws,
+    uint64_t from, uint64_t to);
+static void ngx_http_securechat_ws_close(ngx_http_securechat_ws_t *ws,
+    ngx_uint_t code, const char *reason);
+static void ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws);
+static ngx_int_t ngx_http_securechat_ws_catch_up(
+    ngx_http_securechat_ws_t *ws);
+
+
+/* per worker */
+static ngx_queue_t                      ngx_http_securechat_ws_clients;
+static u_char                          *ngx_http_securechat_ws_recv_buf;
+static u_char                          *ngx_http_securechat_ws_text;
+static ngx_http_securechat_wrap_ctx_t  *ngx_http_securechat_ws_wctx;
+
+
+static void
+ngx_http_securechat_ws_wctx_free(void *data)
+{
+    ngx_http_securechat_wrap_ctx_free(data);
+}
+
+
+ngx_int_t
+ngx_http_securechat_ws_init_process(ngx_cycle_t *cycle)
+{
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    ngx_queue_init(&ngx_http_securechat_ws_clients);
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_securechat_module);
+    if (smcf == NULL || smcf->handlers == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_securechat_ws_recv_buf = ngx_palloc(cycle->pool,
+                                         NGX_HTTP_SECURECHAT_WS_RECV_SIZE);
+    ngx_http_securechat_ws_text = ngx_palloc(cycle->pool, smcf->message_max);
+
+    if (ngx_http_securechat_ws_recv_buf == NULL
+        || ngx_http_securechat_ws_text == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_securechat_ws_wctx = ngx_http_securechat_wrap_ctx_create();
+    if (ngx_http_securechat_ws_wctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_securechat_ws_wctx_free;
+    cln->data = ngx_http_securechat_ws_wctx;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_securechat_ws_handler(ngx_http_request_t *r, ngx_uint_t echo)
+{
+    ngx_int_t                         rc, answer;
+    ngx_connection_t                 *c;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_securechat_ws_t         *ws;
+    ngx_http_securechat_ctx_t        *ctx;
+    ngx_http_securechat_main_conf_t  *smcf;
+    u_char                            accept[NGX_HTTP_SECURECHAT_WS_ACCEPT_LEN];
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    c = r->connection;
+
+    ctx = ngx_http_securechat_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_securechat_handshake_check(r, ctx, !echo, accept, &answer)
+        != NGX_OK)
+    {
+        return answer;
+    }
+
+    /* bytes after the request head are frames: a body cannot be told apart */
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        return ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "not_websocket", "an upgrade request has no body");
+    }
+
+    ws = ngx_pcalloc(r->pool, sizeof(ngx_http_securechat_ws_t));
+    if (ws == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_securechat_ws_cleanup;
+    cln->data = ws;
+
+    ws->request = r;
+    ws->smcf = smcf;
+    ws->echo = echo;
+    ws->rate_time = ngx_current_msec;
+    ctx->ws = ws;
+
+    ngx_http_securechat_frame_parser_init(&ws->parser, NULL,
+                                          smcf->ws_message_max);
+    if (echo) {
+        ngx_http_securechat_frame_parser_allow_binary(&ws->parser);
+
+    } else {
+        rc = ngx_http_securechat_ws_join(r, ws, ctx);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    rc = ngx_http_securechat_handshake_accept(r, accept);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        return rc;
+    }
+
+    /* the connection is ours from here on */
+
+    r->main->count++;
+    r->lingering_close = 1;
+
+    c->read->handler = ngx_http_securechat_ws_read_event;
+    c->write->handler = ngx_http_securechat_ws_write_event;
+    c->idle = 1;
+    c->log->action = "speaking WebSocket";
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
+        ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+        return NGX_DONE;
+    }
+
+    if (!echo) {
+        ngx_queue_insert_tail(&ngx_http_securechat_ws_clients, &ws->queue);
+        ws->linked = 1;
+    }
+
+    ngx_add_timer(c->read, smcf->ping_interval);
+
+    /* do the I/O from the event handlers: the hello, and any early frames */
+
+    ngx_post_event(c->write, &ngx_posted_events);
+
+    if (r->header_in->pos < r->header_in->last || c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_securechat_ws_join(ngx_http_request_t *r,
+    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx)
+{
+    int                               erc;
+    size_t                            len;
+    u_char                           *p;
+    ngx_int_t                         rc;
+    ngx_time_t                       *tp;
+    ngx_http_securechat_client_t      client;
+    ngx_http_securechat_hello_in_t    in;
+    ngx_http_securechat_main_conf_t  *smcf;
+    u_char                            raw[12];
+    u_char                            hello[NGX_HTTP_SECURECHAT_HELLO_MAX];
+
+    smcf = ws->smcf;
+
+    rc = ngx_http_securechat_ws_resume_from(r, ws);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return ngx_http_securechat_send_error(r,
+                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                   "the server could not draw random bytes");
+    }
+
+    (void) ngx_http_securechat_base64url_encode(ws->conn_id, raw,
+                                                sizeof(raw));
+
+    ws->user.data = ws->user_data;
+    ws->user.len = ctx->session.user.len;
+    ngx_memcpy(ws->user_data, ctx->session.user.data, ws->user.len);
+    ws->expires = ctx->session.expires;
+
+    tp = ngx_timeofday();
+
+    ngx_memzero(&client, sizeof(ngx_http_securechat_client_t));
+    ngx_memcpy(client.id, ws->conn_id, NGX_HTTP_SECURECHAT_CONN_ID_LEN);
+    client.since = (uint64_t) tp->sec * 1000 + tp->msec;
+    client.user_len = ws->user.len;
+    ngx_memcpy(client.user, ws->user.data, ws->user.len);
+    ngx_memcpy(client.session, ctx->hash, NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN);
+    ngx_memcpy(client.key_id, ctx->session.client_key_id.data,
+               NGX_HTTP_SECURECHAT_KEY_ID_LEN);
+
+    ws->client = ngx_http_securechat_client_add(smcf->shm_zone, &client,
+                                                smcf->user_connections, &rc);
+    if (ws->client == NULL) {
+        if (rc == NGX_DECLINED) {
+            return ngx_http_securechat_send_error(r,
+                       NGX_HTTP_TOO_MANY_REQUESTS, "too_many_connections",
+                       "this user has as many connections as allowed");
+        }
+
+        return ngx_http_securechat_send_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "zone_full",
+                   "the server is full: try again later");
+    }
+
+    /*
+     * One RSA-OAEP encryption and one signature: a fraction of a
+     * millisecond, paid once per connection on the event loop.
+     */
+
+    in.server_key = smcf->signing_key;
+    in.server_key_id = smcf->key_id.data;
+    in.client_der = ctx->session.client_key.data;
+    in.client_der_len = ctx->session.client_key.len;
+    in.client_key_id = ctx->session.client_key_id.data;
+    in.conn_id = ws->conn_id;
+    in.conn_id_len = NGX_HTTP_SECURECHAT_CONN_ID_LEN;
+    in.ts = client.since;
+
+    erc = ngx_http_securechat_hello_build(&in, &ws->channel, hello,
+                                          sizeof(hello), &len);
+    if (erc != NGX_HTTP_SECURECHAT_ENV_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "securechat: the hello could not be built (%d)", erc);
+        return ngx_http_securechat_send_error(r,
+                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                   "the server could not make the session key");
+    }
+
+    p = ngx_http_securechat_ws_reserve(ws,
+                                       NGX_HTTP_SECURECHAT_FRAME_MAX_HEADER
+                                       + len, (size_t) -1);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p += ngx_http_securechat_frame_header(p, NGX_HTTP_SECURECHAT_WS_TEXT, 1,
+                                          len);
+    p = ngx_cpymem(p, hello, len);
+    ws->out_len = p - ws->out;
+
+    OPENSSL_cleanse(hello, sizeof(hello));
+
+    return NGX_OK;
+}
+
+
+/*
+ * ?last_id=N: the client has seen everything up to N and gets what
+ * follows from the history; without it, only what is published from now.
+ */
+
+static ngx_int_t
+ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
+    ngx_http_securechat_ws_t *ws)
+{
+    off_t      n;
+    uint64_t   last;
+    ngx_str_t  value;
+
+    last = ngx_http_securechat_history_last(ws->smcf->shm_zone);
+
+    if (ngx_http_arg(r, (u_char *) "last_id", sizeof("last_id") - 1, &value)
+        != NGX_OK)
+    {
+        ws->next_id = ngx_http_securechat_bus_cursor() + 1;
+        return NGX_OK;
+    }
+
+    n = ngx_atoof(value.data, value.len);
+
+    if (n == NGX_ERROR || value.len > 16
+        || (uint64_t) n > NGX_HTTP_SECURECHAT_JSON_INT_MAX)
+    {
+        return ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "bad_last_id", "last_id must be a message id (0 or more)");
+    }
+
+    /* an id from the future (a restarted server): resume from now */
+
+    ws->next_id = ((uint64_t) n > last) ? last + 1 : (uint64_t) n + 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_securechat_ws_cleanup(void *data)
+{
+    ngx_http_securechat_ws_release(data);
+}
+
+
+/* leaves the worker's list and the zone's table; frees what it holds */
+
+static void
+ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws)
+{
+    if (ws->linked) {
+        ngx_queue_remove(&ws->queue);
+        ws->linked = 0;
+    }
+
+    if (ws->client != NULL) {
+        ngx_http_securechat_client_remove(ws->smcf->shm_zone, ws->client);
+        ws->client = NULL;
+    }
+
+    if (ws->msg != NULL) {
+        ngx_free(ws->msg);
+        ws->msg = NULL;
+    }
+
+    if (ws->out != NULL) {
+        ngx_free(ws->out);
+        ws->out = NULL;
+        ws->out_pos = ws->out_len = ws->out_cap = 0;
+    }
+
+    OPENSSL_cleanse(&ws->channel, sizeof(ngx_http_securechat_channel_t));
+}
+
+
+/*
+ * The one place the request ends: NGX_DONE after a close handshake (a
+ * lingering close lets our last frame reach the client), NGX_HTTP_CLOSE
+ * when the connection is dead.  ws is freed on return.
+ */
+
+static void
+ngx_http_securechat_ws_finish(ngx_http_securechat_ws_t *ws, ngx_int_t rc)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    if (ws->finished) {
+        return;
+    }
+
+    ws->finished = 1;
+
+    r = ws->request;
+    c = r->connection;
+
+    ngx_http_securechat_ws_release(ws);
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    c->idle = 0;
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_http_securechat_ws_read_event(ngx_event_t *rev)
+{
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_securechat_ctx_t  *ctx;
+
+    c = rev->data;
+    r = c->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (c->close) {
+        /* nginx is reloading or shutting down */
+        c->close = 0;
+        ngx_http_securechat_ws_close(ctx->ws, NGX_HTTP_SECURECHAT_WS_RESTART,
+                                     "server restarting");
+        return;
+    }
+
+    if (rev->timedout) {
+        rev->timedout = 0;
+        ngx_http_securechat_ws_idle(ctx->ws);
+        return;
+    }
+
+    ngx_http_securechat_ws_read(ctx->ws);
+}
+
+
+static void
+ngx_http_securechat_ws_write_event(ngx_event_t *wev)
+{
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_securechat_ctx_t  *ctx;
+
+    c = wev->data;
+    r = c->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (wev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "securechat: client timed out reading");
+        c->timedout = 1;
+        ngx_http_securechat_ws_finish(ctx->ws, NGX_HTTP_CLOSE);
+        return;
+    }
+
+    ngx_http_securechat_ws_flush(ctx->ws);
+}
+
+
+/* nothing heard for a ping interval */
+
+static void
+ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws)
+{
+    ngx_connection_t  *c;
+
+    c = ws->request->connection;
+
+    if (ws->closing || ws->ping_sent) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      ws->closing ? "securechat: client did not close"
+                                  : "securechat: client did not answer a ping");
+        ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+        return;
+    }
+
+    if (!ws->echo && ngx_time() >= ws->expires) {
+        ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_NORMAL,
+                                     "session expired");
+        return;
+    }
+
+    if (ngx_http_securechat_ws_frame(ws, NGX_HTTP_SECURECHAT_WS_PING,
+                                     NULL, 0)
+        != NGX_OK)
+    {
+        return;
+    }
+
+    ws->ping_sent = 1;
+    ngx_add_timer(c->read, ws->smcf->ping_interval);
+
+    ngx_http_securechat_ws_flush(ws);
+}
+
+
+static void
+ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws)
+{
+    ssize_t              n;
+    ngx_buf_t           *b;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ws->request;
+    c = r->connection;
+    b = r->header_in;
+
+    /* frames that came with the handshake */
+
+    if (b->pos < b->last) {
+        n = b->last - b->pos;
+        b->pos = b->last;
+
+        ngx_http_securechat_ws_input(ws, b->last - n, n);
+
+        if (ws->finished) {
+            return;
+        }
+    }
+
+    while (!ws->closing) {
+
+        n = c->recv(c, ngx_http_securechat_ws_recv_buf,
+                    NGX_HTTP_SECURECHAT_WS_RECV_SIZE);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == 0 || n == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                          "securechat: client closed the connection "
+                          "without a close frame");
+            ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+            return;
+        }
+
+        ngx_http_securechat_ws_input(ws, ngx_http_securechat_ws_recv_buf, n);
+
+        if (ws->finished) {
+            return;
+        }
+    }
+
+    if (ws->closing) {
+        /* after our close frame nothing is read: the lingering close will */
+        return;
+    }
+
+    if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+        ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+        return;
+    }
+
+    ngx_add_timer(c->read, ws->smcf->ping_interval);
+}
+
+
+static void
+ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws, u_char *data,
+    size_t len)
+{
+    int                                 rc;
+    size_t                              used;
+    ngx_http_securechat_frame_event_t   ev;
+
+    ws->ping_sent = 0;
+
+    while (len && !ws->closing) {
+
+        if (ws->msg == NULL) {
+            ws->msg = ngx_alloc(ws->smcf->ws_message_max,
+                                ws->request->connection->log);
+            if (ws->msg == NULL) {
+                ngx_http_securechat_ws_close(ws,
+                                       NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
+                                       "out of memory");
+                break;
+            }
+        }
+
+        ws->parser.buf = ws->msg;
+
+        rc = ngx_http_securechat_frame_parse(&ws->parser, data, len, &used,
+                                             &ev);
+        data += used;
+        len -= used;
+
+        switch (rc) {
+
+        case NGX_HTTP_SECURECHAT_FRAME_TEXT:
+        case NGX_HTTP_SECURECHAT_FRAME_BINARY:
+            if (ngx_http_securechat_ws_rate(ws) != NGX_OK) {
+                break;
+            }
+
+            if (ws->echo) {
+                (void) ngx_http_securechat_ws_frame(ws,
+                            rc == NGX_HTTP_SECURECHAT_FRAME_TEXT
+                            ? NGX_HTTP_SECURECHAT_WS_TEXT
+                            : NGX_HTTP_SECURECHAT_WS_BINARY,
+                            ev.data, ev.len);
+            } else {
+                ngx_http_securechat_ws_chat(ws, ev.data, ev.len);
+            }
+
+            break;
+
+        case NGX_HTTP_SECURECHAT_FRAME_PING:
+            if (ngx_http_securechat_ws_rate(ws) == NGX_OK) {
+                (void) ngx_http_securechat_ws_frame(ws,
+                                                NGX_HTTP_SECURECHAT_WS_PONG,
+                                                ev.data, ev.len);
+            }
+
+            break;
+
+        case NGX_HTTP_SECURECHAT_FRAME_PONG:
+            (void) ngx_http_securechat_ws_rate(ws);
+            break;
+
+        case NGX_HTTP_SECURECHAT_FRAME_CLOSE:
+            /* echo the client's code; an empty close gets an empty one */
+            ngx_http_securechat_ws_close(ws, ev.code, NULL);
+            break;
+
+        case NGX_HTTP_SECURECHAT_FRAME_ERROR:
+            ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+                          "securechat: bad frame from client, closing "
+                          "with %ui", (ngx_uint_t) ev.code);
+            ngx_http_securechat_ws_close(ws, ev.code, NULL);
+            break;
+
+        default: /* AGAIN: all used; DONE cannot happen before closing */
+            break;
+        }
+    }
+
+    if (ws->finished) {
+        return;
+    }
+
+    if (ws->msg != NULL && !ngx_http_securechat_frame_parser_busy(&ws->parser))
+    {
+        ngx_free(ws->msg);
+        ws->msg = NULL;
+    }
+
+    ngx_http_securechat_ws_flush(ws);
+}
+
+
+/*
+ * The flood limit: a leaky bucket of ws_frame_rate frames a second with
+ * a burst of twice that, counted in thousandths of a frame like
+ * limit_req.
+ */
+
+static ngx_int_t
+ngx_http_securechat_ws_rate(ngx_http_securechat_ws_t *ws)
+{
+    ngx_msec_t  now, ms;
+    ngx_uint_t  rate, leaked;
+
+    rate = ws->smcf->ws_frame_rate;
+    now = ngx_current_msec;
+    ms = now - ws->rate_time;
+    ws->rate_time = now;
+
+    leaked = rate * ms;
+
+    ws->rate_excess = (ws->rate_excess > leaked) ? ws->rate_excess - leaked
+                                                 : 0;
+    ws->rate_excess += 1000;
+
+    if (ws->rate_excess > rate * 2 * 1000) {
+        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+                      "securechat: client sends frames too fast");
+        ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_POLICY,
+                                     "too many frames");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* a client's chat frame: docs/PROTOCOL.md section 8 */
+
+static void
+ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, const u_char *frame,
+    size_t len)
+{
+    size_t                          text_len;
+    ngx_int_t                       rc;
+    ngx_str_t                       text;
+    ngx_http_securechat_frame_rc_e  frc;
+
+    frc = ngx_http_securechat_client_frame_open(&ws->channel, ws->conn_id,
+                                               NGX_HTTP_SECURECHAT_CONN_ID_LEN,
+                                               frame, len,
+                                               ngx_http_securechat_ws_text,
+                                               ws->smcf->message_max,
+                                               &text_len);
+    if (frc != NGX_HTTP_SECURECHAT_FRAME_OK) {
+        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+                      "securechat: chat frame refused: %s",
+                      ngx_http_securechat_frame_rc_code(frc));
+
+        ngx_http_securechat_ws_notice(ws,
+                                      ngx_http_securechat_frame_rc_code(frc),
+                                      ngx_http_securechat_frame_rc_text(frc));
+
+        ngx_http_securechat_ws_close(ws,
+                                     frc == NGX_HTTP_SECURECHAT_FRAME_ERROR
+                                     ? NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR
+                                     : NGX_HTTP_SECURECHAT_WS_POLICY,
+                                     "chat frame refused");
+        return;
+    }
+
+    switch (ngx_http_securechat_text_check(ngx_http_securechat_ws_text,
+                                           text_len))
+    {
+    case NGX_HTTP_SECURECHAT_TEXT_OK:
+        break;
+
+    case NGX_HTTP_SECURECHAT_TEXT_BAD_UTF8:
+        ngx_http_securechat_ws_notice(ws, "bad_utf8",
+                                      "the text is not valid UTF-8");
+        ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_POLICY,
+                                     "chat frame refused");
+        return;
+
+    case NGX_HTTP_SECURECHAT_TEXT_CONTROL:
+        ngx_http_securechat_ws_notice(ws, "bad_characters",
+                              "messages may not contain control characters");
+        return;
+
+    default: /* blank */
+        ngx_http_securechat_ws_notice(ws, "empty_message",
+                                      "the message is empty");
+        return;
+    }
+
+    if (ngx_time() >= ws->expires) {
+        ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_NORMAL,
+                                     "session expired");
+        return;
+    }
+
+    text.data = ngx_http_securechat_ws_text;
+    text.len = text_len;
+
+    rc = ngx_http_securechat_bus_publish(&ws->user, &text, NULL, NULL);
+
+    OPENSSL_cleanse(ngx_http_securechat_ws_text, text_len);
+
+    if (rc == NGX_BUSY) {
+        ngx_http_securechat_ws_notice(ws, "throttled",
+                               "the server is busy: this message was dropped");
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_securechat_ws_notice(ws, "internal_error",
+                                      "the message could not be published");
+        ngx_http_securechat_ws_close(ws,
+                                     NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
+                                     "internal error");
+    }
+}
+
+
+/*
+ * n bytes at the end of the output, within limit; NULL if that would
+ * pass it (the caller decides what that means) or memory ran out.
+ */
+
+static u_char *
+ngx_http_securechat_ws_reserve(ngx_http_securechat_ws_t *ws, size_t n,
+    size_t limit)
+{
+    u_char  *out;
+    size_t   pending, cap;
+
+    pending = ws->out_len - ws->out_pos;
+
+    if (pending + n > limit) {
+        return NULL;
+    }
+
+    if (ws->out_len + n <= ws->out_cap) {
+        return ws->out + ws->out_len;
+    }
+
+    if (pending + n <= ws->out_cap) {
+        ngx_memmove(ws->out, ws->out + ws->out_pos, pending);
+        ws->out_pos = 0;
+        ws->out_len = pending;
+        return ws->out + ws->out_len;
+    }
+
+    cap = ngx_max(ws->out_cap * 2, 4096);
+    cap = ngx_max(cap, pending + n);
+
+    out = ngx_alloc(cap, ws->request->connection->log);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    if (ws->out != NULL) {
+        ngx_memcpy(out, ws->out + ws->out_pos, pending);
+        ngx_free(ws->out);
+    }
+
+    ws->out = out;
+    ws->out_cap = cap;
+    ws->out_pos = 0;
+    ws->out_len = pending;
+
+    return ws->out + ws->out_len;
+}
+
+
+/* a frame of our own (echo, pong, ping), queued for sending */
+
+static ngx_int_t
+ngx_http_securechat_ws_frame(ngx_http_securechat_ws_t *ws, ngx_uint_t opcode,
+    const u_char *data, size_t len)
+{
+    u_char  *p;
+
+    p = ngx_http_securechat_ws_reserve(ws,
+                                       NGX_HTTP_SECURECHAT_FRAME_MAX_HEADER
+                                       + len,
+                                       ws->smcf->send_buffer
+                                       + NGX_HTTP_SECURECHAT_WS_SLACK);
+    if (p == NULL) {
+        ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_POLICY,
+                                     "too slow: send queue full");
+        return NGX_ERROR;
+    }
+
+    p += ngx_http_securechat_frame_header(p, opcode, 1, len);
+
+    if (len) {
+        p = ngx_cpymem(p, data, len);
+    }
+
+    ws->out_len = p - ws->out;
+
+    return NGX_OK;
+}
+
+
+/* one envelope for this client: the shared prefix and its own tail */
+
+static ngx_int_t
+ngx_http_securechat_ws_message(ngx_http_securechat_ws_t *ws,
+    ngx_http_securechat_bus_msg_t *msg)
+{
+    u_char  *p;
+
+    p = ngx_http_securechat_ws_reserve(ws, msg->wshdr_len
+                                           + msg->env.prefix_len
+                                           + NGX_HTTP_SECURECHAT_ENVELOPE_TAIL_LEN,
+                                       ws->smcf->send_buffer);
+    if (p == NULL) {
+        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+                      "securechat: client too slow, closing");
+        ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_POLICY,
+                                     "too slow: send queue full");
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(p, msg->wshdr, msg->wshdr_len);
+    p = ngx_cpymem(p, msg->env.frame, msg->env.prefix_len);
+
+    if (ngx_http_securechat_envelope_recipient(&msg->env,
+                                               ngx_http_securechat_ws_wctx,
+                                               ws->channel.wrap_key, p)
+        != NGX_HTTP_SECURECHAT_ENV_OK)
+    {
+        ngx_http_securechat_ws_close(ws,
+                                     NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
+                                     "internal error");
+        return NGX_ERROR;
+    }
+
+    ws->out_len = p + NGX_HTTP_SECURECHAT_ENVELOPE_TAIL_LEN - ws->out;
+    ws->next_id = msg->id + 1;
+
+    return NGX_OK;
+}
+
+
+/* an error frame (docs/PROTOCOL.md section 9); code and message are ours */
+
+static void
+ngx_http_securechat_ws_notice(ngx_http_securechat_ws_t *ws, const char *code,
+    const char *message)
+{
+    u_char  *p, *last;
+    u_char   buf[NGX_HTTP_SECURECHAT_WS_NOTICE_MAX];
+
+    last = ngx_snprintf(buf, sizeof(buf),
+                        "{\"type\":\"error\",\"code\":\"%s\","
+                        "\"message\":\"%s\"}", code, message);
+
+    p = buf;
+    (void) ngx_http_securechat_ws_frame(ws, NGX_HTTP_SECURECHAT_WS_TEXT, p,
+                                        last - p);
+}
+
+
+static ngx_int_t
+ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws, uint64_t from,
+    uint64_t to)
+{
+    u_char  *last;
+    u_char   buf[NGX_HTTP_SECURECHAT_WS_NOTICE_MAX];
+
+    last = ngx_snprintf(buf, sizeof(buf),
+                        "{\"type\":\"gap\",\"from\":%uL,\"to\":%uL}",
+                        from, to);
+
+    ws->next_id = to + 1;
+
+    return ngx_http_securechat_ws_frame(ws, NGX_HTTP_SECURECHAT_WS_TEXT, buf,
+                                        last - buf);
+}
+
+
+/*
+ * Queues a close frame (code 0: an empty body) and stops reading; the
+ * connection ends once it is sent.
+ */
+
+static void
+ngx_http_securechat_ws_close(ngx_http_securechat_ws_t *ws, ngx_uint_t code,
+    const char *reason)
+{
+    u_char  *p;
+    size_t   len;
+    u_char   body[NGX_HTTP_SECURECHAT_FRAME_MAX_CONTROL];
+
+    if (ws->closing || ws->finished) {
+        return;
+    }
+
+    ws->closing = 1;
+
+    len = ngx_http_securechat_frame_close_body(body, code,
+                                 (const u_char *) reason,
+                                 reason ? ngx_strlen(reason) : 0);
+
+    p = ngx_http_securechat_ws_reserve(ws,
+                                       NGX_HTTP_SECURECHAT_FRAME_MAX_HEADER
+                                       + len, (size_t) -1);
+    if (p == NULL) {
+        ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+        return;
+    }
+
+    p += ngx_http_securechat_frame_header(p, NGX_HTTP_SECURECHAT_WS_CLOSE, 1,
+                                          len);
+    p = ngx_cpymem(p, body, len);
+    ws->out_len = p - ws->out;
+
+    /* a client that never reads it is dropped after the send timeout */
+
+    if (ws->linked) {
+        ngx_queue_remove(&ws->queue);
+        ws->linked = 0;
+    }
+
+    ngx_http_securechat_ws_flush(ws);
+}
+
+
+/*
+ * Writes what is queued; when all is out, ends a closing connection or
+ * lets a client that is catching up read more of the history.
+ */
+
+static void
+ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws)
+{
+    ssize_t                    n;
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    r = ws->request;
+    c = r->connection;
+
+    if (ws->finished) {
+        return;
+    }
+
+    /* the 101 itself, if the socket did not take it at once */
+
+    if (r->out != NULL) {
+        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+            ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+            return;
+        }
+
+        if (r->out != NULL) {
+            goto again;
+        }
+    }
+
+    for ( ;; ) {
+
+        while (ws->out_pos < ws->out_len) {
+            n = c->send(c, ws->out + ws->out_pos, ws->out_len - ws->out_pos);
+
+            if (n == NGX_ERROR) {
+                c->error = 1;
+                ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+                return;
+            }
+
+            if (n == NGX_AGAIN) {
+                goto again;
+            }
+
+            ws->out_pos += n;
+        }
+
+        ngx_free(ws->out);
+        ws->out = NULL;
+        ws->out_pos = ws->out_len = ws->out_cap = 0;
+
+        if (c->write->timer_set) {
+            ngx_del_timer(c->write);
+        }
+
+        if (ws->closing) {
+            ngx_http_securechat_ws_finish(ws, NGX_DONE);
+            return;
+        }
+
+        if (ws->echo
+            || ngx_http_securechat_ws_catch_up(ws) != NGX_OK
+            || ws->out_len == 0)
+        {
+            return;
+        }
+    }
+
+again:
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    ngx_add_timer(c->write, clcf->send_timeout);
+
+    if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
+        ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+    }
+}
+
+
+/*
+ * A client that connected with last_id, or fell behind the worker's
+ * cursor: reads on from the history, a bounded amount at a time, with a
+ * gap frame for what the history no longer holds.
+ */
+
+static ngx_int_t
+ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws)
+{
+    uint64_t                        upto, oldest;
+    ngx_int_t                       rc;
+    ngx_http_securechat_bus_msg_t  *msg;
+
+    upto = ngx_http_securechat_bus_cursor();
+
+    while (ws->next_id <= upto
+           && ws->out_len - ws->out_pos
+              < NGX_HTTP_SECURECHAT_WS_CATCH_UP(ws->smcf))
+    {
+        rc = ngx_http_securechat_bus_fetch(ws->next_id, &msg);
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_securechat_ws_message(ws, msg);
+            OPENSSL_cleanse(msg->env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
+
+            if (rc != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (rc != NGX_DECLINED) {
+            break;
+        }
+
+        oldest = ngx_http_securechat_history_oldest(ws->smcf->shm_zone);
+
+        if (oldest <= ws->next_id) {
+            /* overwritten just now by a newer message */
+            oldest = ws->next_id + 1;
+        }
+
+        if (oldest > upto + 1) {
+            oldest = upto + 1;
+        }
+
+        if (ngx_http_securechat_ws_gap(ws, ws->next_id, oldest - 1) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
+    ngx_uint_t n)
+{
+    uint64_t                   first, last, gap_from;
+    ngx_uint_t                 k;
+    ngx_queue_t               *q, *next;
+    ngx_http_securechat_ws_t  *ws;
+
+    if (n == 0) {
+        return;
+    }
+
+    first = msgs[0].id;
+    last = msgs[n - 1].id;
+
+    for (q = ngx_queue_head(&ngx_http_securechat_ws_clients);
+         q != ngx_queue_sentinel(&ngx_http_securechat_ws_clients);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ws = ngx_queue_data(q, ngx_http_securechat_ws_t, queue);
+
+        /*
+         * Behind (catching up, its queue not yet drained): it reads these
+         * from the history itself.  Ahead (resumed past them): skip.
+         */
+
+        if (ws->next_id < first || ws->next_id > last) {
+            continue;
+        }
+
+        gap_from = 0;
+
+        for (k = ws->next_id - first; k < n; k++) {
+
+            if (msgs[k].gone) {
+                if (gap_from == 0) {
+                    gap_from = msgs[k].id;
+                }
+
+                continue;
+            }
+
+            if (gap_from
+                && ngx_http_securechat_ws_gap(ws, gap_from, msgs[k].id - 1)
+                   != NGX_OK)
+            {
+                break;
+            }
+
+            gap_from = 0;
+
+            if (ngx_http_securechat_ws_message(ws, &msgs[k]) != NGX_OK) {
+                break;
+            }
+        }
+
+        if (gap_from && !ws->closing) {
+            (void) ngx_http_securechat_ws_gap(ws, gap_from, last);
+        }
+
+        /* one write per client per batch */
+
+        ngx_http_securechat_ws_flush(ws);
+    }
+}
+
+
+void
+ngx_http_securechat_ws_kick_check(void)
+{
+    ngx_uint_t                 code;
+    ngx_queue_t               *q, *next;
+    ngx_http_securechat_ws_t  *ws;
+
+    for (q = ngx_queue_head(&ngx_http_securechat_ws_clients);
+         q != ngx_queue_sentinel(&ngx_http_securechat_ws_clients);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ws = ngx_queue_data(q, ngx_http_securechat_ws_t, queue);
+
+        code = ngx_http_securechat_client_kicked(ws->client);
+
+        if (code) {
+            ngx_http_securechat_ws_close(ws, code, "closed by request");
+        }
+    }
+}
