@@ -209,9 +209,18 @@ ngx_http_securechat_handshake_check(ngx_http_request_t *r,
                    answer);
     }
 
-    /* the cross-site WebSocket hijacking defence */
+    /*
+     * The cross-site WebSocket hijacking defence.  Browsers always send
+     * Origin on an upgrade; a chat connection without one is refused too,
+     * so that a missing header is never the way around the allowlist.
+     */
 
-    if (ngx_http_securechat_check_origin(r) != NGX_OK) {
+    if ((need_session
+         && ngx_http_securechat_find_header(r, "Origin", sizeof("Origin") - 1,
+                                            &h)
+            == 0)
+        || ngx_http_securechat_check_origin(r) != NGX_OK)
+    {
         return ngx_http_securechat_handshake_refuse(r, NGX_HTTP_FORBIDDEN,
                    "forbidden_origin",
                    "cross-site requests are not accepted",

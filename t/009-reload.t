@@ -10,35 +10,6 @@ master_on();
 workers(2);
 no_shuffle();
 
-# sends HUP to the master and waits until the old workers have gone
-sub reload_nginx {
-    my $pidfile = $Test::Nginx::Util::PidFile;
-    open my $fh, '<', $pidfile or die "no pid file $pidfile: $!\n";
-    chomp(my $master = <$fh>);
-    my @old = worker_pids($master);
-    kill 'HUP', $master or die "cannot HUP $master: $!\n";
-    for (1 .. 100) {
-        select undef, undef, undef, 0.1;
-        my @now = worker_pids($master);
-        my %old = map { $_ => 1 } @old;
-        return if @now && !grep { $old{$_} } @now;
-    }
-    die "the workers were not replaced after HUP\n";
-}
-
-sub worker_pids {
-    my $master = shift;
-    opendir my $d, '/proc' or die;
-    my @pids;
-    for my $pid (grep { /^\d+$/ } readdir $d) {
-        open my $st, '<', "/proc/$pid/stat" or next;
-        my $stat = <$st>;
-        my ($ppid) = $stat =~ /^\d+ \(.*?\) \S+ (\d+)/;
-        push @pids, $pid if defined $ppid && $ppid == $master;
-    }
-    return sort @pids;
-}
-
 sub chat_ok {
     my ($msg) = @_;
     my ($s, $h, $b) = SecureChat::Test::http_request('POST', '/api/chat',
@@ -58,7 +29,7 @@ __DATA__
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 my $before = main::chat_ok('before');
-main::reload_nginx();
+SecureChat::Test::reload_nginx();
 $ENV{TEST_NGINX_NEXT} = $before + 1;
 SecureChat::Test::expand_block($block);
 --- request

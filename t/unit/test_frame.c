@@ -70,6 +70,7 @@ static const char *t_close_ev(unsigned int code, const char *desc);
 
 static void test_framing_text_sizes(void **state);
 static void test_framing_binary(void **state);
+static void test_framing_binary_allowed(void **state);
 static void test_framing_limit(void **state);
 static void test_framing_length_encoding(void **state);
 static void test_framing_unmasked(void **state);
@@ -524,6 +525,62 @@ test_framing_binary(void **state)
     t_frame(T_BIN, b, 10);
     t_frame(T_FIN | T_CONT, b, 10);
     t_expect_off("ERROR 1003@1;");
+}
+
+
+/*
+ * The echo role allows binary messages: reassembled across fragments and
+ * reads like text, never checked as UTF-8, and a text message after one
+ * is still checked.
+ */
+
+static void
+test_framing_binary_allowed(void **state)
+{
+    int                                 rc;
+    size_t                              i, n, used, got;
+    unsigned char                       b[300], msg[1024];
+    ngx_http_securechat_frame_parser_t  p;
+    ngx_http_securechat_frame_event_t   ev;
+
+    for (i = 0; i < sizeof(b); i++) {
+        b[i] = (unsigned char) (0xff - i);    /* not UTF-8 */
+    }
+
+    t_reset();
+    t_frame(T_BIN, b, 100);
+    t_frame(T_FIN | T_CONT, b + 100, 200);
+    t_frame(T_FIN | T_TEXT, "\xc3\x28", 2);
+
+    ngx_http_securechat_frame_parser_init(&p, msg, sizeof(msg));
+    ngx_http_securechat_frame_parser_allow_binary(&p);
+
+    got = 0;
+
+    /* one byte per read */
+
+    for (i = 0; i < t_len; i += used) {
+        n = 1;
+        rc = ngx_http_securechat_frame_parse(&p, t_in + i, n, &used, &ev);
+
+        if (rc == NGX_HTTP_SECURECHAT_FRAME_BINARY) {
+            assert_int_equal(ev.len, 300);
+            assert_memory_equal(ev.data, b, 300);
+            got++;
+            continue;
+        }
+
+        if (rc == NGX_HTTP_SECURECHAT_FRAME_ERROR) {
+            /* the text frame's invalid UTF-8 */
+            assert_int_equal(ev.code, 1007);
+            assert_int_equal(got, 1);
+            return;
+        }
+
+        assert_int_equal(rc, NGX_HTTP_SECURECHAT_FRAME_AGAIN);
+    }
+
+    fail_msg("no 1007 for the text after the binary message");
 }
 
 
@@ -1424,6 +1481,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_framing_text_sizes),
         cmocka_unit_test(test_framing_binary),
+        cmocka_unit_test(test_framing_binary_allowed),
         cmocka_unit_test(test_framing_limit),
         cmocka_unit_test(test_framing_length_encoding),
         cmocka_unit_test(test_framing_unmasked),

@@ -42,6 +42,7 @@ static void t_check_table(const t_case_t *cases, size_t n);
 static size_t t_encode(uint32_t cp, unsigned char *out);
 
 static void test_kuhn_valid(void **state);
+static void test_text_check(void **state);
 static void test_kuhn_boundaries(void **state);
 static void test_kuhn_continuations(void **state);
 static void test_kuhn_lonely_starts(void **state);
@@ -497,6 +498,39 @@ test_sticky_and_finish(void **state)
 }
 
 
+/* the chat message rule shared by POST /api/chat and WebSocket frames */
+
+static void
+test_text_check(void **state)
+{
+    size_t  i;
+    static const struct {
+        const char  *text;
+        size_t       len;
+        int          want;
+    } cases[] = {
+        { "hello", 5, NGX_HTTP_SECURECHAT_TEXT_OK },
+        { "h\xc3\xa9llo\tand\nmore", 15, NGX_HTTP_SECURECHAT_TEXT_OK },
+        { "", 0, NGX_HTTP_SECURECHAT_TEXT_BLANK },
+        { " \t\n ", 4, NGX_HTTP_SECURECHAT_TEXT_BLANK },
+        { "a\rb", 3, NGX_HTTP_SECURECHAT_TEXT_CONTROL },
+        { "a\x00b", 3, NGX_HTTP_SECURECHAT_TEXT_CONTROL },
+        { "a\x7f", 2, NGX_HTTP_SECURECHAT_TEXT_CONTROL },
+        { "\x1b[31m", 5, NGX_HTTP_SECURECHAT_TEXT_CONTROL },
+        { "a\xc3", 2, NGX_HTTP_SECURECHAT_TEXT_BAD_UTF8 },
+        { "\xed\xa0\x80", 3, NGX_HTTP_SECURECHAT_TEXT_BAD_UTF8 },
+        { "\xc0\xaf", 2, NGX_HTTP_SECURECHAT_TEXT_BAD_UTF8 },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(ngx_http_securechat_text_check(
+                             (const unsigned char *) cases[i].text,
+                             cases[i].len),
+                         cases[i].want);
+    }
+}
+
+
 int
 main(void)
 {
@@ -515,6 +549,7 @@ main(void)
         cmocka_unit_test(test_every_code_point),
         cmocka_unit_test(test_every_two_bytes),
         cmocka_unit_test(test_sticky_and_finish),
+        cmocka_unit_test(test_text_check),
     };
 
     rc = cmocka_run_group_tests(tests, NULL, NULL);

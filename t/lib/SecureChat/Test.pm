@@ -180,4 +180,65 @@ sub expand_block {
     return;
 }
 
+
+# -- the server's processes (with master_on) --------------------------------
+
+sub master_pid {
+    my $pidfile = $Test::Nginx::Util::PidFile;
+    open my $fh, '<', $pidfile or die "no pid file $pidfile: $!\n";
+    chomp(my $master = <$fh>);
+    return $master;
+}
+
+sub worker_pids {
+    my $master = shift // master_pid();
+    opendir my $d, '/proc' or die;
+    my @pids;
+    for my $pid (grep { /^\d+$/ } readdir $d) {
+        open my $st, '<', "/proc/$pid/stat" or next;
+        my $stat = <$st>;
+        my ($ppid) = $stat =~ /^\d+ \(.*?\) \S+ (\d+)/;
+        push @pids, $pid if defined $ppid && $ppid == $master;
+    }
+    return sort @pids;
+}
+
+# sends HUP to the master and waits until the old workers have gone
+sub reload_nginx {
+    my $master = master_pid();
+    my @old = worker_pids($master);
+    kill 'HUP', $master or die "cannot HUP $master: $!\n";
+    for (1 .. 100) {
+        select undef, undef, undef, 0.1;
+        my @now = worker_pids($master);
+        my %old = map { $_ => 1 } @old;
+        return if @now && !grep { $old{$_} } @now;
+    }
+    die "the workers were not replaced after HUP\n";
+}
+
+# the worker process holding the server side of a client socket
+sub worker_of {
+    my ($sock) = @_;
+    my $port = $sock->sockport;
+    my $inode;
+
+    open my $tcp, '<', '/proc/net/tcp' or die "/proc/net/tcp: $!\n";
+    while (<$tcp>) {
+        my @f = split;
+        next unless defined $f[2] && $f[2] =~ /:([0-9A-F]{4})$/;
+        if (hex($1) == $port) { $inode = $f[9]; last; }
+    }
+    return undef unless $inode;
+
+    for my $pid (worker_pids()) {
+        opendir my $d, "/proc/$pid/fd" or next;
+        for (readdir $d) {
+            my $l = readlink "/proc/$pid/fd/$_" // next;
+            return $pid if $l eq "socket:[$inode]";
+        }
+    }
+    return undef;
+}
+
 1;
