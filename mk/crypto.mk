@@ -18,7 +18,7 @@
 #   crypto-clean           remove what these targets built
 #
 # Every variable is prefixed CRYPTO_ so that it cannot collide with the
-# including Makefile's or mk/unit.mk's own; the compiler flags mirror
+# including Makefile's or mk/unit.mk's own; the compiler flags come from
 # mk/unit.mk's.
 
 BUILD ?= build
@@ -29,27 +29,22 @@ CRYPTO_APT_PACKAGES = gcc make libc6-dev libssl-dev libjansson-dev \
                       libcmocka-dev clang libclang-rt-14-dev valgrind \
                       perl libcryptx-perl
 
-CRYPTO_CC       ?= gcc
-CRYPTO_CFLAGS   ?= -std=gnu99 -g -O1 -W -Wall -Wextra -Wpointer-arith \
-                   -Wno-unused-parameter -Werror
-CRYPTO_BENCH_CFLAGS ?= -std=gnu99 -g -O2 -W -Wall -Wextra -Wpointer-arith \
-                   -Wno-unused-parameter -Werror
+include mk/flags.mk
+
+CRYPTO_CC       ?= $(SC_CC)
+CRYPTO_CFLAGS   ?= $(SC_CFLAGS)
+CRYPTO_BENCH_CFLAGS ?= -std=gnu99 -g -O2 $(SC_WARNINGS)
 CRYPTO_CPPFLAGS  = -Isrc
 CRYPTO_LIBS      = -ljansson -lcrypto
 
-CRYPTO_FUZZ_CC     ?= clang
-CRYPTO_FUZZ_CFLAGS ?= -std=gnu99 -g -O1 -W -Wall -Wextra -Wpointer-arith \
-                      -Wno-unused-parameter -Werror \
-                      -fsanitize=fuzzer,address,undefined \
-                      -fno-sanitize-recover=all -fno-omit-frame-pointer
+CRYPTO_FUZZ_CC     ?= $(SC_FUZZ_CC)
+CRYPTO_FUZZ_CFLAGS ?= $(SC_FUZZ_CFLAGS)
 CRYPTO_FUZZ_SMOKE_SECONDS ?= 10
 CRYPTO_FUZZ_SECONDS       ?= 300
-CRYPTO_FUZZ_RUN_FLAGS     ?= -rss_limit_mb=2048 -timeout=25 -max_len=16384 \
-                             -print_final_stats=1
+CRYPTO_FUZZ_RUN_FLAGS     ?= $(SC_FUZZ_RUN) -max_len=16384
 
 # the suppression covers one known OpenSSL 3.0 false positive in AES-GCM
-CRYPTO_VALGRIND ?= valgrind -q --error-exitcode=1 --leak-check=full \
-                   --errors-for-leak-kinds=definite \
+CRYPTO_VALGRIND ?= $(SC_VALGRIND) \
                    --suppressions=t/envelope/openssl-gcm.supp
 
 CRYPTO_SRC      = src/ngx_http_securechat_crypto.c \

@@ -23,24 +23,20 @@ BUILD ?= build
 UNIT_APT_PACKAGES = gcc make libc6-dev libssl-dev libjansson-dev \
                     libcmocka-dev clang libclang-rt-14-dev valgrind
 
-UNIT_CC       ?= gcc
-UNIT_CFLAGS   ?= -std=gnu99 -g -O1 -W -Wall -Wextra -Wpointer-arith \
-                 -Wno-unused-parameter -Werror
+include mk/flags.mk
+
+UNIT_CC       ?= $(SC_CC)
+UNIT_CFLAGS   ?= $(SC_CFLAGS)
 UNIT_CPPFLAGS  = -Isrc
 UNIT_LIBS      = -ljansson -lcrypto
 
-FUZZ_CC       ?= clang
-FUZZ_CFLAGS   ?= -std=gnu99 -g -O1 -W -Wall -Wextra -Wpointer-arith \
-                 -Wno-unused-parameter -Werror \
-                 -fsanitize=fuzzer,address,undefined \
-                 -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CC       ?= $(SC_FUZZ_CC)
+FUZZ_CFLAGS   ?= $(SC_FUZZ_CFLAGS)
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_SECONDS  ?= 300
-FUZZ_RUN_FLAGS ?= -rss_limit_mb=2048 -timeout=25 -max_len=16384 \
-                  -print_final_stats=1
+FUZZ_RUN_FLAGS ?= $(SC_FUZZ_RUN) -max_len=16384
 
-UNIT_VALGRIND ?= valgrind -q --error-exitcode=1 --leak-check=full \
-                 --errors-for-leak-kinds=definite
+UNIT_VALGRIND ?= $(SC_VALGRIND)
 
 UNIT_SRC_DIR   = src
 UNIT_JSON      = $(UNIT_SRC_DIR)/ngx_http_securechat_json

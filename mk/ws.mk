@@ -15,7 +15,7 @@
 #   ws-clean           remove what these targets built
 #
 # Every variable is prefixed WS_ so that it cannot collide with the including
-# Makefile's or mk/unit.mk's own; the compiler flags mirror mk/unit.mk's.
+# Makefile's or mk/unit.mk's own; the compiler flags come from mk/flags.mk.
 # Everything is built under $(BUILD)/ws.
 
 BUILD ?= build
@@ -25,9 +25,10 @@ BUILD ?= build
 WS_APT_PACKAGES = gcc make libc6-dev libcmocka-dev clang libclang-rt-14-dev \
                   valgrind
 
-WS_CC         ?= gcc
-WS_CFLAGS     ?= -std=gnu99 -g -O1 -W -Wall -Wextra -Wpointer-arith \
-                 -Wno-unused-parameter -Werror
+include mk/flags.mk
+
+WS_CC         ?= $(SC_CC)
+WS_CFLAGS     ?= $(SC_CFLAGS)
 WS_CPPFLAGS    = -Isrc
 
 # the warning flags nginx's own build uses (auto/cc/gcc), plus Debian's
@@ -36,19 +37,14 @@ WS_NGX_CFLAGS ?= -g -O2 -fstack-protector-strong -Wformat \
                  -W -Wall -Wpointer-arith -Wno-unused-parameter -Werror
 WS_NGX_TREE   ?= $(BUILD)/nginx
 
-WS_FUZZ_CC    ?= clang
-WS_FUZZ_CFLAGS ?= -std=gnu99 -g -O1 -W -Wall -Wextra -Wpointer-arith \
-                  -Wno-unused-parameter -Werror \
-                  -fsanitize=fuzzer,address,undefined \
-                  -fno-sanitize-recover=all -fno-omit-frame-pointer
+WS_FUZZ_CC    ?= $(SC_FUZZ_CC)
+WS_FUZZ_CFLAGS ?= $(SC_FUZZ_CFLAGS)
 WS_FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_SECONDS  ?= 300
 WS_FUZZ_SECONDS ?= $(FUZZ_SECONDS)
-WS_FUZZ_RUN_FLAGS ?= -rss_limit_mb=2048 -timeout=25 -max_len=70000 \
-                     -print_final_stats=1
+WS_FUZZ_RUN_FLAGS ?= $(SC_FUZZ_RUN) -max_len=70000
 
-WS_VALGRIND   ?= valgrind -q --error-exitcode=1 --leak-check=full \
-                 --errors-for-leak-kinds=definite
+WS_VALGRIND   ?= $(SC_VALGRIND)
 
 WS_SRC         = src/ngx_http_securechat_frame.c src/ngx_http_securechat_utf8.c
 WS_HDR         = src/ngx_http_securechat_frame.h src/ngx_http_securechat_utf8.h
