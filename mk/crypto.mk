@@ -19,7 +19,7 @@
 #
 # Every variable is prefixed CRYPTO_ so that it cannot collide with the
 # including Makefile's or mk/unit.mk's own; the compiler flags come from
-# mk/unit.mk's.
+# mk/flags.mk.
 
 BUILD ?= build
 
