@@ -51,6 +51,10 @@ static ngx_int_t ngx_http_securechat_login_answer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_securechat_retry_after(ngx_http_request_t *r,
     time_t seconds);
 
+static void ngx_http_securechat_suspend(ngx_http_request_t *r,
+    ngx_http_event_handler_pt finish);
+static void ngx_http_securechat_resume(ngx_http_request_t *r);
+
 static void ngx_http_securechat_logout_body(ngx_http_request_t *r);
 static void ngx_http_securechat_chat_body(ngx_http_request_t *r);
 static void ngx_http_securechat_chat_published(void *data, uint64_t id);
@@ -396,9 +400,7 @@ ngx_http_securechat_login_start(ngx_http_request_t *r)
                    "too many logins at once: try again in a moment");
     }
 
-    r->main->blocked++;
-    r->aio = 1;
-    r->write_event_handler = ngx_http_securechat_login_finish;
+    ngx_http_securechat_suspend(r, ngx_http_securechat_login_finish);
 
     return NGX_DONE;
 }
@@ -421,12 +423,35 @@ ngx_http_securechat_login_thread(void *data, ngx_log_t *log)
 static void
 ngx_http_securechat_login_event(ngx_event_t *ev)
 {
-    ngx_connection_t                  *c;
-    ngx_http_request_t                *r;
     ngx_http_securechat_login_task_t  *t;
 
     t = ev->data;
-    r = t->request;
+
+    ngx_http_securechat_resume(t->request);
+}
+
+
+/*
+ * A request waits for work done elsewhere (a thread): it is blocked so
+ * that nginx keeps it even if the client goes away, and finish runs when
+ * ngx_http_securechat_resume() is called.
+ */
+
+static void
+ngx_http_securechat_suspend(ngx_http_request_t *r,
+    ngx_http_event_handler_pt finish)
+{
+    r->main->blocked++;
+    r->aio = 1;
+    r->write_event_handler = finish;
+}
+
+
+static void
+ngx_http_securechat_resume(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
     c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
@@ -666,9 +691,7 @@ ngx_http_securechat_chat_body(ngx_http_request_t *r)
         return;
     }
 
-    r->main->blocked++;
-    r->aio = 1;
-    r->write_event_handler = ngx_http_securechat_chat_finish;
+    ngx_http_securechat_suspend(r, ngx_http_securechat_chat_finish);
 }
 
 
@@ -677,22 +700,12 @@ ngx_http_securechat_chat_published(void *data, uint64_t id)
 {
     ngx_http_request_t  *r = data;
 
-    ngx_connection_t           *c;
     ngx_http_securechat_ctx_t  *ctx;
 
-    c = r->connection;
     ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
     ctx->chat_id = id;
 
-    ngx_http_set_log_request(c->log, r);
-
-    r->main->blocked--;
-    r->aio = 0;
-
-    /* chat_finish, or nginx's finalizer if the client went away */
-
-    r->write_event_handler(r);
-    ngx_http_run_posted_requests(c);
+    ngx_http_securechat_resume(r);
 }
 
 
