@@ -74,9 +74,10 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_securechat_ws_join(ngx_http_request_t *r,
-    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx);
+    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx,
+    ngx_int_t *answer);
 static ngx_int_t ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
-    ngx_http_securechat_ws_t *ws);
+    ngx_http_securechat_ws_t *ws, ngx_int_t *answer);
 static void ngx_http_securechat_ws_cleanup(void *data);
 static void ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_finish(ngx_http_securechat_ws_t *ws,
@@ -220,9 +221,8 @@ ngx_http_securechat_ws_handler(ngx_http_request_t *r, ngx_uint_t echo)
         ngx_http_securechat_frame_parser_allow_binary(&ws->parser);
 
     } else {
-        rc = ngx_http_securechat_ws_join(r, ws, ctx);
-        if (rc != NGX_OK) {
-            return rc;
+        if (ngx_http_securechat_ws_join(r, ws, ctx, &answer) != NGX_OK) {
+            return answer;
         }
     }
 
@@ -268,9 +268,15 @@ ngx_http_securechat_ws_handler(ngx_http_request_t *r, ngx_uint_t echo)
 }
 
 
+/*
+ * Joins the client table and queues the hello.  NGX_OK, or an error answer
+ * was sent (or is due) and *answer is what to finalize with.
+ */
+
 static ngx_int_t
 ngx_http_securechat_ws_join(ngx_http_request_t *r,
-    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx)
+    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx,
+    ngx_int_t *answer)
 {
     int                               erc;
     size_t                            len;
@@ -285,15 +291,15 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
 
     smcf = ws->smcf;
 
-    rc = ngx_http_securechat_ws_resume_from(r, ws);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_securechat_ws_resume_from(r, ws, answer) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        return ngx_http_securechat_send_error(r,
-                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
-                   "the server could not draw random bytes");
+        *answer = ngx_http_securechat_send_error(r,
+                      NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                      "the server could not draw random bytes");
+        return NGX_ERROR;
     }
 
     (void) ngx_http_securechat_base64url_encode(ws->conn_id, raw,
@@ -319,14 +325,16 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
                                                 smcf->user_connections, &rc);
     if (ws->client == NULL) {
         if (rc == NGX_DECLINED) {
-            return ngx_http_securechat_send_error(r,
-                       NGX_HTTP_TOO_MANY_REQUESTS, "too_many_connections",
-                       "this user has as many connections as allowed");
+            *answer = ngx_http_securechat_send_error(r,
+                          NGX_HTTP_TOO_MANY_REQUESTS, "too_many_connections",
+                          "this user has as many connections as allowed");
+            return NGX_ERROR;
         }
 
-        return ngx_http_securechat_send_error(r,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "zone_full",
-                   "the server is full: try again later");
+        *answer = ngx_http_securechat_send_error(r,
+                      NGX_HTTP_SERVICE_UNAVAILABLE, "zone_full",
+                      "the server is full: try again later");
+        return NGX_ERROR;
     }
 
     /*
@@ -348,16 +356,18 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
     if (erc != NGX_HTTP_SECURECHAT_ENV_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "securechat: the hello could not be built (%d)", erc);
-        return ngx_http_securechat_send_error(r,
-                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
-                   "the server could not make the session key");
+        *answer = ngx_http_securechat_send_error(r,
+                      NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                      "the server could not make the session key");
+        return NGX_ERROR;
     }
 
     p = ngx_http_securechat_ws_reserve(ws,
                                        NGX_HTTP_SECURECHAT_FRAME_MAX_HEADER
                                        + len, (size_t) -1);
     if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     p += ngx_http_securechat_frame_header(p, NGX_HTTP_SECURECHAT_WS_TEXT, 1,
@@ -378,7 +388,7 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
-    ngx_http_securechat_ws_t *ws)
+    ngx_http_securechat_ws_t *ws, ngx_int_t *answer)
 {
     off_t      n;
     uint64_t   last;
@@ -398,8 +408,10 @@ ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
     if (n == NGX_ERROR || value.len > 16
         || (uint64_t) n > NGX_HTTP_SECURECHAT_JSON_INT_MAX)
     {
-        return ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
-                   "bad_last_id", "last_id must be a message id (0 or more)");
+        *answer = ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                      "bad_last_id",
+                      "last_id must be a message id (0 or more)");
+        return NGX_ERROR;
     }
 
     /* an id from the future (a restarted server): resume from now */

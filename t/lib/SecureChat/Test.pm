@@ -220,21 +220,25 @@ sub reload_nginx {
 # the worker process holding the server side of a client socket
 sub worker_of {
     my ($sock) = @_;
-    my $port = $sock->sockport;
+    my ($port, $server) = ($sock->sockport, $sock->peerport);
     my $inode;
 
+    # the established socket from the server's port to ours
     open my $tcp, '<', '/proc/net/tcp' or die "/proc/net/tcp: $!\n";
-    while (<$tcp>) {
-        my @f = split;
-        next unless defined $f[2] && $f[2] =~ /:([0-9A-F]{4})$/;
-        if (hex($1) == $port) { $inode = $f[9]; last; }
+    while (my $line = <$tcp>) {
+        my @f = split ' ', $line;
+        next unless defined $f[3] && $f[3] eq '01'
+                    && $f[1] =~ /:([0-9A-F]{4})$/ && hex($1) == $server
+                    && $f[2] =~ /:([0-9A-F]{4})$/ && hex($1) == $port;
+        $inode = $f[9];
+        last;
     }
     return undef unless $inode;
 
     for my $pid (worker_pids()) {
         opendir my $d, "/proc/$pid/fd" or next;
-        for (readdir $d) {
-            my $l = readlink "/proc/$pid/fd/$_" // next;
+        for my $fd (readdir $d) {
+            my $l = readlink "/proc/$pid/fd/$fd" // next;
             return $pid if $l eq "socket:[$inode]";
         }
     }
