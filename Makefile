@@ -33,6 +33,7 @@ MODULE_SRCS := config ngx_http_securechat_module.c \
 include mk/unit.mk
 include mk/crypto.mk
 include mk/ws.mk
+include mk/bench.mk
 
 .PHONY: all deps module run test test-valgrind unit-tests t fixtures \
         clean bench
