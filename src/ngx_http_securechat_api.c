@@ -51,10 +51,6 @@ static ngx_int_t ngx_http_securechat_login_answer(ngx_http_request_t *r);
 static ngx_int_t ngx_http_securechat_retry_after(ngx_http_request_t *r,
     time_t seconds);
 
-static void ngx_http_securechat_suspend(ngx_http_request_t *r,
-    ngx_http_event_handler_pt finish);
-static void ngx_http_securechat_resume(ngx_http_request_t *r);
-
 static void ngx_http_securechat_logout_body(ngx_http_request_t *r);
 static void ngx_http_securechat_chat_body(ngx_http_request_t *r);
 static void ngx_http_securechat_chat_published(void *data, uint64_t id);
@@ -428,44 +424,6 @@ ngx_http_securechat_login_event(ngx_event_t *ev)
     t = ev->data;
 
     ngx_http_securechat_resume(t->request);
-}
-
-
-/*
- * A request waits for work done elsewhere (a thread): it is blocked so
- * that nginx keeps it even if the client goes away, and finish runs when
- * ngx_http_securechat_resume() is called.
- */
-
-static void
-ngx_http_securechat_suspend(ngx_http_request_t *r,
-    ngx_http_event_handler_pt finish)
-{
-    r->main->blocked++;
-    r->aio = 1;
-    r->write_event_handler = finish;
-}
-
-
-static void
-ngx_http_securechat_resume(ngx_http_request_t *r)
-{
-    ngx_connection_t  *c;
-
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
-
-    r->main->blocked--;
-    r->aio = 0;
-
-    /*
-     * our finish handler, or nginx's finalizer if the request was
-     * terminated meanwhile
-     */
-
-    r->write_event_handler(r);
-    ngx_http_run_posted_requests(c);
 }
 
 

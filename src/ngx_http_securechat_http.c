@@ -618,3 +618,41 @@ ngx_http_securechat_set_session_cookie(ngx_http_request_t *r, u_char *token,
     return ngx_http_securechat_add_header(r, "Set-Cookie", cookie,
                                           p - cookie);
 }
+
+
+/*
+ * A request waits for work done elsewhere (a thread): it is blocked so
+ * that nginx keeps it even if the client goes away, and finish runs when
+ * ngx_http_securechat_resume() is called.
+ */
+
+void
+ngx_http_securechat_suspend(ngx_http_request_t *r,
+    ngx_http_event_handler_pt finish)
+{
+    r->main->blocked++;
+    r->aio = 1;
+    r->write_event_handler = finish;
+}
+
+
+void
+ngx_http_securechat_resume(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->main->blocked--;
+    r->aio = 0;
+
+    /*
+     * our finish handler, or nginx's finalizer if the request was
+     * terminated meanwhile
+     */
+
+    r->write_event_handler(r);
+    ngx_http_run_posted_requests(c);
+}

@@ -82,6 +82,16 @@ ngx_int_t ngx_http_securechat_body_bytes(ngx_http_request_t *r,
 /* registers json_decref(doc) on the request pool */
 ngx_int_t ngx_http_securechat_keep_json(ngx_http_request_t *r, json_t *doc);
 
+/*
+ * A request that waits for a thread: suspend() blocks it (nginx keeps it
+ * even if the client goes away) and makes finish its write handler;
+ * resume(), from the thread task's completion event, runs finish, or
+ * nginx's finalizer if the request was terminated meanwhile.
+ */
+void ngx_http_securechat_suspend(ngx_http_request_t *r,
+    ngx_http_event_handler_pt finish);
+void ngx_http_securechat_resume(ngx_http_request_t *r);
+
 ngx_int_t ngx_http_securechat_set_session_cookie(ngx_http_request_t *r,
     u_char *token, time_t max_age);
 

@@ -56,6 +56,8 @@ typedef struct {
     ngx_msec_t                           rate_time;
     ngx_uint_t                           rate_excess;  /* frames * 1000 */
 
+    u_char                   accept[NGX_HTTP_SECURECHAT_WS_ACCEPT_LEN];
+
     unsigned                             echo:1;
     unsigned                             linked:1;
     unsigned                             closing:1;    /* close frame sent */
@@ -64,6 +66,7 @@ typedef struct {
 
     /* a chat client */
     void                                *client;   /* the zone's node */
+    struct ngx_http_securechat_hello_task_s  *hello;
     ngx_http_securechat_channel_t        channel;
     uint64_t                             next_id;  /* next message to send */
     time_t                               expires;  /* of the session */
@@ -73,11 +76,25 @@ typedef struct {
 } ngx_http_securechat_ws_t;
 
 
+/* the hello, built in a thread: an RSA encryption and a signature */
+typedef struct ngx_http_securechat_hello_task_s {
+    ngx_http_securechat_ws_t            *ws;
+    ngx_http_securechat_hello_in_t       in;
+    int                                  rc;
+    size_t                               len;
+    u_char                               frame[NGX_HTTP_SECURECHAT_HELLO_MAX];
+} ngx_http_securechat_hello_task_t;
+
+
 static ngx_int_t ngx_http_securechat_ws_join(ngx_http_request_t *r,
-    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx,
-    ngx_int_t *answer);
+    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx);
 static ngx_int_t ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
     ngx_http_securechat_ws_t *ws, ngx_int_t *answer);
+static void ngx_http_securechat_ws_hello_thread(void *data, ngx_log_t *log);
+static void ngx_http_securechat_ws_hello_done(ngx_event_t *ev);
+static void ngx_http_securechat_ws_hello_finish(ngx_http_request_t *r);
+static ngx_int_t ngx_http_securechat_ws_takeover(ngx_http_request_t *r,
+    ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_cleanup(void *data);
 static void ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_finish(ngx_http_securechat_ws_t *ws,
@@ -167,16 +184,13 @@ ngx_int_t
 ngx_http_securechat_ws_handler(ngx_http_request_t *r, ngx_uint_t echo)
 {
     ngx_int_t                         rc, answer;
-    ngx_connection_t                 *c;
     ngx_pool_cleanup_t               *cln;
-    ngx_http_core_loc_conf_t         *clcf;
     ngx_http_securechat_ws_t         *ws;
     ngx_http_securechat_ctx_t        *ctx;
     ngx_http_securechat_main_conf_t  *smcf;
     u_char                            accept[NGX_HTTP_SECURECHAT_WS_ACCEPT_LEN];
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
-    c = r->connection;
 
     ctx = ngx_http_securechat_get_ctx(r);
     if (ctx == NULL) {
@@ -215,26 +229,46 @@ ngx_http_securechat_ws_handler(ngx_http_request_t *r, ngx_uint_t echo)
     ws->rate_time = ngx_current_msec;
     ctx->ws = ws;
 
+    ngx_memcpy(ws->accept, accept, NGX_HTTP_SECURECHAT_WS_ACCEPT_LEN);
+
     ngx_http_securechat_frame_parser_init(&ws->parser, NULL,
                                           smcf->ws_message_max);
-    if (echo) {
-        ngx_http_securechat_frame_parser_allow_binary(&ws->parser);
 
-    } else {
-        if (ngx_http_securechat_ws_join(r, ws, ctx, &answer) != NGX_OK) {
-            return answer;
-        }
+    if (!echo) {
+        /* the 101 follows once the hello is built, in a thread */
+        return ngx_http_securechat_ws_join(r, ws, ctx);
     }
 
-    rc = ngx_http_securechat_handshake_accept(r, accept);
+    ngx_http_securechat_frame_parser_allow_binary(&ws->parser);
+
+    rc = ngx_http_securechat_handshake_accept(r, ws->accept);
 
     if (rc == NGX_ERROR || rc > NGX_OK) {
         return rc;
     }
 
-    /* the connection is ours from here on */
-
     r->main->count++;
+
+    (void) ngx_http_securechat_ws_takeover(r, ws);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The connection is ours from here on: our event handlers, our timers,
+ * and the one request reference the caller took, released by ws_finish().
+ */
+
+static ngx_int_t
+ngx_http_securechat_ws_takeover(ngx_http_request_t *r,
+    ngx_http_securechat_ws_t *ws)
+{
+    ngx_connection_t          *c;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    c = r->connection;
+
     r->lingering_close = 1;
 
     c->read->handler = ngx_http_securechat_ws_read_event;
@@ -246,15 +280,15 @@ ngx_http_securechat_ws_handler(ngx_http_request_t *r, ngx_uint_t echo)
 
     if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
         ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
-        return NGX_DONE;
+        return NGX_ERROR;
     }
 
-    if (!echo) {
+    if (!ws->echo) {
         ngx_queue_insert_tail(&ngx_http_securechat_ws_clients, &ws->queue);
         ws->linked = 1;
     }
 
-    ngx_add_timer(c->read, smcf->ping_interval);
+    ngx_add_timer(c->read, ws->smcf->ping_interval);
 
     /* do the I/O from the event handlers: the hello, and any early frames */
 
@@ -264,42 +298,37 @@ ngx_http_securechat_ws_handler(ngx_http_request_t *r, ngx_uint_t echo)
         ngx_post_event(c->read, &ngx_posted_events);
     }
 
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
 /*
- * Joins the client table and queues the hello.  NGX_OK, or an error answer
- * was sent (or is due) and *answer is what to finalize with.
+ * Joins the client table and starts building the hello; returns what a
+ * content handler returns (NGX_DONE while the hello is being built).
  */
 
 static ngx_int_t
 ngx_http_securechat_ws_join(ngx_http_request_t *r,
-    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx,
-    ngx_int_t *answer)
+    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx)
 {
-    int                               erc;
-    size_t                            len;
-    u_char                           *p;
-    ngx_int_t                         rc;
-    ngx_time_t                       *tp;
-    ngx_http_securechat_client_t      client;
-    ngx_http_securechat_hello_in_t    in;
-    ngx_http_securechat_main_conf_t  *smcf;
-    u_char                            raw[12];
-    u_char                            hello[NGX_HTTP_SECURECHAT_HELLO_MAX];
+    ngx_int_t                          rc, answer;
+    ngx_time_t                        *tp;
+    ngx_thread_task_t                 *task;
+    ngx_http_securechat_client_t       client;
+    ngx_http_securechat_main_conf_t   *smcf;
+    ngx_http_securechat_hello_task_t  *t;
+    u_char                             raw[12];
 
     smcf = ws->smcf;
 
-    if (ngx_http_securechat_ws_resume_from(r, ws, answer) != NGX_OK) {
-        return NGX_ERROR;
+    if (ngx_http_securechat_ws_resume_from(r, ws, &answer) != NGX_OK) {
+        return answer;
     }
 
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        *answer = ngx_http_securechat_send_error(r,
-                      NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
-                      "the server could not draw random bytes");
-        return NGX_ERROR;
+        return ngx_http_securechat_send_error(r,
+                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                   "the server could not draw random bytes");
     }
 
     (void) ngx_http_securechat_base64url_encode(ws->conn_id, raw,
@@ -325,59 +354,133 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
                                                 smcf->user_connections, &rc);
     if (ws->client == NULL) {
         if (rc == NGX_DECLINED) {
-            *answer = ngx_http_securechat_send_error(r,
-                          NGX_HTTP_TOO_MANY_REQUESTS, "too_many_connections",
-                          "this user has as many connections as allowed");
-            return NGX_ERROR;
+            return ngx_http_securechat_send_error(r,
+                       NGX_HTTP_TOO_MANY_REQUESTS, "too_many_connections",
+                       "this user has as many connections as allowed");
         }
 
-        *answer = ngx_http_securechat_send_error(r,
-                      NGX_HTTP_SERVICE_UNAVAILABLE, "zone_full",
-                      "the server is full: try again later");
-        return NGX_ERROR;
+        return ngx_http_securechat_send_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "zone_full",
+                   "the server is full: try again later");
     }
 
     /*
-     * One RSA-OAEP encryption and one signature: a fraction of a
-     * millisecond, paid once per connection on the event loop.
+     * One RSA-OAEP encryption and one signature: under a millisecond, but
+     * a storm of connections would stall the event loop with them.
      */
 
-    in.server_key = smcf->signing_key;
-    in.server_key_id = smcf->key_id.data;
-    in.client_der = ctx->session.client_key.data;
-    in.client_der_len = ctx->session.client_key.len;
-    in.client_key_id = ctx->session.client_key_id.data;
-    in.conn_id = ws->conn_id;
-    in.conn_id_len = NGX_HTTP_SECURECHAT_CONN_ID_LEN;
-    in.ts = client.since;
+    task = ngx_thread_task_alloc(r->pool,
+                                 sizeof(ngx_http_securechat_hello_task_t));
+    if (task == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-    erc = ngx_http_securechat_hello_build(&in, &ws->channel, hello,
-                                          sizeof(hello), &len);
-    if (erc != NGX_HTTP_SECURECHAT_ENV_OK) {
+    t = task->ctx;
+    t->ws = ws;
+    ws->hello = t;
+    t->rc = NGX_HTTP_SECURECHAT_ENV_ERROR;
+    t->in.server_key = smcf->signing_key;
+    t->in.server_key_id = smcf->key_id.data;
+    t->in.client_der = ctx->session.client_key.data;
+    t->in.client_der_len = ctx->session.client_key.len;
+    t->in.client_key_id = ctx->session.client_key_id.data;
+    t->in.conn_id = ws->conn_id;
+    t->in.conn_id_len = NGX_HTTP_SECURECHAT_CONN_ID_LEN;
+    t->in.ts = client.since;
+
+    task->handler = ngx_http_securechat_ws_hello_thread;
+    task->event.data = t;
+    task->event.handler = ngx_http_securechat_ws_hello_done;
+
+    if (ngx_thread_task_post(smcf->thread_pool, task) != NGX_OK) {
+        return ngx_http_securechat_send_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "busy",
+                   "too many connections at once: try again in a moment");
+    }
+
+    /* held until the connection ends: see ws_takeover() */
+    r->main->count++;
+
+    ngx_http_securechat_suspend(r, ngx_http_securechat_ws_hello_finish);
+
+    return NGX_DONE;
+}
+
+
+/* runs in a thread of the pool: touches its task only */
+
+static void
+ngx_http_securechat_ws_hello_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_securechat_hello_task_t  *t = data;
+
+    t->rc = ngx_http_securechat_hello_build(&t->in, &t->ws->channel,
+                                            t->frame, sizeof(t->frame),
+                                            &t->len);
+}
+
+
+static void
+ngx_http_securechat_ws_hello_done(ngx_event_t *ev)
+{
+    ngx_http_securechat_hello_task_t  *t = ev->data;
+
+    ngx_http_securechat_resume(t->ws->request);
+}
+
+
+static void
+ngx_http_securechat_ws_hello_finish(ngx_http_request_t *r)
+{
+    u_char                            *p;
+    ngx_int_t                          rc;
+    ngx_http_securechat_ws_t          *ws;
+    ngx_http_securechat_ctx_t         *ctx;
+    ngx_http_securechat_hello_task_t  *t;
+
+    if (r->aio) {
+        return;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+    ws = ctx->ws;
+    t = ws->hello;
+
+    if (t->rc != NGX_HTTP_SECURECHAT_ENV_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "securechat: the hello could not be built (%d)", erc);
-        *answer = ngx_http_securechat_send_error(r,
-                      NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
-                      "the server could not make the session key");
-        return NGX_ERROR;
+                      "securechat: the hello could not be built (%d)", t->rc);
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_error(r,
+                NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                "the server could not make the session key"));
+        return;
     }
 
     p = ngx_http_securechat_ws_reserve(ws,
                                        NGX_HTTP_SECURECHAT_FRAME_MAX_HEADER
-                                       + len, (size_t) -1);
+                                       + t->len, (size_t) -1);
     if (p == NULL) {
-        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        return NGX_ERROR;
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
     p += ngx_http_securechat_frame_header(p, NGX_HTTP_SECURECHAT_WS_TEXT, 1,
-                                          len);
-    p = ngx_cpymem(p, hello, len);
+                                          t->len);
+    p = ngx_cpymem(p, t->frame, t->len);
     ws->out_len = p - ws->out;
 
-    OPENSSL_cleanse(hello, sizeof(hello));
+    OPENSSL_cleanse(t->frame, sizeof(t->frame));
 
-    return NGX_OK;
+    rc = ngx_http_securechat_handshake_accept(r, ws->accept);
+
+    if (rc == NGX_ERROR || rc > NGX_OK) {
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    (void) ngx_http_securechat_ws_takeover(r, ws);
 }
 
 

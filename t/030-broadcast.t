@@ -346,3 +346,42 @@ sends frames too fast
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 8: an Ed25519 server key: envelopes verify; a client's copy does not unwrap under another connection's key
+--- http_config eval: $::HttpConfig =~ s{/rsa\.pem}{/ed25519.pem}r
+--- config eval: $::Routes
+--- init
+my $alice = SecureChat::Chat->login('alice', 'alice-password');
+my $bob = SecureChat::Chat->login('bob', 'bob-password', key => 'client-rsa4096');
+Test::More::is($alice->{server}{alg}, 'Ed25519', 'the server signs with Ed25519');
+my $a = $alice->connect;
+my $b = $bob->connect;
+$alice->post_chat("m $_") for 1 .. 5;
+my ($ma) = $a->collect(5, 10);
+my ($mb) = $b->collect(5, 10);
+Test::More::ok(@$ma == 5 && @$mb == 5 && !grep({ !$_->{ok} } @$ma, @$mb),
+               'both clients verified and decrypted all 5');
+my $srv = $alice->{server};
+my ($rc) = SecureChat::Envelope::open_message($srv->{pk}, $srv->{alg},
+                                              $a->{last_frame}, $b->{wrap});
+Test::More::is($rc, 'unwrap', "bob's connection key does not unwrap alice's copy");
+($rc) = SecureChat::Envelope::open_message($srv->{pk}, $srv->{alg},
+                                           $b->{last_frame}, $b->{wrap});
+Test::More::is($rc, 'ok', 'but unwraps its own');
+# the shared part of both copies is identical; only wk differs
+my ($pa) = $a->{last_frame} =~ /^(.*"wk":")/;
+my ($pb) = $b->{last_frame} =~ /^(.*"wk":")/;
+Test::More::is($pa, $pb, 'both recipients got the same signed ciphertext');
+$a->{ws}->close;
+$b->{ws}->close;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- response_body_like chomp
+"alg":"Ed25519"
+--- no_error_log
+[error]
+[alert]

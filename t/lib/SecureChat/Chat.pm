@@ -175,6 +175,9 @@ sub next_event {
 
     return $m unless $m->{type} eq 'message';
 
+    # kept so that tests can try another connection's key on it
+    $c->{last_frame} = $f->{payload};
+
     my $srv = $c->{chat}{server};
     my ($rc, $pt, undef, $b) = SecureChat::Envelope::open_message($srv->{pk}, $srv->{alg},
                                             $f->{payload}, $c->{wrap});
