@@ -34,6 +34,7 @@ include mk/unit.mk
 include mk/crypto.mk
 include mk/ws.mk
 include mk/bench.mk
+include mk/browser.mk
 
 .PHONY: all deps module run test test-valgrind unit-tests t fixtures \
         clean bench
@@ -120,6 +121,7 @@ test: deps
 	$(MAKE) fuzz-smoke crypto-fuzz-smoke ws-fuzz-smoke
 	$(MAKE) crypto-vectors-check
 	$(MAKE) t
+	$(MAKE) browser-deps js-unit browser-test NGINX=$(NGINX_BIN)
 
 # the suite again with nginx under valgrind; fails on memory errors
 test-valgrind: deps

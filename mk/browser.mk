@@ -1,0 +1,67 @@
+# The web page (html/), its client library (html/securechat.js) and the
+# command-line client (tools/securechat-cli.mjs): unit tests against
+# docs/vectors.json, and Playwright tests in Debian's Chromium against a real
+# nginx with the module.  Meant to be included by the top Makefile; also
+# usable alone from the project root:
+#
+#     make -f mk/browser.mk browser-deps js-unit browser-test
+#
+# Targets:
+#   browser-deps   chromium and nodejs from apt when missing, then `npm ci`
+#                  (ws, playwright-core; no browser is ever downloaded)
+#   js-unit        node --test t/js: the library against the test vectors
+#   browser-test   node --test t/browser: the page in headless Chromium and
+#                  the CLI, against nginx started by the tests on ports
+#                  $(BROWSER_TEST_PORT) and $(BROWSER_TEST_PORT_ED);
+#                  screenshots in $(BUILD)/screenshots/
+#
+# Variables are prefixed BROWSER_ where they could collide; NGINX and
+# MODULE_SO name the nginx binary and the module the tests load.
+
+BUILD               ?= build
+NGINX               ?= /usr/sbin/nginx
+MODULE_SO           ?= $(BUILD)/modules/ngx_http_securechat_module.so
+CHROMIUM            ?= /usr/bin/chromium
+BROWSER_PASSWD_TOOL ?= $(BUILD)/bin/securechat-passwd
+BROWSER_TEST_PORT    ?= 2201
+BROWSER_TEST_PORT_ED ?= 2202
+
+# Debian packages: the browser, and Node.js (20 or later) with npm
+BROWSER_APT_PACKAGES = chromium nodejs
+
+BROWSER_NODE_STAMP = node_modules/.package-lock.json
+
+.PHONY: browser-deps js-unit browser-test
+
+browser-deps: $(BROWSER_NODE_STAMP)
+	@test -x $(CHROMIUM) || { echo "no $(CHROMIUM)"; exit 1; }
+
+$(BROWSER_NODE_STAMP): package.json package-lock.json
+	@missing=""; \
+	for p in $(BROWSER_APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    echo "installing:$$missing"; \
+	    $$sudo apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	        --no-install-recommends $$missing >/dev/null; \
+	fi
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
+	    || { echo "Node.js 20 or later is needed (node --version: $$(node --version))"; exit 1; }
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	touch $@
+
+js-unit:
+	node --test t/js/
+
+# the tests start their own nginx; they need the module and the passwd tool
+browser-test: browser-deps $(MODULE_SO) $(BROWSER_PASSWD_TOOL)
+	mkdir -p $(BUILD)/screenshots
+	NGINX_BIN=$(NGINX) MODULE_SO=$(abspath $(MODULE_SO)) \
+	PASSWD_TOOL=$(abspath $(BROWSER_PASSWD_TOOL)) CHROMIUM=$(CHROMIUM) \
+	BROWSER_TEST_PORT=$(BROWSER_TEST_PORT) \
+	BROWSER_TEST_PORT_ED=$(BROWSER_TEST_PORT_ED) \
+	    node --test --test-concurrency=1 t/browser/
