@@ -58,6 +58,10 @@ typedef struct {
 
     u_char                   accept[NGX_HTTP_SECURECHAT_WS_ACCEPT_LEN];
 
+    /* ends the request after the current event: see ws_finish() */
+    ngx_event_t                          finish;
+    ngx_int_t                            finish_rc;
+
     unsigned                             echo:1;
     unsigned                             linked:1;
     unsigned                             closing:1;    /* close frame sent */
@@ -99,6 +103,7 @@ static void ngx_http_securechat_ws_cleanup(void *data);
 static void ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_finish(ngx_http_securechat_ws_t *ws,
     ngx_int_t rc);
+static void ngx_http_securechat_ws_finalize(ngx_event_t *ev);
 static void ngx_http_securechat_ws_read_event(ngx_event_t *rev);
 static void ngx_http_securechat_ws_write_event(ngx_event_t *wev);
 static void ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws);
@@ -528,7 +533,13 @@ ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
 static void
 ngx_http_securechat_ws_cleanup(void *data)
 {
-    ngx_http_securechat_ws_release(data);
+    ngx_http_securechat_ws_t  *ws = data;
+
+    if (ws->finish.timer_set) {
+        ngx_del_timer(&ws->finish);
+    }
+
+    ngx_http_securechat_ws_release(ws);
 }
 
 
@@ -565,7 +576,9 @@ ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws)
 /*
  * The one place the request ends: NGX_DONE after a close handshake (a
  * lingering close lets our last frame reach the client), NGX_HTTP_CLOSE
- * when the connection is dead.  ws is freed on return.
+ * when the connection is dead.  The request is finalized from an event
+ * after the current one: the callers up the stack (a read loop, a
+ * delivery pass) may still look at ws->finished, so ws must outlive them.
  */
 
 static void
@@ -595,7 +608,34 @@ ngx_http_securechat_ws_finish(ngx_http_securechat_ws_t *ws, ngx_int_t rc)
 
     c->idle = 0;
 
-    ngx_http_finalize_request(r, rc);
+    ws->finish_rc = rc;
+    ws->finish.handler = ngx_http_securechat_ws_finalize;
+    ws->finish.data = ws;
+    ws->finish.log = c->log;
+
+    /*
+     * A timer, not a posted event: an exiting worker leaves once no timer
+     * is pending, and posted events would run only after that check.
+     */
+
+    ngx_add_timer(&ws->finish, 0);
+}
+
+
+static void
+ngx_http_securechat_ws_finalize(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_request_t        *r;
+    ngx_http_securechat_ws_t  *ws;
+
+    ws = ev->data;
+    r = ws->request;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ngx_http_finalize_request(r, ws->finish_rc);
     ngx_http_run_posted_requests(c);
 }
 
@@ -612,6 +652,11 @@ ngx_http_securechat_ws_read_event(ngx_event_t *rev)
     ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
 
     ngx_http_set_log_request(c->log, r);
+
+    if (((ngx_http_securechat_ws_t *) ctx->ws)->finished) {
+        /* the request ends in a posted event */
+        return;
+    }
 
     if (c->close) {
         /* nginx is reloading or shutting down */
@@ -643,6 +688,10 @@ ngx_http_securechat_ws_write_event(ngx_event_t *wev)
     ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
 
     ngx_http_set_log_request(c->log, r);
+
+    if (((ngx_http_securechat_ws_t *) ctx->ws)->finished) {
+        return;
+    }
 
     if (wev->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,

@@ -29,32 +29,14 @@ our $SmallQueue = $HttpConfig . <<"_EOC_";
     securechat_ws_message_max 8k;
     securechat_send_buffer    16k;
 
+    # the slow client must be closed for its queue, not timed out (valgrind)
+    send_timeout              600s;
+
     server {
         listen 127.0.0.1:\$TEST_NGINX_SLOW_PORT sndbuf=4k;
 $Routes
     }
 _EOC_
-
-# opens connections until they sit in both workers (at most 40 tries)
-sub spread_connect {
-    my ($n, @chats) = @_;
-    my @conns;
-
-    for my $try (1 .. 40) {
-        push @conns, $chats[@conns % @chats]->connect;
-        my %w = map { (SecureChat::Test::worker_of($_->{ws}->sock) // 0) => 1 }
-                @conns;
-        delete $w{0};
-        return @conns if @conns >= $n && keys %w >= 2;
-        if (@conns >= $n) {
-            my $c = shift @conns;
-            $c->{ws}->close;
-        }
-    }
-
-    die "could not place clients in both workers\n";
-}
-
 
 # waits until /api/clients lists $n clients (the server removes a client
 # right after its last frame is written)
@@ -104,7 +86,7 @@ __DATA__
 my $alice = SecureChat::Chat->login('alice', 'alice-password');
 my $bob = SecureChat::Chat->login('bob', 'bob-password',
                                   server => $alice->{server});
-my @conns = main::spread_connect(8, $alice, $bob);
+my @conns = SecureChat::Chat::spread_connect(8, $alice, $bob);
 my %sent;
 for my $i (1 .. 60) {
     if ($i % 3 == 0) {
@@ -251,7 +233,7 @@ client too slow
 --- init
 my $alice = SecureChat::Chat->login('alice', 'alice-password');
 my $bob = SecureChat::Chat->login('bob', 'bob-password');
-my @a = main::spread_connect(4, $alice);
+my @a = SecureChat::Chat::spread_connect(4, $alice);
 my $b = $bob->connect;
 my ($s, $body) = $bob->api('POST', '/api/disconnect',
                            qq({"client_id":"$a[0]{conn}"}));

@@ -140,6 +140,30 @@ sub connect {
 }
 
 
+# Opens $n connections, taking turns among @chats, so that both worker
+# processes of a master_on() server hold some: where a connection lands is
+# the kernel's choice, so the oldest is closed and another opened until
+# they are spread (at most 40 tries).
+sub spread_connect {
+    my ($n, @chats) = @_;
+    my @conns;
+
+    for my $try (1 .. 40) {
+        push @conns, $chats[$try % @chats]->connect;
+        next if @conns < $n;
+
+        my %w = map { (SecureChat::Test::worker_of($_->{ws}->sock) // 0) => 1 }
+                @conns;
+        delete $w{0};
+        return @conns if keys %w >= 2;
+
+        (shift @conns)->{ws}->close;
+    }
+
+    die "could not place clients in both workers\n";
+}
+
+
 # -- one WebSocket connection, its hello verified ---------------------------
 
 package SecureChat::Chat::Connection;
