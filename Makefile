@@ -45,18 +45,7 @@ all: module
 
 # only what is missing, by Debian package name; sudo only when not root
 deps:
-	@missing=""; \
-	for p in $(APT_PACKAGES) $(UNIT_APT_PACKAGES) $(CRYPTO_APT_PACKAGES) $(WS_APT_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	    echo "installing:$$missing"; \
-	    $$sudo apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
-	        --no-install-recommends $$missing >/dev/null; \
-	fi
+	@$(call SC_APT_INSTALL,$(APT_PACKAGES) $(UNIT_APT_PACKAGES) $(CRYPTO_APT_PACKAGES) $(WS_APT_PACKAGES))
 
 # -- the module --------------------------------------------------------------
 

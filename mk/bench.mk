@@ -53,18 +53,7 @@ bench: bench-deps bench-build
 
 # only what is missing, by Debian package name; sudo only when not root
 bench-deps:
-	@missing=""; \
-	for p in $(BENCH_APT_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	    echo "installing:$$missing"; \
-	    $$sudo apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
-	        --no-install-recommends $$missing >/dev/null; \
-	fi
+	@$(call SC_APT_INSTALL,$(BENCH_APT_PACKAGES))
 
 # the module and the passwd tool come from the top Makefile's own rules
 bench-build: $(BENCH_LOAD)

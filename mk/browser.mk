@@ -18,6 +18,8 @@
 # Variables are prefixed BROWSER_ where they could collide; NGINX and
 # MODULE_SO name the nginx binary and the module the tests load.
 
+include mk/flags.mk
+
 BUILD               ?= build
 NGINX               ?= /usr/sbin/nginx
 MODULE_SO           ?= $(BUILD)/modules/ngx_http_securechat_module.so
@@ -37,18 +39,7 @@ browser-deps: $(BROWSER_NODE_STAMP)
 	@test -x $(CHROMIUM) || { echo "no $(CHROMIUM)"; exit 1; }
 
 $(BROWSER_NODE_STAMP): package.json package-lock.json
-	@missing=""; \
-	for p in $(BROWSER_APT_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	    echo "installing:$$missing"; \
-	    $$sudo apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
-	        --no-install-recommends $$missing >/dev/null; \
-	fi
+	@$(call SC_APT_INSTALL,$(BROWSER_APT_PACKAGES))
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
 	    || { echo "Node.js 20 or later is needed (node --version: $$(node --version))"; exit 1; }
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund

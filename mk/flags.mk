@@ -1,5 +1,6 @@
-# Compiler and tool flags shared by mk/unit.mk, mk/crypto.mk and mk/ws.mk:
-# one place to change warnings, sanitizers and valgrind options.  Each
+# Compiler and tool flags, and the apt helper, shared by the Makefile and
+# the mk/ fragments: one place to change warnings, sanitizers, valgrind
+# options and how packages are installed.  Each
 # fragment still has its own prefixed variables (UNIT_CFLAGS, ...) that
 # default to these, so that one can be overridden alone.
 
@@ -15,3 +16,20 @@ SC_FUZZ_RUN    ?= -rss_limit_mb=2048 -timeout=25 -print_final_stats=1
 
 SC_VALGRIND    ?= valgrind -q --error-exitcode=1 --leak-check=full \
                   --errors-for-leak-kinds=definite
+
+# $(call SC_APT_INSTALL,packages): installs, by Debian package name, those
+# not installed yet; with sudo only when not root
+define SC_APT_INSTALL
+missing=""; \
+for p in $(1); do \
+    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then \
+    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+    echo "installing:$$missing"; \
+    $$sudo apt-get update -qq && \
+    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+        --no-install-recommends $$missing >/dev/null; \
+fi
+endef

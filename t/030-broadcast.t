@@ -29,8 +29,10 @@ our $SmallQueue = $HttpConfig . <<"_EOC_";
     securechat_ws_message_max 8k;
     securechat_send_buffer    16k;
 
-    # the slow client must be closed for its queue, not timed out (valgrind)
+    # the slow client must be closed for its queue, not timed out or
+    # dropped as dead, even when valgrind makes the test take minutes
     send_timeout              600s;
+    securechat_ping_interval  600s;
 
     server {
         listen 127.0.0.1:\$TEST_NGINX_SLOW_PORT sndbuf=4k;
