@@ -131,6 +131,13 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       offsetof(ngx_http_securechat_main_conf_t, thread_pool_name),
       NULL },
 
+    { ngx_string("securechat_seal_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, seal_pool_name),
+      NULL },
+
     { ngx_string("securechat_ws_message_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -227,6 +234,7 @@ ngx_http_securechat_create_main_conf(ngx_conf_t *cf)
      *     smcf->session_secret_file = { 0, NULL };
      *     smcf->allowed_origins = NULL;
      *     smcf->thread_pool_name = { 0, NULL };
+     *     smcf->seal_pool_name = { 0, NULL };
      *     smcf->handlers = 0;
      */
 
@@ -355,6 +363,22 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
     smcf->thread_pool = ngx_thread_pool_add(cf, &smcf->thread_pool_name);
     if (smcf->thread_pool == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    /*
+     * Signing (messages, hellos) may have a pool of its own, so that a
+     * storm of logins, each tens of milliseconds of scrypt, never queues
+     * ahead of a message.
+     */
+
+    if (smcf->seal_pool_name.len == 0) {
+        smcf->seal_pool = smcf->thread_pool;
+
+    } else {
+        smcf->seal_pool = ngx_thread_pool_add(cf, &smcf->seal_pool_name);
+        if (smcf->seal_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return ngx_http_securechat_store_configure(cf, smcf->shm_zone,

@@ -413,7 +413,7 @@ ngx_http_securechat_bus_seal_next(ngx_http_securechat_bus_t *bus)
         ngx_queue_insert_tail(&bus->sealing, q);
     }
 
-    if (ngx_thread_task_post(bus->smcf->thread_pool, bus->task) != NGX_OK) {
+    if (ngx_thread_task_post(bus->smcf->seal_pool, bus->task) != NGX_OK) {
 
         /* give the batch back, in order */
 

@@ -85,7 +85,11 @@ typedef struct {
     ngx_uint_t                          user_connections;
 
     ngx_str_t                           thread_pool_name;
-    ngx_thread_pool_t                  *thread_pool;
+    ngx_thread_pool_t                  *thread_pool;   /* password hashing */
+
+    /* securechat_seal_thread_pool: signing; thread_pool unless set */
+    ngx_str_t                           seal_pool_name;
+    ngx_thread_pool_t                  *seal_pool;
 
     ngx_uint_t                          handlers;    /* locations using us */
 } ngx_http_securechat_main_conf_t;

@@ -397,7 +397,7 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
     task->event.data = t;
     task->event.handler = ngx_http_securechat_ws_hello_done;
 
-    if (ngx_thread_task_post(smcf->thread_pool, task) != NGX_OK) {
+    if (ngx_thread_task_post(smcf->seal_pool, task) != NGX_OK) {
         return ngx_http_securechat_send_error(r,
                    NGX_HTTP_SERVICE_UNAVAILABLE, "busy",
                    "too many connections at once: try again in a moment");

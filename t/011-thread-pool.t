@@ -56,3 +56,36 @@ added to thread pool "securechat"
 complete task #
 --- no_error_log
 [error]
+
+
+
+=== TEST 3: with securechat_seal_thread_pool, messages are sealed in that pool, logins hashed in the other
+--- main_config eval: $SecureChat::Test::MainConfig . "    thread_pool sealing threads=1;\n"
+--- http_config eval: $::HttpConfig . "    securechat_seal_thread_pool sealing;\n"
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+SecureChat::Test::expand_block($block);
+--- request
+POST /api/chat
+{"message":"sealed elsewhere"}
+--- more_headers
+Content-Type: application/json
+Cookie: sc_session=$TEST_NGINX_COOKIE
+X-CSRF-Token: $TEST_NGINX_CSRF
+--- error_code: 202
+--- response_body_like chomp
+^\{"id":\d+\}$
+--- error_log
+added to thread pool "sealing"
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: an unknown securechat_seal_thread_pool is refused at configuration time
+--- http_config eval: $::HttpConfig . "    securechat_seal_thread_pool nosuchpool;\n"
+--- config
+    location = /api/ { securechat welcome; }
+--- must_die
+--- error_log
+unknown thread pool "nosuchpool"
