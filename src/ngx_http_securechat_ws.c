@@ -374,12 +374,19 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
      * a storm of connections would stall the event loop with them.
      */
 
-    task = ngx_thread_task_alloc(r->pool,
-                                 sizeof(ngx_http_securechat_hello_task_t));
+    /*
+     * From the heap, not the request pool: the hello's buffers would stay
+     * in the pool for the life of the connection.  Freed by hello_done().
+     */
+
+    task = ngx_calloc(sizeof(ngx_thread_task_t)
+                      + sizeof(ngx_http_securechat_hello_task_t),
+                      r->connection->log);
     if (task == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    task->ctx = task + 1;
     t = task->ctx;
     t->ws = ws;
     ws->hello = t;
@@ -398,6 +405,8 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
     task->event.handler = ngx_http_securechat_ws_hello_done;
 
     if (ngx_thread_task_post(smcf->seal_pool, task) != NGX_OK) {
+        ws->hello = NULL;
+        ngx_free(task);
         return ngx_http_securechat_send_error(r,
                    NGX_HTTP_SERVICE_UNAVAILABLE, "busy",
                    "too many connections at once: try again in a moment");
@@ -430,7 +439,17 @@ ngx_http_securechat_ws_hello_done(ngx_event_t *ev)
 {
     ngx_http_securechat_hello_task_t  *t = ev->data;
 
-    ngx_http_securechat_resume(t->ws->request);
+    ngx_http_securechat_ws_t  *ws;
+
+    ws = t->ws;
+
+    /* hello_finish (or nginx's finalizer) runs in here and uses t */
+    ngx_http_securechat_resume(ws->request);
+
+    OPENSSL_cleanse(t, sizeof(ngx_http_securechat_hello_task_t));
+
+    /* the task sits right before its context: see ws_join() */
+    ngx_free((ngx_thread_task_t *) t - 1);
 }
 
 
