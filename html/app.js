@@ -6,7 +6,7 @@ import {SecureChatClient} from "./securechat.js";
 const $ = (id) => document.getElementById(id);
 const SESSION_KEY = "securechat.session";
 const CLIENTS_EVERY_MS = 5000;
-const MESSAGE_MAX_BYTES = 4096;     // the default securechat_message_max
+const MESSAGE_MAX_BYTES = 4096;     // if GET /api/ does not say (the default)
 
 const client = new SecureChatClient({history: true});
 let clientsTimer = null;
@@ -292,9 +292,12 @@ async function onSend(ev) {
     const box = $("message");
     const text = box.value;
     if (text.trim() === "") return;
-    if (new TextEncoder().encode(text).length > MESSAGE_MAX_BYTES) {
+    // the server says its limit in GET /api/; older servers do not
+    const max = (client.serverInfo && client.serverInfo.message_max)
+        || MESSAGE_MAX_BYTES;
+    if (new TextEncoder().encode(text).length > max) {
         $("send-error").textContent = "The message is too long (at most "
-            + `${MESSAGE_MAX_BYTES} bytes).`;
+            + `${max} bytes).`;
         return;
     }
     if (client.stopped && client.session) {

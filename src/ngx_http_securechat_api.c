@@ -118,10 +118,11 @@ ngx_http_securechat_welcome(ngx_http_request_t *r)
     smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
 
     return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
-               json_pack("{s:s, s:s, s:s, s:{s:s%, s:s%, s:s%}}",
+               json_pack("{s:s, s:s, s:s, s:I, s:{s:s%, s:s%, s:s%}}",
                          "message", "Welcome to securechat",
                          "name", NGX_HTTP_SECURECHAT_NAME,
                          "version", NGX_HTTP_SECURECHAT_VERSION,
+                         "message_max", (json_int_t) smcf->message_max,
                          "signing_key",
                          "alg", smcf->key_alg.data, smcf->key_alg.len,
                          "key_id", smcf->key_id.data, smcf->key_id.len,

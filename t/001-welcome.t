@@ -32,6 +32,7 @@ X-Content-Type-Options: nosniff
 !Access-Control-Allow-Origin
 --- response_body eval
 qq({"message":"Welcome to securechat","name":"securechat","version":"0.1.0",)
+. qq("message_max":4096,)
 . qq("signing_key":{"alg":"RSA-PSS-SHA256","key_id":"$::RsaKeyId",)
 . qq("pem":"$::RsaPem"}}\n)
 --- no_error_log
