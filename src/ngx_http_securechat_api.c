@@ -142,7 +142,7 @@ ngx_http_securechat_post_route(ngx_http_request_t *r,
         return ngx_http_securechat_method_not_allowed(r, "POST");
     }
 
-    if (ngx_http_securechat_check_origin(r) != NGX_OK) {
+    if (ngx_http_securechat_check_origin(r, 0) != NGX_OK) {
         return ngx_http_securechat_send_error(r, NGX_HTTP_FORBIDDEN,
                    "forbidden_origin",
                    "cross-site requests are not accepted");

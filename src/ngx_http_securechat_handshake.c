@@ -215,12 +215,7 @@ ngx_http_securechat_handshake_check(ngx_http_request_t *r,
      * so that a missing header is never the way around the allowlist.
      */
 
-    if ((need_session
-         && ngx_http_securechat_find_header(r, "Origin", sizeof("Origin") - 1,
-                                            &h)
-            == 0)
-        || ngx_http_securechat_check_origin(r) != NGX_OK)
-    {
+    if (ngx_http_securechat_check_origin(r, need_session) != NGX_OK) {
         return ngx_http_securechat_handshake_refuse(r, NGX_HTTP_FORBIDDEN,
                    "forbidden_origin",
                    "cross-site requests are not accepted",

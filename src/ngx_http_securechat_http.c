@@ -224,7 +224,7 @@ ngx_http_securechat_find_header(ngx_http_request_t *r, const char *name,
  */
 
 ngx_int_t
-ngx_http_securechat_check_origin(ngx_http_request_t *r)
+ngx_http_securechat_check_origin(ngx_http_request_t *r, ngx_uint_t required)
 {
     ngx_str_t                        *allowed;
     ngx_uint_t                        i, n;
@@ -245,7 +245,7 @@ ngx_http_securechat_check_origin(ngx_http_request_t *r)
     n = ngx_http_securechat_find_header(r, "Origin", sizeof("Origin") - 1,
                                         &h);
     if (n == 0) {
-        return NGX_OK;
+        return required ? NGX_HTTP_FORBIDDEN : NGX_OK;
     }
 
     if (n > 1) {

@@ -55,8 +55,12 @@ ngx_int_t ngx_http_securechat_add_header(ngx_http_request_t *r,
 ngx_int_t ngx_http_securechat_method_not_allowed(ngx_http_request_t *r,
     const char *allow);
 
-/* Origin allowlist and Sec-Fetch-Site: NGX_OK or NGX_HTTP_FORBIDDEN */
-ngx_int_t ngx_http_securechat_check_origin(ngx_http_request_t *r);
+/*
+ * Origin allowlist and Sec-Fetch-Site: NGX_OK or NGX_HTTP_FORBIDDEN.  A
+ * request without Origin passes unless required (non-browser clients).
+ */
+ngx_int_t ngx_http_securechat_check_origin(ngx_http_request_t *r,
+    ngx_uint_t required);
 
 /*
  * The session cookie, then (when csrf is set) the X-CSRF-Token header:

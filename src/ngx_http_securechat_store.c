@@ -118,6 +118,9 @@ static ngx_int_t ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static size_t ngx_http_securechat_slot_size(size_t slot_data);
 static ngx_uint_t ngx_http_securechat_pid_dead(ngx_pid_t pid);
+static void ngx_http_securechat_client_kick_locked(
+    ngx_http_securechat_shctx_t *sh, ngx_http_securechat_client_node_t *cn,
+    ngx_uint_t code);
 static void ngx_http_securechat_node_free_locked(
     ngx_http_securechat_store_t *store, ngx_rbtree_t *tree,
     ngx_str_node_t *node, ngx_queue_t *queue);
@@ -976,6 +979,24 @@ done:
 }
 
 
+/* marks a client to be closed and tells its worker to look */
+
+static void
+ngx_http_securechat_client_kick_locked(ngx_http_securechat_shctx_t *sh,
+    ngx_http_securechat_client_node_t *cn, ngx_uint_t code)
+{
+    ngx_uint_t  i;
+
+    cn->kick = code;
+
+    for (i = 0; i < NGX_HTTP_SECURECHAT_WORKERS_MAX; i++) {
+        if ((ngx_pid_t) sh->workers[i].pid == cn->pid) {
+            ngx_atomic_fetch_add(&sh->workers[i].kicks, 1);
+        }
+    }
+}
+
+
 /*
  * Asks the owner of a client to close it with code: NGX_OK with *pid the
  * worker to ring, NGX_DECLINED for an unknown id, NGX_ABORT when user is
@@ -987,7 +1008,6 @@ ngx_http_securechat_client_kick(ngx_shm_zone_t *shm_zone, ngx_str_t *id,
     ngx_str_t *user, ngx_uint_t code, ngx_pid_t *pid)
 {
     ngx_int_t                           rc;
-    ngx_uint_t                          i;
     ngx_queue_t                        *q;
     ngx_http_securechat_shctx_t        *sh;
     ngx_http_securechat_store_t        *store;
@@ -1020,14 +1040,8 @@ ngx_http_securechat_client_kick(ngx_shm_zone_t *shm_zone, ngx_str_t *id,
             break;
         }
 
-        cn->kick = code;
+        ngx_http_securechat_client_kick_locked(sh, cn, code);
         *pid = cn->pid;
-
-        for (i = 0; i < NGX_HTTP_SECURECHAT_WORKERS_MAX; i++) {
-            if ((ngx_pid_t) sh->workers[i].pid == cn->pid) {
-                ngx_atomic_fetch_add(&sh->workers[i].kicks, 1);
-            }
-        }
 
         rc = NGX_OK;
         break;
@@ -1045,7 +1059,7 @@ ngx_uint_t
 ngx_http_securechat_client_kick_session(ngx_shm_zone_t *shm_zone,
     const u_char *session, ngx_uint_t code)
 {
-    ngx_uint_t                          i, n;
+    ngx_uint_t                          n;
     ngx_queue_t                        *q;
     ngx_http_securechat_shctx_t        *sh;
     ngx_http_securechat_store_t        *store;
@@ -1070,14 +1084,8 @@ ngx_http_securechat_client_kick_session(ngx_shm_zone_t *shm_zone,
             continue;
         }
 
-        cn->kick = code;
+        ngx_http_securechat_client_kick_locked(sh, cn, code);
         n++;
-
-        for (i = 0; i < NGX_HTTP_SECURECHAT_WORKERS_MAX; i++) {
-            if ((ngx_pid_t) sh->workers[i].pid == cn->pid) {
-                ngx_atomic_fetch_add(&sh->workers[i].kicks, 1);
-            }
-        }
     }
 
     ngx_shmtx_unlock(&store->shpool->mutex);

@@ -764,6 +764,7 @@ ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws)
 static void
 ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws)
 {
+    u_char              *p;
     ssize_t              n;
     ngx_buf_t           *b;
     ngx_connection_t    *c;
@@ -776,10 +777,10 @@ ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws)
     /* frames that came with the handshake */
 
     if (b->pos < b->last) {
-        n = b->last - b->pos;
+        p = b->pos;
         b->pos = b->last;
 
-        ngx_http_securechat_ws_input(ws, b->last - n, n);
+        ngx_http_securechat_ws_input(ws, p, b->last - p);
 
         if (ws->finished) {
             return;
