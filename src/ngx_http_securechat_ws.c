@@ -4,13 +4,20 @@
  * request answered with 101 through the header filter; from then on the
  * connection's read and write handlers are ours (so that a graceful
  * shutdown, which calls idle connections' read handlers with c->close
- * set, reaches us and we can say 1012), I/O goes through c->recv and
- * c->send (plain or TLS alike), and the request is released exactly once,
- * by ngx_http_securechat_ws_finish().
+ * set, reaches us and we can say 1012), and I/O goes through c->recv and
+ * c->send (plain or TLS alike).
  *
- * Memory per idle connection is this structure and nginx's own: the
- * message buffer exists only while a message is being read, the output
- * buffer only while bytes wait for the socket.
+ * Once the 101 is out the request is freed (ws_detach()): its pool, the
+ * header buffers and TLS's write buffer would otherwise stay allocated for
+ * the life of the socket, which is most of an idle client's memory.  From
+ * then on c->data is this structure, and the connection ends in
+ * ws_close_connection(), after a lingering close of our own when a close
+ * handshake was made.  The access log line is written at the detach.
+ *
+ * Memory per idle connection is this structure, the connection's own
+ * small pool, and the socket: the message buffer exists only while a
+ * message is being read, the output buffer only while bytes wait for the
+ * socket.
  */
 
 #include "ngx_http_securechat_module.h"
@@ -41,7 +48,9 @@
 
 
 typedef struct {
-    ngx_http_request_t                  *request;
+    ngx_connection_t                    *connection;
+    ngx_http_request_t                  *request;  /* NULL once detached */
+    ngx_pool_cleanup_t                  *cleanup;  /* in the request pool */
     ngx_http_securechat_main_conf_t     *smcf;
     ngx_queue_t                          queue;    /* the worker's clients */
 
@@ -53,8 +62,17 @@ typedef struct {
     size_t                               out_len;
     size_t                               out_cap;
 
+    u_char                              *early;    /* came with the head */
+    size_t                               early_len;
+
     ngx_msec_t                           rate_time;
     ngx_uint_t                           rate_excess;  /* frames * 1000 */
+
+    /* the location's, kept for after the request is gone */
+    ngx_msec_t                           send_timeout;
+    ngx_msec_t                           lingering_time;
+    ngx_msec_t                           lingering_timeout;
+    time_t                               lingering_until;
 
     u_char                   accept[NGX_HTTP_SECURECHAT_WS_ACCEPT_LEN];
 
@@ -99,13 +117,21 @@ static void ngx_http_securechat_ws_hello_done(ngx_event_t *ev);
 static void ngx_http_securechat_ws_hello_finish(ngx_http_request_t *r);
 static ngx_int_t ngx_http_securechat_ws_takeover(ngx_http_request_t *r,
     ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_detach(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_cleanup(void *data);
 static void ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_finish(ngx_http_securechat_ws_t *ws,
     ngx_int_t rc);
 static void ngx_http_securechat_ws_finalize(ngx_event_t *ev);
+static void ngx_http_securechat_ws_linger(ngx_connection_t *c);
+static void ngx_http_securechat_ws_linger_read(ngx_event_t *rev);
+static void ngx_http_securechat_ws_close_connection(ngx_connection_t *c);
+static void ngx_http_securechat_ws_request_read_event(ngx_event_t *rev);
+static void ngx_http_securechat_ws_request_write_event(ngx_event_t *wev);
 static void ngx_http_securechat_ws_read_event(ngx_event_t *rev);
 static void ngx_http_securechat_ws_write_event(ngx_event_t *wev);
+static void ngx_http_securechat_ws_on_read(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_on_write(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws,
@@ -215,20 +241,25 @@ ngx_http_securechat_ws_handler(ngx_http_request_t *r, ngx_uint_t echo)
                    "not_websocket", "an upgrade request has no body");
     }
 
-    ws = ngx_pcalloc(r->pool, sizeof(ngx_http_securechat_ws_t));
+    /* from the heap: it outlives the request, see ws_detach() */
+
+    ws = ngx_calloc(sizeof(ngx_http_securechat_ws_t), r->connection->log);
     if (ws == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
+        ngx_free(ws);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     cln->handler = ngx_http_securechat_ws_cleanup;
     cln->data = ws;
 
+    ws->connection = r->connection;
     ws->request = r;
+    ws->cleanup = cln;
     ws->smcf = smcf;
     ws->echo = echo;
     ws->rate_time = ngx_current_msec;
@@ -269,23 +300,47 @@ static ngx_int_t
 ngx_http_securechat_ws_takeover(ngx_http_request_t *r,
     ngx_http_securechat_ws_t *ws)
 {
+    size_t                     n;
+    ngx_buf_t                 *b;
     ngx_connection_t          *c;
     ngx_http_core_loc_conf_t  *clcf;
 
     c = r->connection;
 
+    /* should the request end before the detach, nginx lingers for us */
     r->lingering_close = 1;
 
-    c->read->handler = ngx_http_securechat_ws_read_event;
-    c->write->handler = ngx_http_securechat_ws_write_event;
+    c->read->handler = ngx_http_securechat_ws_request_read_event;
+    c->write->handler = ngx_http_securechat_ws_request_write_event;
     c->idle = 1;
     c->log->action = "speaking WebSocket";
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
+    ws->send_timeout = clcf->send_timeout;
+    ws->lingering_time = clcf->lingering_time;
+    ws->lingering_timeout = clcf->lingering_timeout;
+
     if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
         ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
         return NGX_ERROR;
+    }
+
+    /* frames that came with the head: the header buffer goes at detach */
+
+    b = r->header_in;
+    n = b->last - b->pos;
+
+    if (n) {
+        ws->early = ngx_alloc(n, c->log);
+        if (ws->early == NULL) {
+            ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ws->early, b->pos, n);
+        ws->early_len = n;
+        b->pos = b->last;
     }
 
     if (!ws->echo) {
@@ -299,7 +354,7 @@ ngx_http_securechat_ws_takeover(ngx_http_request_t *r,
 
     ngx_post_event(c->write, &ngx_posted_events);
 
-    if (r->header_in->pos < r->header_in->last || c->read->ready) {
+    if (ws->early != NULL || c->read->ready) {
         ngx_post_event(c->read, &ngx_posted_events);
     }
 
@@ -549,6 +604,72 @@ ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
 }
 
 
+/*
+ * The 101 is out: the request is freed and the connection is ours alone.
+ * What nginx keeps for a request (its pool, the header buffers, TLS's
+ * write buffer) would otherwise be held for as long as the client stays,
+ * which is most of an idle WebSocket's memory.  Called from our own event
+ * handlers only, never under nginx's request code, which would read the
+ * request from c->data after us.
+ */
+
+static void
+ngx_http_securechat_ws_detach(ngx_http_securechat_ws_t *ws)
+{
+    ngx_chain_t            *cl;
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_connection_t  *hc;
+
+    r = ws->request;
+    c = ws->connection;
+    hc = r->http_connection;
+
+    /* the request's pool no longer owns ws */
+    ws->cleanup->handler = NULL;
+    ws->cleanup = NULL;
+    ws->request = NULL;
+
+    /* writes the access log line (status 101) and frees the pool */
+    ngx_http_free_request(r, 0);
+
+    c->data = ws;
+    c->destroyed = 0;
+    c->log->action = "speaking WebSocket";
+
+    c->read->handler = ngx_http_securechat_ws_read_event;
+    c->write->handler = ngx_http_securechat_ws_write_event;
+
+    /* no HTTP request follows on this connection: as for a keepalive one */
+
+    if (c->buffer != NULL && ngx_pfree(c->pool, c->buffer->start) == NGX_OK) {
+        c->buffer->start = c->buffer->pos = c->buffer->last = NULL;
+        c->buffer->end = NULL;
+    }
+
+    for (cl = hc->busy; cl; cl = cl->next) {
+        (void) ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    for (cl = hc->free; cl; cl = cl->next) {
+        (void) ngx_pfree(c->pool, cl->buf->start);
+    }
+
+    hc->busy = NULL;
+    hc->free = NULL;
+    hc->nbusy = 0;
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        /* only send_chain uses it: our frames go through c->send */
+        ngx_ssl_free_buffer(c);
+    }
+#endif
+}
+
+
+/* the request ended before the detach: its pool takes ws with it */
+
 static void
 ngx_http_securechat_ws_cleanup(void *data)
 {
@@ -559,6 +680,7 @@ ngx_http_securechat_ws_cleanup(void *data)
     }
 
     ngx_http_securechat_ws_release(ws);
+    ngx_free(ws);
 }
 
 
@@ -582,6 +704,11 @@ ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws)
         ws->msg = NULL;
     }
 
+    if (ws->early != NULL) {
+        ngx_free(ws->early);
+        ws->early = NULL;
+    }
+
     if (ws->out != NULL) {
         ngx_free(ws->out);
         ws->out = NULL;
@@ -593,18 +720,17 @@ ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws)
 
 
 /*
- * The one place the request ends: NGX_DONE after a close handshake (a
- * lingering close lets our last frame reach the client), NGX_HTTP_CLOSE
- * when the connection is dead.  The request is finalized from an event
- * after the current one: the callers up the stack (a read loop, a
+ * The one place the connection starts to end: NGX_DONE after a close
+ * handshake (a lingering close lets our last frame reach the client),
+ * NGX_HTTP_CLOSE when the connection is dead.  The rest happens in an
+ * event after the current one: the callers up the stack (a read loop, a
  * delivery pass) may still look at ws->finished, so ws must outlive them.
  */
 
 static void
 ngx_http_securechat_ws_finish(ngx_http_securechat_ws_t *ws, ngx_int_t rc)
 {
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_connection_t  *c;
 
     if (ws->finished) {
         return;
@@ -612,8 +738,7 @@ ngx_http_securechat_ws_finish(ngx_http_securechat_ws_t *ws, ngx_int_t rc)
 
     ws->finished = 1;
 
-    r = ws->request;
-    c = r->connection;
+    c = ws->connection;
 
     ngx_http_securechat_ws_release(ws);
 
@@ -649,18 +774,172 @@ ngx_http_securechat_ws_finalize(ngx_event_t *ev)
     ngx_http_securechat_ws_t  *ws;
 
     ws = ev->data;
+    c = ws->connection;
     r = ws->request;
-    c = r->connection;
 
-    ngx_http_set_log_request(c->log, r);
+    if (r != NULL) {
+        /* not detached yet: the request ends as any other does */
+        ngx_http_set_log_request(c->log, r);
 
-    ngx_http_finalize_request(r, ws->finish_rc);
-    ngx_http_run_posted_requests(c);
+        ngx_http_finalize_request(r, ws->finish_rc);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    if (ws->finish_rc == NGX_DONE) {
+        ngx_http_securechat_ws_linger(c);
+        return;
+    }
+
+    ngx_http_securechat_ws_close_connection(c);
+}
+
+
+/*
+ * After a close handshake: our side is shut for writing, and what the
+ * client still sends is read and dropped, for lingering_timeout at a time
+ * and lingering_time in all, so that closing does not reset the
+ * connection before the client has read our close frame.
+ */
+
+static void
+ngx_http_securechat_ws_linger(ngx_connection_t *c)
+{
+    ngx_event_t               *rev, *wev;
+    ngx_http_securechat_ws_t  *ws;
+
+    ws = c->data;
+    rev = c->read;
+    wev = c->write;
+
+    if (ws->lingering_until == 0) {
+        ws->lingering_until = ngx_time()
+                              + (time_t) (ws->lingering_time / 1000);
+    }
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        ngx_int_t  rc;
+
+        c->ssl->shutdown_without_free = 1;
+
+        rc = ngx_ssl_shutdown(c);
+
+        if (rc == NGX_ERROR) {
+            ngx_http_securechat_ws_close_connection(c);
+            return;
+        }
+
+        if (rc == NGX_AGAIN) {
+            c->ssl->handler = ngx_http_securechat_ws_linger;
+            return;
+        }
+    }
+#endif
+
+    rev->handler = ngx_http_securechat_ws_linger_read;
+    wev->handler = ngx_http_empty_handler;
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_securechat_ws_close_connection(c);
+        return;
+    }
+
+    if (wev->active && (ngx_event_flags & NGX_USE_LEVEL_EVENT)) {
+        if (ngx_del_event(wev, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            ngx_http_securechat_ws_close_connection(c);
+            return;
+        }
+    }
+
+    if (ngx_shutdown_socket(c->fd, NGX_WRITE_SHUTDOWN) == -1) {
+        ngx_connection_error(c, ngx_socket_errno,
+                             ngx_shutdown_socket_n " failed");
+        ngx_http_securechat_ws_close_connection(c);
+        return;
+    }
+
+    ngx_add_timer(rev, ws->lingering_timeout);
+
+    if (rev->ready) {
+        ngx_http_securechat_ws_linger_read(rev);
+    }
 }
 
 
 static void
-ngx_http_securechat_ws_read_event(ngx_event_t *rev)
+ngx_http_securechat_ws_linger_read(ngx_event_t *rev)
+{
+    ssize_t                    n;
+    ngx_msec_t                 timer;
+    ngx_connection_t          *c;
+    ngx_http_securechat_ws_t  *ws;
+
+    c = rev->data;
+    ws = c->data;
+
+    if (rev->timedout || c->close) {
+        ngx_http_securechat_ws_close_connection(c);
+        return;
+    }
+
+    timer = (ngx_msec_t) (ws->lingering_until - ngx_time());
+
+    if ((ngx_msec_int_t) timer <= 0) {
+        ngx_http_securechat_ws_close_connection(c);
+        return;
+    }
+
+    do {
+        n = c->recv(c, ngx_http_securechat_ws_recv_buf,
+                    NGX_HTTP_SECURECHAT_WS_RECV_SIZE);
+
+        if (n == NGX_AGAIN) {
+            break;
+        }
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_http_securechat_ws_close_connection(c);
+            return;
+        }
+
+    } while (rev->ready);
+
+    if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        ngx_http_securechat_ws_close_connection(c);
+        return;
+    }
+
+    ngx_add_timer(rev, ngx_min(timer * 1000, ws->lingering_timeout));
+}
+
+
+/* the end of a detached connection */
+
+static void
+ngx_http_securechat_ws_close_connection(ngx_connection_t *c)
+{
+    ngx_http_securechat_ws_t  *ws;
+
+    ws = c->data;
+
+    if (ws->finish.timer_set) {
+        ngx_del_timer(&ws->finish);
+    }
+
+    ngx_http_securechat_ws_release(ws);
+    ngx_free(ws);
+
+    c->data = NULL;
+
+    ngx_http_close_connection(c);
+}
+
+
+/* until ws_detach(), c->data is the request: nginx's own code reads it */
+
+static void
+ngx_http_securechat_ws_request_read_event(ngx_event_t *rev)
 {
     ngx_connection_t           *c;
     ngx_http_request_t         *r;
@@ -672,31 +951,12 @@ ngx_http_securechat_ws_read_event(ngx_event_t *rev)
 
     ngx_http_set_log_request(c->log, r);
 
-    if (((ngx_http_securechat_ws_t *) ctx->ws)->finished) {
-        /* the request ends in a posted event */
-        return;
-    }
-
-    if (c->close) {
-        /* nginx is reloading or shutting down */
-        c->close = 0;
-        ngx_http_securechat_ws_close(ctx->ws, NGX_HTTP_SECURECHAT_WS_RESTART,
-                                     "server restarting");
-        return;
-    }
-
-    if (rev->timedout) {
-        rev->timedout = 0;
-        ngx_http_securechat_ws_idle(ctx->ws);
-        return;
-    }
-
-    ngx_http_securechat_ws_read(ctx->ws);
+    ngx_http_securechat_ws_on_read(ctx->ws);
 }
 
 
 static void
-ngx_http_securechat_ws_write_event(ngx_event_t *wev)
+ngx_http_securechat_ws_request_write_event(ngx_event_t *wev)
 {
     ngx_connection_t           *c;
     ngx_http_request_t         *r;
@@ -708,19 +968,82 @@ ngx_http_securechat_ws_write_event(ngx_event_t *wev)
 
     ngx_http_set_log_request(c->log, r);
 
-    if (((ngx_http_securechat_ws_t *) ctx->ws)->finished) {
+    ngx_http_securechat_ws_on_write(ctx->ws);
+}
+
+
+static void
+ngx_http_securechat_ws_read_event(ngx_event_t *rev)
+{
+    ngx_connection_t  *c;
+
+    c = rev->data;
+
+    ngx_http_securechat_ws_on_read(c->data);
+}
+
+
+static void
+ngx_http_securechat_ws_write_event(ngx_event_t *wev)
+{
+    ngx_connection_t  *c;
+
+    c = wev->data;
+
+    ngx_http_securechat_ws_on_write(c->data);
+}
+
+
+static void
+ngx_http_securechat_ws_on_read(ngx_http_securechat_ws_t *ws)
+{
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+
+    if (ws->finished) {
+        /* the connection ends in the finish event */
         return;
     }
 
-    if (wev->timedout) {
+    if (c->close) {
+        /* nginx is reloading or shutting down */
+        c->close = 0;
+        ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_RESTART,
+                                     "server restarting");
+        return;
+    }
+
+    if (c->read->timedout) {
+        c->read->timedout = 0;
+        ngx_http_securechat_ws_idle(ws);
+        return;
+    }
+
+    ngx_http_securechat_ws_read(ws);
+}
+
+
+static void
+ngx_http_securechat_ws_on_write(ngx_http_securechat_ws_t *ws)
+{
+    ngx_connection_t  *c;
+
+    c = ws->connection;
+
+    if (ws->finished) {
+        return;
+    }
+
+    if (c->write->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "securechat: client timed out reading");
         c->timedout = 1;
-        ngx_http_securechat_ws_finish(ctx->ws, NGX_HTTP_CLOSE);
+        ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
         return;
     }
 
-    ngx_http_securechat_ws_flush(ctx->ws);
+    ngx_http_securechat_ws_flush(ws);
 }
 
 
@@ -731,7 +1054,7 @@ ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws)
 {
     ngx_connection_t  *c;
 
-    c = ws->request->connection;
+    c = ws->connection;
 
     if (ws->closing || ws->ping_sent) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
@@ -764,23 +1087,20 @@ ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws)
 static void
 ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws)
 {
-    u_char              *p;
-    ssize_t              n;
-    ngx_buf_t           *b;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    u_char            *p;
+    ssize_t            n;
+    ngx_connection_t  *c;
 
-    r = ws->request;
-    c = r->connection;
-    b = r->header_in;
+    c = ws->connection;
 
     /* frames that came with the handshake */
 
-    if (b->pos < b->last) {
-        p = b->pos;
-        b->pos = b->last;
+    if (ws->early != NULL) {
+        p = ws->early;
+        ws->early = NULL;
 
-        ngx_http_securechat_ws_input(ws, p, b->last - p);
+        ngx_http_securechat_ws_input(ws, p, ws->early_len);
+        ngx_free(p);
 
         if (ws->finished) {
             return;
@@ -839,7 +1159,7 @@ ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws, u_char *data,
 
         if (ws->msg == NULL) {
             ws->msg = ngx_alloc(ws->smcf->ws_message_max,
-                                ws->request->connection->log);
+                                ws->connection->log);
             if (ws->msg == NULL) {
                 ngx_http_securechat_ws_close(ws,
                                        NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
@@ -894,7 +1214,7 @@ ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws, u_char *data,
             break;
 
         case NGX_HTTP_SECURECHAT_FRAME_ERROR:
-            ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+            ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                           "securechat: bad frame from client, closing "
                           "with %ui", (ngx_uint_t) ev.code);
             ngx_http_securechat_ws_close(ws, ev.code, NULL);
@@ -943,7 +1263,7 @@ ngx_http_securechat_ws_rate(ngx_http_securechat_ws_t *ws)
     ws->rate_excess += 1000;
 
     if (ws->rate_excess > rate * 2 * 1000) {
-        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "securechat: client sends frames too fast");
         ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_POLICY,
                                      "too many frames");
@@ -972,7 +1292,7 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, const u_char *frame,
                                                ws->smcf->message_max,
                                                &text_len);
     if (frc != NGX_HTTP_SECURECHAT_FRAME_OK) {
-        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "securechat: chat frame refused: %s",
                       ngx_http_securechat_frame_rc_code(frc));
 
@@ -1073,7 +1393,7 @@ ngx_http_securechat_ws_reserve(ngx_http_securechat_ws_t *ws, size_t n,
     cap = ngx_max(ws->out_cap * 2, 4096);
     cap = ngx_max(cap, pending + n);
 
-    out = ngx_alloc(cap, ws->request->connection->log);
+    out = ngx_alloc(cap, ws->connection->log);
     if (out == NULL) {
         return NULL;
     }
@@ -1136,7 +1456,7 @@ ngx_http_securechat_ws_message(ngx_http_securechat_ws_t *ws,
                                            + NGX_HTTP_SECURECHAT_ENVELOPE_TAIL_LEN,
                                        ws->smcf->send_buffer);
     if (p == NULL) {
-        ngx_log_error(NGX_LOG_INFO, ws->request->connection->log, 0,
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "securechat: client too slow, closing");
         ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_POLICY,
                                      "too slow: send queue full");
@@ -1256,29 +1576,34 @@ ngx_http_securechat_ws_close(ngx_http_securechat_ws_t *ws, ngx_uint_t code,
 static void
 ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws)
 {
-    ssize_t                    n;
-    ngx_connection_t          *c;
-    ngx_http_request_t        *r;
-    ngx_http_core_loc_conf_t  *clcf;
+    ssize_t              n;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
-    r = ws->request;
-    c = r->connection;
+    c = ws->connection;
 
     if (ws->finished) {
         return;
     }
 
-    /* the 101 itself, if the socket did not take it at once */
+    r = ws->request;
 
-    if (r->out != NULL) {
-        if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
-            ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
-            return;
+    if (r != NULL) {
+
+        /* the 101 itself, if the socket (or TLS's buffer) still holds it */
+
+        if (r->out != NULL || c->buffered) {
+            if (ngx_http_output_filter(r, NULL) == NGX_ERROR) {
+                ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+                return;
+            }
+
+            if (r->out != NULL || c->buffered) {
+                goto again;
+            }
         }
 
-        if (r->out != NULL) {
-            goto again;
-        }
+        ngx_http_securechat_ws_detach(ws);
     }
 
     for ( ;; ) {
@@ -1322,9 +1647,7 @@ ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws)
 
 again:
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    ngx_add_timer(c->write, clcf->send_timeout);
+    ngx_add_timer(c->write, ws->send_timeout);
 
     if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
         ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
