@@ -138,6 +138,13 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       offsetof(ngx_http_securechat_main_conf_t, seal_pool_name),
       NULL },
 
+    { ngx_string("securechat_password_nice"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, password_nice),
+      NULL },
+
     { ngx_string("securechat_ws_message_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -249,6 +256,7 @@ ngx_http_securechat_create_main_conf(ngx_conf_t *cf)
     smcf->ping_interval = NGX_CONF_UNSET_MSEC;
     smcf->ws_frame_rate = NGX_CONF_UNSET_UINT;
     smcf->user_connections = NGX_CONF_UNSET_UINT;
+    smcf->password_nice = NGX_CONF_UNSET_UINT;
 
     return smcf;
 }
@@ -271,6 +279,7 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(smcf->ping_interval, 30000);
     ngx_conf_init_uint_value(smcf->ws_frame_rate, 100);
     ngx_conf_init_uint_value(smcf->user_connections, 8);
+    ngx_conf_init_uint_value(smcf->password_nice, 10);
 
     if (smcf->handlers == 0) {
         return NGX_CONF_OK;
@@ -329,14 +338,15 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (smcf->send_buffer < 2 * smcf->ws_message_max
         || smcf->ws_frame_rate == 0 || smcf->user_connections == 0
-        || smcf->ping_interval < 1000)
+        || smcf->ping_interval < 1000 || smcf->password_nice > 19)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"securechat_send_buffer\" must be at least "
                            "twice \"securechat_ws_message_max\" (%uz), "
                            "\"securechat_ws_frame_rate\" and "
                            "\"securechat_user_connections\" at least 1, "
-                           "\"securechat_ping_interval\" at least 1s",
+                           "\"securechat_ping_interval\" at least 1s, "
+                           "\"securechat_password_nice\" 0 to 19",
                            2 * smcf->ws_message_max);
         return NGX_CONF_ERROR;
     }
@@ -379,6 +389,12 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
         if (smcf->seal_pool == NULL) {
             return NGX_CONF_ERROR;
         }
+    }
+
+    /* a hashing thread that also signs must not be slowed: see api.c */
+
+    if (smcf->seal_pool == smcf->thread_pool) {
+        smcf->password_nice = 0;
     }
 
     return ngx_http_securechat_store_configure(cf, smcf->shm_zone,

@@ -8,6 +8,8 @@
 #include "ngx_http_securechat_module.h"
 
 #include <openssl/crypto.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #include "ngx_http_securechat_api.h"
 #include "ngx_http_securechat_bus.h"
@@ -31,6 +33,7 @@ typedef struct ngx_http_securechat_login_task_s {
     u_char                             *password;
     size_t                              len;
     ngx_http_request_t                 *request;
+    ngx_uint_t                          nice;      /* see login_nice() */
     int                                 verified;  /* 1, 0, -1 error */
 } ngx_http_securechat_login_task_t;
 
@@ -45,6 +48,7 @@ static ngx_int_t ngx_http_securechat_parse_body(ngx_http_request_t *r,
 static void ngx_http_securechat_login_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_securechat_login_start(ngx_http_request_t *r);
 static void ngx_http_securechat_login_thread(void *data, ngx_log_t *log);
+static void ngx_http_securechat_login_nice(ngx_uint_t nice, ngx_log_t *log);
 static void ngx_http_securechat_login_event(ngx_event_t *ev);
 static void ngx_http_securechat_login_finish(ngx_http_request_t *r);
 static ngx_int_t ngx_http_securechat_login_answer(ngx_http_request_t *r);
@@ -366,6 +370,7 @@ ngx_http_securechat_login_start(ngx_http_request_t *r)
 
     t = task->ctx;
     t->request = r;
+    t->nice = smcf->password_nice;
 
     user = ngx_http_securechat_find_user(smcf, &ctx->user);
     t->hash = user ? user->hash : smcf->dummy_hash;
@@ -410,10 +415,53 @@ ngx_http_securechat_login_thread(void *data, ngx_log_t *log)
 {
     ngx_http_securechat_login_task_t  *t = data;
 
+    if (t->nice) {
+        ngx_http_securechat_login_nice(t->nice, log);
+    }
+
     t->verified = ngx_http_securechat_passwd_verify(t->password, t->len,
                                                     &t->hash);
 
     OPENSSL_cleanse(t->password, t->len);
+}
+
+
+/*
+ * A thread that hashes passwords lowers its own priority, once: scrypt is
+ * tens of milliseconds of CPU a login, and a storm of them would take the
+ * cores from the event loops that deliver messages.  Linux keeps the nice
+ * value per thread, and an unprivileged thread cannot raise it again;
+ * that is why the module asks for it only when signing has a pool of its
+ * own (securechat_password_nice).
+ */
+
+static void
+ngx_http_securechat_login_nice(ngx_uint_t nice, ngx_log_t *log)
+{
+    int                          prio;
+    pid_t                        tid;
+    static __thread ngx_uint_t   reniced;
+
+    if (reniced) {
+        return;
+    }
+
+    reniced = 1;
+
+    tid = (pid_t) syscall(SYS_gettid);
+
+    errno = 0;
+    prio = getpriority(PRIO_PROCESS, tid);
+
+    if (prio == -1 && errno != 0) {
+        ngx_log_error(NGX_LOG_ALERT, log, errno, "getpriority() failed");
+        return;
+    }
+
+    if (setpriority(PRIO_PROCESS, tid, ngx_min(prio + (int) nice, 19)) == -1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, errno, "setpriority() failed");
+    }
 }
 
 

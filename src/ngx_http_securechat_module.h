@@ -91,6 +91,9 @@ typedef struct {
     ngx_str_t                           seal_pool_name;
     ngx_thread_pool_t                  *seal_pool;
 
+    /* added to the nice value of password-hashing threads; 0 if shared */
+    ngx_uint_t                          password_nice;
+
     ngx_uint_t                          handlers;    /* locations using us */
 } ngx_http_securechat_main_conf_t;
 

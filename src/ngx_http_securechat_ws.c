@@ -85,6 +85,7 @@ typedef struct {
     unsigned                             closing:1;    /* close frame sent */
     unsigned                             ping_sent:1;
     unsigned                             finished:1;
+    unsigned                             scratch:1;    /* out is the worker's */
 
     /* a chat client */
     void                                *client;   /* the zone's node */
@@ -152,6 +153,7 @@ static ngx_int_t ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws,
 static void ngx_http_securechat_ws_close(ngx_http_securechat_ws_t *ws,
     ngx_uint_t code, const char *reason);
 static void ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws);
 static ngx_int_t ngx_http_securechat_ws_catch_up(
     ngx_http_securechat_ws_t *ws);
 
@@ -160,6 +162,8 @@ static ngx_int_t ngx_http_securechat_ws_catch_up(
 static ngx_queue_t                      ngx_http_securechat_ws_clients;
 static u_char                          *ngx_http_securechat_ws_recv_buf;
 static u_char                          *ngx_http_securechat_ws_text;
+static u_char                          *ngx_http_securechat_ws_scratch;
+static size_t                           ngx_http_securechat_ws_scratch_size;
 static ngx_http_securechat_wrap_ctx_t  *ngx_http_securechat_ws_wctx;
 
 
@@ -188,8 +192,14 @@ ngx_http_securechat_ws_init_process(ngx_cycle_t *cycle)
                                          NGX_HTTP_SECURECHAT_WS_RECV_SIZE);
     ngx_http_securechat_ws_text = ngx_palloc(cycle->pool, smcf->message_max);
 
+    ngx_http_securechat_ws_scratch_size = smcf->send_buffer
+                                          + NGX_HTTP_SECURECHAT_WS_SLACK;
+    ngx_http_securechat_ws_scratch = ngx_palloc(cycle->pool,
+                                        ngx_http_securechat_ws_scratch_size);
+
     if (ngx_http_securechat_ws_recv_buf == NULL
-        || ngx_http_securechat_ws_text == NULL)
+        || ngx_http_securechat_ws_text == NULL
+        || ngx_http_securechat_ws_scratch == NULL)
     {
         return NGX_ERROR;
     }
@@ -710,9 +720,13 @@ ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws)
     }
 
     if (ws->out != NULL) {
-        ngx_free(ws->out);
+        if (!ws->scratch) {
+            ngx_free(ws->out);
+        }
+
         ws->out = NULL;
         ws->out_pos = ws->out_len = ws->out_cap = 0;
+        ws->scratch = 0;
     }
 
     OPENSSL_cleanse(&ws->channel, sizeof(ngx_http_securechat_channel_t));
@@ -1400,9 +1414,13 @@ ngx_http_securechat_ws_reserve(ngx_http_securechat_ws_t *ws, size_t n,
 
     if (ws->out != NULL) {
         ngx_memcpy(out, ws->out + ws->out_pos, pending);
-        ngx_free(ws->out);
+
+        if (!ws->scratch) {
+            ngx_free(ws->out);
+        }
     }
 
+    ws->scratch = 0;
     ws->out = out;
     ws->out_cap = cap;
     ws->out_pos = 0;
@@ -1624,9 +1642,13 @@ ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws)
             ws->out_pos += n;
         }
 
-        ngx_free(ws->out);
+        if (!ws->scratch) {
+            ngx_free(ws->out);
+        }
+
         ws->out = NULL;
         ws->out_pos = ws->out_len = ws->out_cap = 0;
+        ws->scratch = 0;
 
         if (c->write->timer_set) {
             ngx_del_timer(c->write);
@@ -1744,6 +1766,18 @@ ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
             continue;
         }
 
+        /*
+         * Built in the worker's scratch buffer when nothing is queued
+         * (nearly always): one send takes it all, and only what the
+         * socket refuses is copied to a buffer of the client's own.
+         */
+
+        if (ws->out == NULL) {
+            ws->out = ngx_http_securechat_ws_scratch;
+            ws->out_cap = ngx_http_securechat_ws_scratch_size;
+            ws->scratch = 1;
+        }
+
         gap_from = 0;
 
         for (k = ws->next_id - first; k < n; k++) {
@@ -1777,7 +1811,45 @@ ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
         /* one write per client per batch */
 
         ngx_http_securechat_ws_flush(ws);
+        ngx_http_securechat_ws_unscratch(ws);
     }
+}
+
+
+/* what the socket did not take moves out of the scratch buffer */
+
+static void
+ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws)
+{
+    u_char  *out;
+    size_t   pending;
+
+    if (!ws->scratch) {
+        return;
+    }
+
+    pending = ws->out_len - ws->out_pos;
+    out = NULL;
+
+    if (pending) {
+        out = ngx_alloc(pending, ws->connection->log);
+
+        if (out == NULL) {
+            ws->out = NULL;
+            ws->out_pos = ws->out_len = ws->out_cap = 0;
+            ws->scratch = 0;
+            ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
+            return;
+        }
+
+        ngx_memcpy(out, ws->out + ws->out_pos, pending);
+    }
+
+    ws->out = out;
+    ws->out_pos = 0;
+    ws->out_len = pending;
+    ws->out_cap = pending;
+    ws->scratch = 0;
 }
 
 

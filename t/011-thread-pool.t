@@ -89,3 +89,53 @@ added to thread pool "sealing"
 --- must_die
 --- error_log
 unknown thread pool "nosuchpool"
+
+
+
+=== TEST 5: with a signing pool of its own, the thread that hashed a login runs at lower priority; nothing else does
+--- main_config eval: $SecureChat::Test::MainConfig . "    thread_pool sealing threads=1;\n"
+--- http_config eval: $::HttpConfig . "    securechat_seal_thread_pool sealing;\n    securechat_password_nice 7;\n"
+--- init
+my @before = SecureChat::Test::thread_nice_values();
+Test::More::ok(@before >= 2, 'threads found: ' . scalar @before);
+Test::More::is(scalar(grep { $_ != 0 } @before), 0, 'all at nice 0 before');
+SecureChat::Test::login_env('alice', 'alice-password');
+Test::More::ok($ENV{TEST_NGINX_COOKIE}, 'logged in');
+my @after = SecureChat::Test::thread_nice_values();
+Test::More::is(scalar(grep { $_ == 7 } @after), 1,
+               'one thread (the one that hashed) at nice 7');
+Test::More::is(scalar(grep { $_ == 0 } @after), @after - 1,
+               'the event loop and the signing thread stay at 0');
+--- request
+GET /api/
+--- error_code: 200
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 6: when hashing and signing share a pool, no thread changes its priority
+--- http_config eval: $::HttpConfig . "    securechat_password_nice 7;\n"
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+Test::More::ok($ENV{TEST_NGINX_COOKIE}, 'logged in');
+my @after = SecureChat::Test::thread_nice_values();
+Test::More::ok(@after >= 2, 'threads found: ' . scalar @after);
+Test::More::is(scalar(grep { $_ != 0 } @after), 0, 'all still at nice 0');
+--- request
+GET /api/
+--- error_code: 200
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 7: securechat_password_nice above 19 is refused at configuration time
+--- http_config eval: $::HttpConfig . "    securechat_password_nice 20;\n"
+--- config
+    location = /api/ { securechat welcome; }
+--- must_die
+--- error_log
+"securechat_password_nice" 0 to 19

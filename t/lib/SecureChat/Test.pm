@@ -203,6 +203,22 @@ sub worker_pids {
     return sort @pids;
 }
 
+# the nice value of every thread of nginx (the master and its workers),
+# from /proc/PID/task/TID/stat: field 19, after the parenthesised name
+sub thread_nice_values {
+    my $master = master_pid();
+    my @nice;
+    for my $pid ($master, worker_pids($master)) {
+        opendir my $d, "/proc/$pid/task" or next;
+        for my $tid (grep { /^\d+$/ } readdir $d) {
+            open my $st, '<', "/proc/$pid/task/$tid/stat" or next;
+            my @f = split ' ', (<$st> =~ /\)\s(.*)$/)[0];
+            push @nice, $f[16];    # the 19th field; $f[0] is the 3rd
+        }
+    }
+    return @nice;
+}
+
 # sends HUP to the master and waits until the old workers have gone
 sub reload_nginx {
     my $master = master_pid();
