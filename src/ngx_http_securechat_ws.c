@@ -127,10 +127,8 @@ static void ngx_http_securechat_ws_finalize(ngx_event_t *ev);
 static void ngx_http_securechat_ws_linger(ngx_connection_t *c);
 static void ngx_http_securechat_ws_linger_read(ngx_event_t *rev);
 static void ngx_http_securechat_ws_close_connection(ngx_connection_t *c);
-static void ngx_http_securechat_ws_request_read_event(ngx_event_t *rev);
-static void ngx_http_securechat_ws_request_write_event(ngx_event_t *wev);
-static void ngx_http_securechat_ws_read_event(ngx_event_t *rev);
-static void ngx_http_securechat_ws_write_event(ngx_event_t *wev);
+static void ngx_http_securechat_ws_request_event(ngx_event_t *ev);
+static void ngx_http_securechat_ws_event(ngx_event_t *ev);
 static void ngx_http_securechat_ws_on_read(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_on_write(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws);
@@ -320,8 +318,8 @@ ngx_http_securechat_ws_takeover(ngx_http_request_t *r,
     /* should the request end before the detach, nginx lingers for us */
     r->lingering_close = 1;
 
-    c->read->handler = ngx_http_securechat_ws_request_read_event;
-    c->write->handler = ngx_http_securechat_ws_request_write_event;
+    c->read->handler = ngx_http_securechat_ws_request_event;
+    c->write->handler = ngx_http_securechat_ws_request_event;
     c->idle = 1;
     c->log->action = "speaking WebSocket";
 
@@ -647,8 +645,8 @@ ngx_http_securechat_ws_detach(ngx_http_securechat_ws_t *ws)
     c->destroyed = 0;
     c->log->action = "speaking WebSocket";
 
-    c->read->handler = ngx_http_securechat_ws_read_event;
-    c->write->handler = ngx_http_securechat_ws_write_event;
+    c->read->handler = ngx_http_securechat_ws_event;
+    c->write->handler = ngx_http_securechat_ws_event;
 
     /* no HTTP request follows on this connection: as for a keepalive one */
 
@@ -953,58 +951,42 @@ ngx_http_securechat_ws_close_connection(ngx_connection_t *c)
 /* until ws_detach(), c->data is the request: nginx's own code reads it */
 
 static void
-ngx_http_securechat_ws_request_read_event(ngx_event_t *rev)
+ngx_http_securechat_ws_request_event(ngx_event_t *ev)
 {
     ngx_connection_t           *c;
     ngx_http_request_t         *r;
     ngx_http_securechat_ctx_t  *ctx;
 
-    c = rev->data;
+    c = ev->data;
     r = c->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
 
     ngx_http_set_log_request(c->log, r);
 
-    ngx_http_securechat_ws_on_read(ctx->ws);
+    if (ev->write) {
+        ngx_http_securechat_ws_on_write(ctx->ws);
+
+    } else {
+        ngx_http_securechat_ws_on_read(ctx->ws);
+    }
 }
 
 
-static void
-ngx_http_securechat_ws_request_write_event(ngx_event_t *wev)
-{
-    ngx_connection_t           *c;
-    ngx_http_request_t         *r;
-    ngx_http_securechat_ctx_t  *ctx;
-
-    c = wev->data;
-    r = c->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
-
-    ngx_http_set_log_request(c->log, r);
-
-    ngx_http_securechat_ws_on_write(ctx->ws);
-}
-
+/* after it, c->data is the WebSocket */
 
 static void
-ngx_http_securechat_ws_read_event(ngx_event_t *rev)
+ngx_http_securechat_ws_event(ngx_event_t *ev)
 {
     ngx_connection_t  *c;
 
-    c = rev->data;
+    c = ev->data;
 
-    ngx_http_securechat_ws_on_read(c->data);
-}
+    if (ev->write) {
+        ngx_http_securechat_ws_on_write(c->data);
 
-
-static void
-ngx_http_securechat_ws_write_event(ngx_event_t *wev)
-{
-    ngx_connection_t  *c;
-
-    c = wev->data;
-
-    ngx_http_securechat_ws_on_write(c->data);
+    } else {
+        ngx_http_securechat_ws_on_read(c->data);
+    }
 }
 
 
