@@ -914,8 +914,8 @@ sl_sub_upgrade(sl_conn_t *c)
 static void
 sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
 {
-    int             rc, st, err;
-    size_t          blen, total;
+    int             rc, st, err, drained;
+    size_t          blen, total, want;
     ssize_t         n;
     socklen_t       elen;
     unsigned char  *body;
@@ -973,7 +973,8 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
             }
         }
 
-        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        want = c->rcap - c->rlen;
+        n = recv(c->fd, c->rbuf + c->rlen, want, 0);
 
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
@@ -991,8 +992,23 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
 
         c->rlen += n;
 
+        /*
+         * A short read emptied the socket: TCP's recv stops only when
+         * its queue is empty, and data coming later is a new edge.  So
+         * no recv that would only say EAGAIN, one syscall per event
+         * fewer.  Not after a FIN or an error: their event has come
+         * already and the final recv must see them.
+         */
+        drained = (size_t) n < want
+                  && !(ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+
         if (c->ws) {
             sl_ws_frames(c, now);
+
+            if (drained) {
+                return;
+            }
+
             continue;
         }
 
@@ -1121,6 +1137,10 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
                 sl_kill(c, "unexpected HTTP response");
                 return;
             }
+        }
+
+        if (drained) {
+            return;
         }
     }
 }
