@@ -2510,11 +2510,16 @@ sl_loop(uint64_t until, int (*done)(void))
             }
         }
 
+        /*
+         * Rounded up: a send up to 1 ms late, never a busy loop.  A slot
+         * already due means every publisher is busy (or nothing is left
+         * to send): the answer that frees one is an event, so wait for
+         * it rather than spin, which burnt the cores the server needs
+         * whenever it could not keep up with the rate.
+         */
         timeout = 100;
-        if (sl_publishing && interval > 0) {
-            /* rounded up: a send up to 1 ms late, never a busy loop */
-            timeout = next_pub > now
-                      ? (int) ((next_pub - now + 999999) / 1000000) : 0;
+        if (sl_publishing && interval > 0 && next_pub > now) {
+            timeout = (int) ((next_pub - now + 999999) / 1000000);
         }
 
         n = epoll_wait(sl_ep, evs, 512, timeout);
