@@ -2019,8 +2019,11 @@ sl_sc_acked(sl_conn_t *c, const unsigned char *body, size_t len)
 
     if (sl_ids[slot].t_sent != 0) {
         sl_pub_errors++;
-        fprintf(stderr, "securechat-load: id %" PRIu64 " answered twice\n",
-                id);
+        if (sl_pub_errors <= 5) {
+            fprintf(stderr, "securechat-load: id %" PRIu64 " answered "
+                    "twice\n", id);
+        }
+
         return;
     }
 
@@ -2778,7 +2781,8 @@ main(int argc, char **argv)
         { "origin", 1, 0, 'o' }, { "key", 1, 0, 'k' },
         { "user-fmt", 1, 0, 'u' }, { "password", 1, 0, 'w' },
         { "pub-user", 1, 0, 'B' }, { "storm", 1, 0, 'x' },
-        { "sig-every", 1, 0, 'v' }, { "decrypt-every", 1, 0, 'K' }, { "parallel", 1, 0, 'c' },
+        { "sig-every", 1, 0, 'v' }, { "decrypt-every", 1, 0, 'K' },
+        { "parallel", 1, 0, 'c' },
         { "server-pids", 1, 0, 'W' }, { "max-msgs", 1, 0, 'M' },
         { "label", 1, 0, 'l' }, { "phases", 1, 0, 'F' },
         { "rate-frac", 1, 0, 'R' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
@@ -2829,7 +2833,8 @@ main(int argc, char **argv)
 
     if (sl_nsubs < 0 || sl_npubs < 1 || sl_duration <= 0 || sl_duration > 600
         || sl_drain > 60 || sl_idle > 600 || sl_size < 40 || sl_size > 4000
-        || sl_sig_every < 1 || sl_decrypt_every < 1 || sl_parallel < 1 || sl_max_msgs < 64)
+        || sl_sig_every < 1 || sl_decrypt_every < 1 || sl_parallel < 1
+        || sl_max_msgs < 64)
     {
         sl_usage();
     }
