@@ -20,7 +20,7 @@
  * counted by the sequence number in its payload.  securechat: every
  * envelope's members and their lengths are checked, and the delivery is
  * counted by the message id in its hdr, which the publisher learnt from
- * the 202 to its POST (the JSON "id" must copy it, and the rest of hdr
+ * the 202 to its POST (the JSON "id" must copy it, and hdr after the time
  * must be that of a verified message); a sample is unwrapped (AES-KW) and
  * decrypted (AES-GCM), its plaintext's run, seq and send time those of
  * the id (the first message of each connection and 1 in --decrypt-every
