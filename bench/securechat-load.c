@@ -16,9 +16,17 @@
  *
  * Each payload carries the run id, a sequence number and the send time
  * (CLOCK_MONOTONIC ns, one machine); every WebSocket frame is parsed
- * (fragmentation, ping -> pong, close).  In securechat mode every message
- * is unwrapped (AES-KW) and decrypted (AES-GCM) and the server signature
- * is checked on the first message of each connection and 1 in --sig-every.
+ * (fragmentation, ping -> pong, close).  nchan: every delivery is
+ * counted by the sequence number in its payload.  securechat: every
+ * envelope's members and their lengths are checked, and the delivery is
+ * counted by the message id in its hdr, which the publisher learnt from
+ * the 202 to its POST (the JSON "id" must copy it, and hdr after the time
+ * must be that of a verified message); a sample is unwrapped (AES-KW) and
+ * decrypted (AES-GCM), its plaintext's run, seq and send time those of
+ * the id (the first message of each connection and 1 in --decrypt-every
+ * per connection), and the server signature is checked on the first
+ * message of each connection and 1 delivery in --sig-every.  Latency is
+ * taken from the id's send time for every delivery.
  */
 
 #define _GNU_SOURCE
@@ -82,6 +90,29 @@
 #define SL_RBUF_MAX     (4 * 1024 * 1024)
 #define SL_WS_MSG_MAX   (1024 * 1024)
 
+/* message frame members, indexes into sl_msg_keys */
+#define SL_M_TYPE       0
+#define SL_M_V          1
+#define SL_M_ID         2
+#define SL_M_HDR        3
+#define SL_M_IV         4
+#define SL_M_CT         5
+#define SL_M_TAG        6
+#define SL_M_SIG        7
+#define SL_M_WK         8
+#define SL_M_N          9
+#define SL_M_STRINGS    0x1f9     /* all but v and id are strings */
+
+/*
+ * The first 24 base64url characters of hdr are its first 18 bytes:
+ * version, id, ts and the first byte of F(sender).  The rest is the same
+ * for every message of one sender under one server key.
+ */
+#define SL_HDR_HEAD     24
+
+/* base64url characters for n bytes, unpadded */
+#define sl_b64len(n)    (((n) * 4 + 2) / 3)
+
 /* latency histogram: exact below 1024 us, then 64 sub-buckets per octave */
 #define SL_HIST_SUB     64
 #define SL_HIST_SIZE    (1024 + 40 * SL_HIST_SUB)
@@ -112,15 +143,41 @@ typedef struct {
     ngx_http_securechat_channel_t  chan;
     int             verified;     /* first message signature checked */
     /* subscriber results */
+    uint64_t        msgs;         /* message frames, for the sampling */
     uint64_t       *seen;
     uint64_t        recv;
     uint64_t        dup;
     /* publisher/storm */
     uint64_t        seq;
     uint64_t        t_sent;
+    int             text_len;
     int             user;
     int             reconnects;
 } sl_conn_t;
+
+
+/* securechat: what the 202 to one publish said, by id - sl_id_base */
+typedef struct {
+    uint64_t        t_sent;       /* 0: not answered (yet) */
+    uint32_t        seq;
+    uint32_t        len;          /* plaintext bytes */
+} sl_id_t;
+
+
+/*
+ * One securechat delivery to check against the id table: at once, or at
+ * the end of the phase when its id was delivered before the publisher
+ * read the 202 (the server fans out before it answers).
+ */
+typedef struct {
+    uint64_t        t_recv;
+    uint64_t        t_text;       /* sampled: T of the plaintext */
+    uint32_t        slot;         /* id - sl_id_base */
+    uint32_t        seq;          /* sampled: S of the plaintext */
+    uint32_t        ct_len;       /* base64url characters of ct */
+    uint8_t         sampled;      /* decrypted: t_text, seq, run_ok valid */
+    uint8_t         run_ok;
+} sl_pend_t;
 
 
 typedef struct {
@@ -142,6 +199,7 @@ static double       sl_drain = 3;
 static double       sl_idle;              /* hold connected N idle, s */
 static int          sl_size = 100;        /* payload bytes */
 static int          sl_sig_every = 100;
+static int          sl_decrypt_every = 16;
 static int          sl_parallel = 128;    /* subscribers connecting at once */
 static int          sl_storm;             /* login storm connections */
 static int          sl_srcaddrs = 200;
@@ -158,8 +216,9 @@ static const char  *sl_label = "";
 static uint64_t     sl_max_msgs = 200000;
 static unsigned     sl_run_id;
 static uint64_t     sl_words;
-static const char  *sl_msg_keys[7] = { "type", "hdr", "iv", "ct", "tag", "wk",
-                                       "sig" };
+static const char  *sl_msg_keys[SL_M_N] = { "type", "v", "id", "hdr", "iv",
+                                            "ct", "tag", "sig", "wk" };
+static signed char  sl_b64[256];          /* base64url value, or -1 */
 
 /* state */
 static int          sl_ep;
@@ -180,6 +239,18 @@ static uint64_t     sl_gaps;
 static uint64_t     sl_errors_frames;
 static uint64_t     sl_sig_checked;
 static uint64_t     sl_sig_failed;
+static uint64_t     sl_decrypted;
+static uint64_t     sl_unmapped;
+static sl_id_t     *sl_ids;               /* securechat: by id - sl_id_base */
+static uint64_t     sl_id_base;           /* first id of this phase */
+static uint64_t     sl_id_next;           /* above every id seen so far */
+static sl_pend_t   *sl_pend;
+static size_t       sl_npend;
+static size_t       sl_pend_cap;
+static char         sl_ref_hdr[1024];     /* hdr after SL_HDR_HEAD chars */
+static size_t       sl_ref_hdr_len;       /* 0: none verified yet */
+static unsigned char  sl_ref_hdr_b17;
+static size_t       sl_sig_chars;         /* base64url length of a sig */
 static uint64_t     sl_pings;
 static uint64_t     sl_closes;
 static uint64_t     sl_sub_failed;
@@ -212,6 +283,7 @@ static void sl_die(const char *fmt, ...);
 static uint64_t sl_now(void);
 static void sl_hist_add(sl_hist_t *h, uint64_t us);
 static uint64_t sl_hist_pct(sl_hist_t *h, double p);
+static void sl_b64_init(void);
 static int sl_b64url_dec(const char *in, size_t len, unsigned char *out,
     size_t size);
 static void sl_raise_nofile(int want);
@@ -233,14 +305,21 @@ static void sl_ws_frames(sl_conn_t *c, uint64_t now);
 static void sl_ws_send(sl_conn_t *c, int op, const unsigned char *p,
     size_t len);
 static int sl_flat_json(const unsigned char *p, size_t len,
-    const char **keys, const char **val, size_t *vlen, int n);
+    const char **keys, const char **val, size_t *vlen, unsigned *str, int n);
 static void sl_on_message(sl_conn_t *c, const unsigned char *p, size_t len,
     uint64_t now);
+static int sl_parse_text(const unsigned char *p, size_t len, unsigned *run,
+    uint64_t *seq, uint64_t *t);
 static void sl_on_payload(sl_conn_t *c, const unsigned char *p, size_t len,
     uint64_t now);
 static int sl_sc_hello(sl_conn_t *c, json_t *j);
-static int sl_sc_message(sl_conn_t *c, const char **val, size_t *vlen,
-    unsigned char *text, size_t *text_len);
+static int sl_sc_message(sl_conn_t *c, const char **s, size_t *sl,
+    uint64_t now);
+static int sl_sc_hdr_check(const unsigned char *h, size_t len);
+static void sl_sc_check(const sl_pend_t *d);
+static void sl_sc_sweep(int all);
+static void sl_sc_acked(sl_conn_t *c, const unsigned char *body,
+    size_t len);
 static int sl_kw_unwrap(const unsigned char *kek, const unsigned char *in,
     unsigned char *out);
 static void sl_pub_send(sl_conn_t *c, uint64_t now);
@@ -346,6 +425,29 @@ sl_hist_pct(sl_hist_t *h, double p)
 }
 
 
+static void
+sl_b64_init(void)
+{
+    int  i;
+
+    for (i = 0; i < 256; i++) {
+        sl_b64[i] = -1;
+    }
+
+    for (i = 0; i < 26; i++) {
+        sl_b64['A' + i] = i;
+        sl_b64['a' + i] = 26 + i;
+    }
+
+    for (i = 0; i < 10; i++) {
+        sl_b64['0' + i] = 52 + i;
+    }
+
+    sl_b64['-'] = 62;
+    sl_b64['_'] = 63;
+}
+
+
 static int
 sl_b64url_dec(const char *in, size_t len, unsigned char *out, size_t size)
 {
@@ -353,33 +455,13 @@ sl_b64url_dec(const char *in, size_t len, unsigned char *out, size_t size)
     size_t      i, n;
     uint32_t    acc;
     int         bits;
-    static int  tab[256], init;
-
-    if (!init) {
-        for (i = 0; i < 256; i++) {
-            tab[i] = -1;
-        }
-
-        for (i = 0; i < 26; i++) {
-            tab['A' + i] = i;
-            tab['a' + i] = 26 + i;
-        }
-
-        for (i = 0; i < 10; i++) {
-            tab['0' + i] = 52 + i;
-        }
-
-        tab['-'] = 62;
-        tab['_'] = 63;
-        init = 1;
-    }
 
     acc = 0;
     bits = 0;
     n = 0;
 
     for (i = 0; i < len; i++) {
-        v = tab[(unsigned char) in[i]];
+        v = sl_b64[(unsigned char) in[i]];
         if (v < 0) {
             return -1;
         }
@@ -832,8 +914,8 @@ sl_sub_upgrade(sl_conn_t *c)
 static void
 sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
 {
-    int             rc, st, err;
-    size_t          blen, total;
+    int             rc, st, err, drained;
+    size_t          blen, total, want;
     ssize_t         n;
     socklen_t       elen;
     unsigned char  *body;
@@ -891,7 +973,8 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
             }
         }
 
-        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        want = c->rcap - c->rlen;
+        n = recv(c->fd, c->rbuf + c->rlen, want, 0);
 
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
@@ -909,8 +992,23 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
 
         c->rlen += n;
 
+        /*
+         * A short read emptied the socket: TCP's recv stops only when
+         * its queue is empty, and data coming later is a new edge.  So
+         * no recv that would only say EAGAIN, one syscall per event
+         * fewer.  Not after a FIN or an error: their event has come
+         * already and the final recv must see them.
+         */
+        drained = (size_t) n < want
+                  && !(ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+
         if (c->ws) {
             sl_ws_frames(c, now);
+
+            if (drained) {
+                return;
+            }
+
             continue;
         }
 
@@ -970,10 +1068,12 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
             case SL_REQ:
             case SL_LOGOUT:
                 if (c->kind == SL_PUB) {
-                    memmove(c->rbuf, c->rbuf + total, c->rlen - total);
-                    c->rlen -= total;
+                    if (st >= 200 && st < 300
+                        && sl_mode == SL_MODE_SECURECHAT)
+                    {
+                        sl_sc_acked(c, body, blen);
 
-                    if (st >= 200 && st < 300) {
+                    } else if (st >= 200 && st < 300) {
                         sl_acked++;
                         if (c->seq < sl_max_msgs) {
                             sl_acked_map[c->seq >> 6] |= 1ULL << (c->seq & 63);
@@ -986,6 +1086,9 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
                                     "answered %d\n", st);
                         }
                     }
+
+                    memmove(c->rbuf, c->rbuf + total, c->rlen - total);
+                    c->rlen -= total;
 
                     c->state = SL_IDLE;
                     if (sl_publishing && sl_rate == 0) {
@@ -1034,6 +1137,10 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
                 sl_kill(c, "unexpected HTTP response");
                 return;
             }
+        }
+
+        if (drained) {
+            return;
         }
     }
 }
@@ -1204,22 +1311,27 @@ sl_ws_send(sl_conn_t *c, int op, const unsigned char *p, size_t len)
 
 
 /*
- * The fast path for the server's frames: one flat JSON object whose
- * values are strings without escapes, integers, true/false/null.  Fills
- * the string values of the wanted keys (pointers into p); -1 for anything
- * else (escapes, nesting, bad syntax), and the caller falls back to
- * jansson, so nothing is accepted that a full parser would refuse.
+ * The fast path for the server's message frames: one flat JSON object
+ * whose string values are base64url (plain words included) and whose
+ * other values are integers, true/false/null.  Fills the values of the
+ * wanted keys (pointers into p; bit i of *str set when value i is a
+ * string) and returns how many were found; -1 for anything else
+ * (escapes, other characters, nesting, bad syntax, a repeated member),
+ * and the caller falls back to jansson, so nothing is accepted that a
+ * full parser would refuse.  One table look-up per character: this runs
+ * on every delivery.
  */
 static int
 sl_flat_json(const unsigned char *p, size_t len, const char **keys,
-    const char **val, size_t *vlen, int n)
+    const char **val, size_t *vlen, unsigned *str, int n)
 {
-    int                   i, seen;
+    int                   i, seen, quoted;
     size_t                kl;
     const unsigned char  *e, *k, *v;
 
     e = p + len;
     seen = 0;
+    *str = 0;
 
     for (i = 0; i < n; i++) {
         val[i] = NULL;
@@ -1235,7 +1347,7 @@ sl_flat_json(const unsigned char *p, size_t len, const char **keys,
         }
 
         k = ++p;
-        while (p < e && *p != '"' && *p != '\\' && *p >= 0x20) {
+        while (p < e && sl_b64[*p] >= 0) {
             p++;
         }
 
@@ -1250,29 +1362,17 @@ sl_flat_json(const unsigned char *p, size_t len, const char **keys,
             return -1;
         }
 
-        if (*p == '"') {
+        quoted = (*p == '"');
+
+        if (quoted) {
             v = ++p;
-            while (p < e && *p != '"' && *p != '\\' && *p >= 0x20) {
+            while (p < e && sl_b64[*p] >= 0) {
                 p++;
             }
 
             if (p == e || *p != '"') {
                 return -1;
             }
-
-            for (i = 0; i < n; i++) {
-                if (strlen(keys[i]) == kl && memcmp(keys[i], k, kl) == 0) {
-                    if (val[i] != NULL) {
-                        return -1;              /* duplicate member */
-                    }
-
-                    val[i] = (const char *) v;
-                    vlen[i] = p - v;
-                    seen++;
-                }
-            }
-
-            p++;
 
         } else {
             v = p;
@@ -1286,6 +1386,26 @@ sl_flat_json(const unsigned char *p, size_t len, const char **keys,
                 return -1;
             }
         }
+
+        /* keys[i] is NUL-terminated, k is not: strncmp then the length */
+        for (i = 0; i < n; i++) {
+            if (kl > 0 && keys[i][0] == *k
+                && strncmp(keys[i], (const char *) k, kl) == 0
+                && keys[i][kl] == '\0')
+            {
+                if (val[i] != NULL) {
+                    return -1;              /* duplicate member */
+                }
+
+                val[i] = (const char *) v;
+                vlen[i] = p - v;
+                *str |= (unsigned) quoted << i;
+                seen++;
+                break;
+            }
+        }
+
+        p += quoted;
 
         if (p == e) {
             return -1;
@@ -1308,11 +1428,10 @@ sl_flat_json(const unsigned char *p, size_t len, const char **keys,
 static void
 sl_on_message(sl_conn_t *c, const unsigned char *p, size_t len, uint64_t now)
 {
-    int             i;
-    size_t          tlen, vlen[7];
-    const char     *type, *val[7];
+    unsigned        str;
+    size_t          vlen[SL_M_N];
+    const char     *type, *val[SL_M_N];
     json_t         *j;
-    unsigned char   text[8192];
 
     if (sl_mode == SL_MODE_NCHAN) {
         sl_on_payload(c, p, len, now);
@@ -1321,13 +1440,12 @@ sl_on_message(sl_conn_t *c, const unsigned char *p, size_t len, uint64_t now)
 
     /* message frames, the bulk, without building a jansson tree */
     if (c->state == SL_READY
-        && sl_flat_json(p, len, sl_msg_keys, val, vlen, 7) == 7
-        && vlen[0] == 7 && memcmp(val[0], "message", 7) == 0)
+        && sl_flat_json(p, len, sl_msg_keys, val, vlen, &str, SL_M_N)
+           == SL_M_N
+        && str == SL_M_STRINGS
+        && vlen[SL_M_TYPE] == 7 && memcmp(val[SL_M_TYPE], "message", 7) == 0)
     {
-        if (sl_sc_message(c, val + 1, vlen + 1, text, &tlen) == 0) {
-            sl_on_payload(c, text, tlen, now);
-
-        } else {
+        if (sl_sc_message(c, val, vlen, now) != 0) {
             sl_bad++;
         }
 
@@ -1345,13 +1463,9 @@ sl_on_message(sl_conn_t *c, const unsigned char *p, size_t len, uint64_t now)
         sl_bad++;
 
     } else if (strcmp(type, "message") == 0) {
+        /* READY: a message the fast path could not read */
         if (c->state != SL_READY) {
             sl_kill(c, "message before the hello");
-
-        } else if ((i = sl_flat_json(p, len, sl_msg_keys, val, vlen, 7)) == 7
-                   && sl_sc_message(c, val + 1, vlen + 1, text, &tlen) == 0)
-        {
-            sl_on_payload(c, text, tlen, now);
 
         } else {
             sl_bad++;
@@ -1388,36 +1502,48 @@ sl_on_message(sl_conn_t *c, const unsigned char *p, size_t len, uint64_t now)
 }
 
 
-/* "R<run> S<seq> T<ns> ..." */
-static void
-sl_on_payload(sl_conn_t *c, const unsigned char *p, size_t len, uint64_t now)
+/* "R<run> S<seq> T<ns> ...": 0, or -1 if it is not that */
+static int
+sl_parse_text(const unsigned char *p, size_t len, unsigned *run,
+    uint64_t *seq, uint64_t *t)
 {
-    char      *end;
-    unsigned   run;
-    uint64_t   seq, t;
-    char       buf[64];
+    char  *end;
+    char   buf[64];
 
     if (len < 6 || p[0] != 'R') {
-        sl_bad++;
-        return;
+        return -1;
     }
 
     memcpy(buf, p, len < 63 ? len : 63);
     buf[len < 63 ? len : 63] = '\0';
 
-    run = strtoul(buf + 1, &end, 10);
+    *run = strtoul(buf + 1, &end, 10);
     if (*end != ' ' || end[1] != 'S') {
-        sl_bad++;
-        return;
+        return -1;
     }
 
-    seq = strtoull(end + 2, &end, 10);
+    *seq = strtoull(end + 2, &end, 10);
     if (*end != ' ' || end[1] != 'T') {
+        return -1;
+    }
+
+    *t = strtoull(end + 2, &end, 10);
+
+    return 0;
+}
+
+
+/* nchan: every delivery by the seq in its plaintext */
+static void
+sl_on_payload(sl_conn_t *c, const unsigned char *p, size_t len, uint64_t now)
+{
+    unsigned   run;
+    uint64_t   seq, t;
+
+    if (sl_parse_text(p, len, &run, &seq, &t) != 0) {
         sl_bad++;
         return;
     }
-
-    t = strtoull(end + 2, &end, 10);
 
     if (run != sl_run_id || c->seen == NULL || seq >= sl_max_msgs) {
         sl_stale++;
@@ -1533,35 +1659,114 @@ sl_sc_hello(sl_conn_t *c, json_t *j)
 }
 
 
-static int
-sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, unsigned char *text,
-    size_t *text_len)
+static uint64_t
+sl_be64(const unsigned char *p)
 {
-    int             hl, ivl, ctl, tagl, wkl, sigl, outl;
-    size_t          blen;
+    int       i;
+    uint64_t  v;
+
+    v = 0;
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+
+    return v;
+}
+
+
+/*
+ * One message frame, fast-path members in s/sl: 0, or -1 (bad).
+ *
+ * Every delivery: the members' types and lengths, hdr's first 18 bytes
+ * (version 1, the id, which the JSON "id" must copy) and the rest of hdr
+ * equal to that of a message already verified and decrypted, then the
+ * delivery is counted by the id.  A sample is decrypted as well (the
+ * first message of each connection and 1 in --decrypt-every, staggered
+ * by connection so that each message is opened by some subscriber), and
+ * a sample signature-checked (the first message of each connection and 1
+ * delivery in --sig-every): decrypting them all made this tool, not the
+ * server, the limit.
+ */
+static int
+sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, uint64_t now)
+{
+    int             hl, ivl, ctl, tagl, wkl, sigl, outl, sig, sampled;
+    size_t          i, blen;
+    uint64_t        id, slot, seq, t;
+    unsigned        run;
+    sl_pend_t       d;
     unsigned char   hdr[512], iv[16], tag[16], wk[48], cek[40];
-    unsigned char   sig[NGX_HTTP_SECURECHAT_SIG_MAX], bytes[9000];
-    unsigned char   ct[8192];
+    unsigned char   sigb[NGX_HTTP_SECURECHAT_SIG_MAX], bytes[9000];
+    unsigned char   ct[8192], text[8192];
 
-    hl = sl_b64url_dec(s[0], sl[0], hdr, sizeof(hdr));
-    ivl = sl_b64url_dec(s[1], sl[1], iv, sizeof(iv));
-    ctl = sl_b64url_dec(s[2], sl[2], ct, sizeof(ct));
-    tagl = sl_b64url_dec(s[3], sl[3], tag, sizeof(tag));
-    wkl = sl_b64url_dec(s[4], sl[4], wk, sizeof(wk));
+    run = 0;
+    seq = 0;
+    t = 0;
 
-    if (hl < 17 || hdr[0] != 1 || ivl != NGX_HTTP_SECURECHAT_IV_LEN
-        || ctl < 0 || tagl != NGX_HTTP_SECURECHAT_TAG_LEN
-        || wkl != NGX_HTTP_SECURECHAT_WRAPPED_CEK_LEN)
+    /* the shape: wrong lengths cannot decode to the right sizes */
+    if (sl[SL_M_V] != 1 || s[SL_M_V][0] != '1'
+        || sl[SL_M_ID] == 0 || sl[SL_M_ID] > 19
+        || sl[SL_M_HDR] <= SL_HDR_HEAD
+        || sl[SL_M_HDR] > sl_b64len(sizeof(hdr))
+        || sl[SL_M_IV] != sl_b64len(NGX_HTTP_SECURECHAT_IV_LEN)
+        || sl[SL_M_TAG] != sl_b64len(NGX_HTTP_SECURECHAT_TAG_LEN)
+        || sl[SL_M_WK] != sl_b64len(NGX_HTTP_SECURECHAT_WRAPPED_CEK_LEN)
+        || sl[SL_M_SIG] != sl_sig_chars
+        || sl[SL_M_CT] % 4 == 1 || sl[SL_M_CT] > sl_b64len(sizeof(ct)))
     {
         return -1;
     }
 
-    /* the signature on the first message and a sample of the rest */
-    sl_msg_count++;
+    id = 0;
+    for (i = 0; i < sl[SL_M_ID]; i++) {
+        if (s[SL_M_ID][i] < '0' || s[SL_M_ID][i] > '9') {
+            return -1;
+        }
 
-    if (!c->verified || sl_msg_count % sl_sig_every == 0) {
+        id = id * 10 + (s[SL_M_ID][i] - '0');
+    }
+
+    /* the id that counts is the authenticated one, in hdr */
+    if (sl_b64url_dec(s[SL_M_HDR], SL_HDR_HEAD, hdr, 18) != 18
+        || hdr[0] != 1 || sl_be64(hdr + 1) != id)
+    {
+        return -1;
+    }
+
+    sampled = (c->msgs == 0 || (c->msgs + c->idx) % sl_decrypt_every == 0);
+    c->msgs++;
+
+    sl_msg_count++;
+    sig = (!c->verified || sl_msg_count % sl_sig_every == 0);
+
+    if (!sampled && !sig) {
+        if (sl_ref_hdr_len == 0
+            || sl[SL_M_HDR] - SL_HDR_HEAD != sl_ref_hdr_len
+            || hdr[17] != sl_ref_hdr_b17
+            || memcmp(s[SL_M_HDR] + SL_HDR_HEAD, sl_ref_hdr, sl_ref_hdr_len)
+               != 0)
+        {
+            return -1;
+        }
+
+        goto count;
+    }
+
+    hl = sl_b64url_dec(s[SL_M_HDR], sl[SL_M_HDR], hdr, sizeof(hdr));
+    ivl = sl_b64url_dec(s[SL_M_IV], sl[SL_M_IV], iv, sizeof(iv));
+    ctl = sl_b64url_dec(s[SL_M_CT], sl[SL_M_CT], ct, sizeof(ct));
+    tagl = sl_b64url_dec(s[SL_M_TAG], sl[SL_M_TAG], tag, sizeof(tag));
+
+    if (hl < 17 || ivl != NGX_HTTP_SECURECHAT_IV_LEN || ctl < 0
+        || tagl != NGX_HTTP_SECURECHAT_TAG_LEN
+        || sl_sc_hdr_check(hdr, hl) != 0)
+    {
+        return -1;
+    }
+
+    if (sig) {
         c->verified = 1;
-        sigl = sl_b64url_dec(s[5], sl[5], sig, sizeof(sig));
+        sigl = sl_b64url_dec(s[SL_M_SIG], sl[SL_M_SIG], sigb, sizeof(sigb));
 
         if (sigl <= 0
             || ngx_http_securechat_envelope_signed_bytes(hdr, hl, iv, ct, ctl,
@@ -1573,7 +1778,7 @@ sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, unsigned char *text,
 
         sl_sig_checked++;
 
-        if (ngx_http_securechat_crypto_verify(sl_server_key, bytes, blen, sig,
+        if (ngx_http_securechat_crypto_verify(sl_server_key, bytes, blen, sigb,
                                               sigl)
             != 0)
         {
@@ -1582,24 +1787,255 @@ sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, unsigned char *text,
         }
     }
 
-    /* CEK = AES-256-KW^-1(wrap_key, wk) */
-    if (sl_kw_unwrap(c->chan.wrap_key, wk, cek) != 0) {
-        return -1;
+    if (sampled) {
+        wkl = sl_b64url_dec(s[SL_M_WK], sl[SL_M_WK], wk, sizeof(wk));
+
+        /* CEK = AES-256-KW^-1(wrap_key, wk) */
+        if (wkl != NGX_HTTP_SECURECHAT_WRAPPED_CEK_LEN
+            || sl_kw_unwrap(c->chan.wrap_key, wk, cek) != 0)
+        {
+            return -1;
+        }
+
+        /* text = AES-256-GCM^-1(CEK, iv, aad = hdr, ct, tag) */
+        if (EVP_DecryptInit_ex(sl_gcm_ctx, NULL, NULL, cek, iv) != 1
+            || EVP_DecryptUpdate(sl_gcm_ctx, NULL, &outl, hdr, hl) != 1
+            || EVP_DecryptUpdate(sl_gcm_ctx, text, &outl, ct, ctl) != 1
+            || EVP_CIPHER_CTX_ctrl(sl_gcm_ctx, EVP_CTRL_GCM_SET_TAG, 16, tag)
+               != 1
+            || EVP_DecryptFinal_ex(sl_gcm_ctx, text + outl, &outl) != 1
+            || sl_parse_text(text, ctl, &run, &seq, &t) != 0)
+        {
+            return -1;
+        }
+
+        sl_decrypted++;
     }
 
-    /* text = AES-256-GCM^-1(CEK, iv, aad = hdr, ct, tag) */
-    if (EVP_DecryptInit_ex(sl_gcm_ctx, NULL, NULL, cek, iv) != 1
-        || EVP_DecryptUpdate(sl_gcm_ctx, NULL, &outl, hdr, hl) != 1
-        || EVP_DecryptUpdate(sl_gcm_ctx, text, &outl, ct, ctl) != 1
-        || EVP_CIPHER_CTX_ctrl(sl_gcm_ctx, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1
-        || EVP_DecryptFinal_ex(sl_gcm_ctx, text + outl, &hl) != 1)
+    /*
+     * The reference for the unsampled: the first hdr whose signature
+     * was verified and whose message decrypted (the first message of a
+     * connection is both).  Checked and decrypted ones must match it too.
+     */
+    if (sl_ref_hdr_len == 0) {
+        if (!(sig && sampled)
+            || sl[SL_M_HDR] - SL_HDR_HEAD > sizeof(sl_ref_hdr))
+        {
+            return -1;
+        }
+
+        sl_ref_hdr_len = sl[SL_M_HDR] - SL_HDR_HEAD;
+        memcpy(sl_ref_hdr, s[SL_M_HDR] + SL_HDR_HEAD, sl_ref_hdr_len);
+        sl_ref_hdr_b17 = hdr[17];
+
+    } else if (sl[SL_M_HDR] - SL_HDR_HEAD != sl_ref_hdr_len
+               || hdr[17] != sl_ref_hdr_b17
+               || memcmp(s[SL_M_HDR] + SL_HDR_HEAD, sl_ref_hdr,
+                         sl_ref_hdr_len) != 0)
     {
         return -1;
     }
 
-    *text_len = ctl;
+count:
+
+    /* ids of an earlier phase, or none of ours */
+    if (id < sl_id_base || id - sl_id_base >= sl_words * 64
+        || c->seen == NULL)
+    {
+        sl_stale++;
+        return 0;
+    }
+
+    slot = id - sl_id_base;
+
+    if (c->seen[slot >> 6] & (1ULL << (slot & 63))) {
+        c->dup++;
+        return 0;
+    }
+
+    c->seen[slot >> 6] |= 1ULL << (slot & 63);
+    c->recv++;
+    sl_deliveries++;
+    sl_last_delivery = now;
+
+    if (id >= sl_id_next) {
+        sl_id_next = id + 1;
+    }
+
+    d.t_recv = now;
+    d.slot = slot;
+    d.ct_len = sl[SL_M_CT];
+    d.sampled = sampled;
+    d.run_ok = sampled && run == sl_run_id;
+    d.seq = sampled ? seq : 0;
+    d.t_text = sampled ? t : 0;
+
+    if (sl_ids[slot].t_sent != 0) {
+        sl_sc_check(&d);
+        return 0;
+    }
+
+    /*
+     * Delivered before its publisher read the 202 (most are: the server
+     * fans out, then answers): kept until the id is known.  When the
+     * list is full, those known by now are checked and dropped first,
+     * so it stays about as long as the deliveries of a few ms.
+     */
+    if (sl_npend == sl_pend_cap) {
+        sl_sc_sweep(0);
+    }
+
+    if (sl_npend == sl_pend_cap) {
+        sl_pend_cap = sl_pend_cap ? sl_pend_cap * 2 : 65536;
+        sl_pend = realloc(sl_pend, sl_pend_cap * sizeof(sl_pend_t));
+        if (sl_pend == NULL) {
+            sl_die("out of memory");
+        }
+    }
+
+    sl_pend[sl_npend++] = d;
 
     return 0;
+}
+
+
+/*
+ * hdr after version, id and ts: F(sender) F(server_key_id)
+ * F("AES-256-GCM") F("AES-256-KW") F(sig_alg), nothing left over, each
+ * the one expected (our publisher, the server's key).
+ */
+static int
+sl_sc_hdr_check(const unsigned char *h, size_t len)
+{
+    int          i;
+    size_t       pos, flen;
+    const char  *want[5];
+
+    want[0] = sl_pub_user;
+    want[1] = sl_server_key_id;
+    want[2] = NGX_HTTP_SECURECHAT_ALG_ENC;
+    want[3] = NGX_HTTP_SECURECHAT_ALG_KW;
+    want[4] = sl_sig_alg;
+    pos = 17;
+
+    for (i = 0; i < 5; i++) {
+        if (len < pos + 4) {
+            return -1;
+        }
+
+        flen = ((size_t) h[pos] << 24) | ((size_t) h[pos + 1] << 16)
+               | ((size_t) h[pos + 2] << 8) | h[pos + 3];
+        pos += 4;
+
+        if (flen != strlen(want[i]) || len - pos < flen
+            || memcmp(h + pos, want[i], flen) != 0)
+        {
+            return -1;
+        }
+
+        pos += flen;
+    }
+
+    return pos == len ? 0 : -1;
+}
+
+
+/*
+ * A counted delivery against what the publisher was told for its id:
+ * latency from the send time, ct as long as the text sent and, if it was
+ * decrypted, the plaintext's run, seq and send time those of the id.  An
+ * id never acknowledged (an error answer, a reset) has no send time: it
+ * is counted as delivered but "unmapped", without a latency.
+ */
+static void
+sl_sc_check(const sl_pend_t *d)
+{
+    sl_id_t  *e;
+
+    e = &sl_ids[d->slot];
+
+    if (e->t_sent == 0) {
+        sl_unmapped++;
+        return;
+    }
+
+    if (d->ct_len != sl_b64len(e->len)
+        || (d->sampled
+            && (!d->run_ok || d->seq != e->seq || d->t_text != e->t_sent)))
+    {
+        sl_bad++;
+    }
+
+    sl_hist_add(&sl_lat, d->t_recv > e->t_sent
+                         ? (d->t_recv - e->t_sent) / 1000 : 0);
+}
+
+
+/* checks the pending deliveries whose id is answered; all: the rest too */
+static void
+sl_sc_sweep(int all)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < sl_npend; i++) {
+        if (all || sl_ids[sl_pend[i].slot].t_sent != 0) {
+            sl_sc_check(&sl_pend[i]);
+
+        } else {
+            sl_pend[n++] = sl_pend[i];
+        }
+    }
+
+    sl_npend = n;
+}
+
+
+/* a 2xx to POST /api/chat: {"id":N} maps N to the seq and send time */
+static void
+sl_sc_acked(sl_conn_t *c, const unsigned char *body, size_t len)
+{
+    uint64_t   id, slot;
+    json_t    *j, *v;
+
+    j = json_loadb((const char *) body, len, 0, NULL);
+    v = json_object_get(j, "id");
+    id = json_is_integer(v) ? (uint64_t) json_integer_value(v) : 0;
+    json_decref(j);
+
+    if (id < sl_id_base || id - sl_id_base >= sl_words * 64) {
+        sl_pub_errors++;
+        if (sl_pub_errors <= 5) {
+            fprintf(stderr, "securechat-load: publish answered id %" PRIu64
+                    ", not in %" PRIu64 "..: %.*s\n", id, sl_id_base,
+                    (int) (len > 80 ? 80 : len), body);
+        }
+
+        return;
+    }
+
+    slot = id - sl_id_base;
+
+    if (sl_ids[slot].t_sent != 0) {
+        sl_pub_errors++;
+        if (sl_pub_errors <= 5) {
+            fprintf(stderr, "securechat-load: id %" PRIu64 " answered "
+                    "twice\n", id);
+        }
+
+        return;
+    }
+
+    sl_ids[slot].t_sent = c->t_sent;
+    sl_ids[slot].seq = c->seq;
+    sl_ids[slot].len = c->text_len;
+    sl_acked++;
+    sl_acked_map[slot >> 6] |= 1ULL << (slot & 63);
+
+    if (id >= sl_id_next) {
+        sl_id_next = id + 1;
+    }
 }
 
 
@@ -1677,6 +2113,8 @@ sl_pub_send(sl_conn_t *c, uint64_t now)
     while (m < sl_size && m < (int) sizeof(text) - 1) {
         text[m++] = 'x';
     }
+
+    c->text_len = m;
 
     text[m] = '\0';
 
@@ -2075,11 +2513,16 @@ sl_loop(uint64_t until, int (*done)(void))
             }
         }
 
+        /*
+         * Rounded up: a send up to 1 ms late, never a busy loop.  A slot
+         * already due means every publisher is busy (or nothing is left
+         * to send): the answer that frees one is an event, so wait for
+         * it rather than spin, which burnt the cores the server needs
+         * whenever it could not keep up with the rate.
+         */
         timeout = 100;
-        if (sl_publishing && interval > 0) {
-            /* rounded up: a send up to 1 ms late, never a busy loop */
-            timeout = next_pub > now
-                      ? (int) ((next_pub - now + 999999) / 1000000) : 0;
+        if (sl_publishing && interval > 0 && next_pub > now) {
+            timeout = (int) ((next_pub - now + 999999) / 1000000);
         }
 
         n = epoll_wait(sl_ep, evs, 512, timeout);
@@ -2155,6 +2598,8 @@ sl_usage(void)
         "  --user-fmt F --password W --pub-user U  accounts (bench%%d)\n"
         "  --storm C                login storm connections (storm%%d)\n"
         "  --sig-every K            verify 1 message signature in K (100)\n"
+        "  --decrypt-every K        decrypt 1 message in K per subscriber,\n"
+        "                           and its first (16); 1: every one\n"
         "  --parallel C             subscribers connecting at once (128)\n"
         "  --server-pids a,b        worker pids: CPU and RSS deltas\n"
         "  --max-msgs M             cap on messages (200000)\n"
@@ -2196,11 +2641,20 @@ sl_phase(const char *kind, double duration, int storm, double t_conn)
     sl_errors_frames = 0;
     sl_sig_checked = 0;
     sl_sig_failed = 0;
+    sl_decrypted = 0;
+    sl_unmapped = 0;
+    sl_npend = 0;
     sl_pings = 0;
     sl_storm_logins = 0;
     sl_storm_errors = 0;
     memset(&sl_lat, 0, sizeof(sl_lat));
     memset(&sl_storm_lat, 0, sizeof(sl_storm_lat));
+
+    /* securechat: this phase's ids are sl_id_base.. (one store, in order) */
+    if (sl_ids != NULL) {
+        sl_id_base = sl_id_next;
+        memset(sl_ids, 0, sl_words * 64 * sizeof(sl_id_t));
+    }
 
     for (i = 0; i < sl_nsubs; i++) {
         memset(sl_subs[i].seen, 0, sl_words * 8);
@@ -2244,6 +2698,9 @@ sl_phase(const char *kind, double duration, int storm, double t_conn)
 
     sl_loop(t1 + (uint64_t) (sl_drain * 1e9), sl_all_delivered);
 
+    /* deliveries that came before their 202, now that all are in */
+    sl_sc_sweep(1);
+
     sl_read_pids_cpu(&tick1, &rss);
     cpu1 = sl_tool_cpu();
     wall = (sl_now() - sl_t_start) / 1e9;
@@ -2283,7 +2740,8 @@ sl_phase(const char *kind, double duration, int storm, double t_conn)
            "\"lat_max_us\":%" PRIu64 ",\"server_cpu_s\":%.2f,"
            "\"server_us_per_delivery\":%.3f,\"tool_cpu_s\":%.2f,"
            "\"tool_cpu_frac\":%.2f,\"sig_checked\":%" PRIu64 ","
-           "\"sig_failed\":%" PRIu64 ",\"pings\":%" PRIu64 ","
+           "\"sig_failed\":%" PRIu64 ",\"decrypted\":%" PRIu64 ","
+           "\"unmapped\":%" PRIu64 ",\"pings\":%" PRIu64 ","
            "\"sub_failed\":%" PRIu64 ",\"storm_conns\":%d,"
            "\"storm_logins_per_s\":%.1f,\"storm_login_p99_us\":%" PRIu64 ","
            "\"storm_errors\":%" PRIu64 "}\n",
@@ -2295,6 +2753,7 @@ sl_phase(const char *kind, double duration, int storm, double t_conn)
            (double) (tick1 - tick0) / hz,
            recv > 0 ? (double) (tick1 - tick0) / hz * 1e6 / recv : 0,
            cpu1 - cpu0, (cpu1 - cpu0) / wall, sl_sig_checked, sl_sig_failed,
+           sl_decrypted, sl_unmapped,
            sl_pings, sl_sub_failed, storm, sl_storm_logins / pub_s,
            sl_hist_pct(&sl_storm_lat, 99), sl_storm_errors);
     fflush(stdout);
@@ -2322,7 +2781,8 @@ main(int argc, char **argv)
         { "origin", 1, 0, 'o' }, { "key", 1, 0, 'k' },
         { "user-fmt", 1, 0, 'u' }, { "password", 1, 0, 'w' },
         { "pub-user", 1, 0, 'B' }, { "storm", 1, 0, 'x' },
-        { "sig-every", 1, 0, 'v' }, { "parallel", 1, 0, 'c' },
+        { "sig-every", 1, 0, 'v' }, { "decrypt-every", 1, 0, 'K' },
+        { "parallel", 1, 0, 'c' },
         { "server-pids", 1, 0, 'W' }, { "max-msgs", 1, 0, 'M' },
         { "label", 1, 0, 'l' }, { "phases", 1, 0, 'F' },
         { "rate-frac", 1, 0, 'R' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
@@ -2360,6 +2820,7 @@ main(int argc, char **argv)
         case 'B': sl_pub_user = optarg; break;
         case 'x': sl_storm = atoi(optarg); break;
         case 'v': sl_sig_every = atoi(optarg); break;
+        case 'K': sl_decrypt_every = atoi(optarg); break;
         case 'c': sl_parallel = atoi(optarg); break;
         case 'W': sl_server_pids = optarg; break;
         case 'M': sl_max_msgs = strtoull(optarg, NULL, 10); break;
@@ -2372,7 +2833,8 @@ main(int argc, char **argv)
 
     if (sl_nsubs < 0 || sl_npubs < 1 || sl_duration <= 0 || sl_duration > 600
         || sl_drain > 60 || sl_idle > 600 || sl_size < 40 || sl_size > 4000
-        || sl_sig_every < 1 || sl_parallel < 1 || sl_max_msgs < 64)
+        || sl_sig_every < 1 || sl_decrypt_every < 1 || sl_parallel < 1
+        || sl_max_msgs < 64)
     {
         sl_usage();
     }
@@ -2388,6 +2850,7 @@ main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     srandom(getpid());
+    sl_b64_init();
     RAND_bytes((unsigned char *) &sl_run_id, sizeof(sl_run_id));
     sl_run_id %= 1000000000;
 
@@ -2413,6 +2876,14 @@ main(int argc, char **argv)
 
         sl_load_client_key();
         sl_sc_setup();
+
+        sl_ids = calloc(sl_words * 64, sizeof(sl_id_t));
+        if (sl_ids == NULL) {
+            sl_die("out of memory");
+        }
+
+        sl_id_next = sl_last_id + 1;
+        sl_sig_chars = sl_b64len((size_t) EVP_PKEY_get_size(sl_server_key));
     }
 
     fixed_rate = sl_rate;
