@@ -600,7 +600,9 @@ ngx_http_securechat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_securechat_init_process(ngx_cycle_t *cycle)
 {
-    if (ngx_http_securechat_ws_init_process(cycle) != NGX_OK) {
+    if (ngx_http_securechat_api_init_process(cycle) != NGX_OK
+        || ngx_http_securechat_ws_init_process(cycle) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -263,6 +263,7 @@ static uint64_t     sl_last_id;           /* securechat: history to skip */
 static int          sl_ready;
 static int          sl_connecting;
 static int          sl_next_sub;
+static int          sl_connect_upto;      /* subscribers to connect now */
 static int          sl_quiet;
 
 /* securechat keys */
@@ -325,6 +326,7 @@ static int sl_kw_unwrap(const unsigned char *kek, const unsigned char *in,
 static void sl_pub_send(sl_conn_t *c, uint64_t now);
 static void sl_storm_send(sl_conn_t *c, uint64_t now);
 static void sl_read_pids_cpu(uint64_t *ticks, uint64_t *rss_kb);
+static uint64_t sl_read_pids_pss(void);
 static int sl_blocking_http(const char *req, size_t len, int *status,
     char *hdrs, size_t hsize, char *body, size_t bsize);
 static void sl_sc_setup(void);
@@ -2241,6 +2243,51 @@ sl_read_pids_cpu(uint64_t *ticks, uint64_t *rss_kb)
 }
 
 
+/*
+ * The sum of the servers' Pss (kB), from smaps_rollup: a page shared by
+ * several workers (the shared-memory zone) counts once in all, where the
+ * sum of their VmRSS counts it once per worker that touched it.
+ */
+
+static uint64_t
+sl_read_pids_pss(void)
+{
+    char      path[64], buf[256], *save, *tok, *list;
+    FILE     *f;
+    uint64_t  kb;
+
+    kb = 0;
+
+    if (sl_server_pids == NULL) {
+        return 0;
+    }
+
+    list = strdup(sl_server_pids);
+
+    for (tok = strtok_r(list, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save))
+    {
+        snprintf(path, sizeof(path), "/proc/%s/smaps_rollup", tok);
+        f = fopen(path, "r");
+        if (f == NULL) {
+            continue;
+        }
+
+        while (fgets(buf, sizeof(buf), f) != NULL) {
+            if (strncmp(buf, "Pss:", 4) == 0) {
+                kb += strtoull(buf + 4, NULL, 10);
+            }
+        }
+
+        fclose(f);
+    }
+
+    free(list);
+
+    return kb;
+}
+
+
 /* one request on a fresh blocking connection, for set-up only */
 static int
 sl_blocking_http(const char *req, size_t len, int *status, char *hdrs,
@@ -2489,7 +2536,7 @@ sl_loop(uint64_t until, int (*done)(void))
         }
 
         /* keep sl_parallel subscribers in their connecting phase */
-        while (sl_next_sub < sl_nsubs && sl_connecting < sl_parallel) {
+        while (sl_next_sub < sl_connect_upto && sl_connecting < sl_parallel) {
             sl_add(&sl_subs[sl_next_sub], SL_SUB, sl_next_sub);
             sl_next_sub++;
             sl_connecting++;
@@ -2538,7 +2585,7 @@ sl_loop(uint64_t until, int (*done)(void))
 static int
 sl_all_connected(void)
 {
-    return sl_next_sub == sl_nsubs && sl_connecting == 0;
+    return sl_next_sub == sl_connect_upto && sl_connecting == 0;
 }
 
 
@@ -2768,10 +2815,12 @@ sl_phase(const char *kind, double duration, int storm, double t_conn)
 int
 main(int argc, char **argv)
 {
-    int                  c, i, oi;
+    int                  c, i, oi, half, ready1;
     char                *phases, *ph;
-    double               t_conn, rss_per, max_rate, fixed_rate, rate_frac;
+    double               t_conn, rss_per, rss_marginal, pss_marginal;
+    double               max_rate, fixed_rate, rate_frac;
     uint64_t             t0, tick0, tick1, rss0, rss1, rss2;
+    uint64_t             pss0, pss1, pss2;
     static struct option opts[] = {
         { "mode", 1, 0, 'm' }, { "host", 1, 0, 'H' }, { "port", 1, 0, 'p' },
         { "subs", 1, 0, 'n' }, { "pubs", 1, 0, 'P' }, { "rate", 1, 0, 'r' },
@@ -2887,12 +2936,33 @@ main(int argc, char **argv)
     }
 
     fixed_rate = sl_rate;
-    sl_read_pids_cpu(&tick0, &rss0);
 
-    /* connect every subscriber (memory: before and after, held idle) */
+    /*
+     * Connect the subscribers in two halves, memory read before, between
+     * and after: the second half's growth is what one more connection
+     * costs, without what a worker allocates once (its thread pools'
+     * malloc arenas warming up on the first logins, say).
+     */
+
+    sl_read_pids_cpu(&tick0, &rss0);
+    pss0 = sl_read_pids_pss();
     t0 = sl_now();
-    sl_loop(t0 + 300ULL * 1000000000ULL, sl_all_connected);
-    t_conn = (sl_now() - t0) / 1e9;
+
+    for (half = 0; half < 2; half++) {
+        sl_connect_upto = half ? sl_nsubs : sl_nsubs / 2;
+        sl_loop(sl_now() + 300ULL * 1000000000ULL, sl_all_connected);
+
+        /* let the server settle (subscriptions registered in every worker) */
+        sl_loop(sl_now() + 300000000ULL, sl_never);
+
+        if (half == 0) {
+            ready1 = sl_ready;
+            sl_read_pids_cpu(&tick1, &rss1);
+            pss1 = sl_read_pids_pss();
+        }
+    }
+
+    t_conn = (sl_now() - t0) / 1e9 - 0.6;
 
     if (sl_ready < sl_nsubs) {
         fprintf(stderr, "securechat-load: %d of %d subscribers connected\n",
@@ -2903,22 +2973,31 @@ main(int argc, char **argv)
         }
     }
 
-    /* let the server settle (subscriptions registered in every worker) */
-    sl_loop(sl_now() + 300000000ULL, sl_never);
-    sl_read_pids_cpu(&tick1, &rss1);
-
     if (sl_idle > 0) {
         sl_loop(sl_now() + (uint64_t) (sl_idle * 1e9), sl_never);
         sl_read_pids_cpu(&tick1, &rss2);
+        pss2 = sl_read_pids_pss();
+
         rss_per = sl_ready > 0
                   ? ((double) rss2 - (double) rss0) * 1024.0 / sl_ready : 0;
+        rss_marginal = sl_ready > ready1
+                       ? ((double) rss2 - (double) rss1) * 1024.0
+                         / (sl_ready - ready1) : 0;
+        pss_marginal = sl_ready > ready1
+                       ? ((double) pss2 - (double) pss1) * 1024.0
+                         / (sl_ready - ready1) : 0;
+
         printf("{\"label\":\"%s\",\"kind\":\"idle\",\"mode\":\"%s\","
                "\"subs\":%d,\"connected\":%d,\"connect_s\":%.3f,"
-               "\"rss_before_kb\":%" PRIu64 ",\"rss_after_kb\":%" PRIu64 ","
-               "\"bytes_per_conn\":%.0f,\"pings\":%" PRIu64 ","
+               "\"rss_before_kb\":%" PRIu64 ",\"rss_half_kb\":%" PRIu64 ","
+               "\"rss_after_kb\":%" PRIu64 ",\"pss_before_kb\":%" PRIu64 ","
+               "\"pss_half_kb\":%" PRIu64 ",\"pss_after_kb\":%" PRIu64 ","
+               "\"bytes_per_conn\":%.0f,\"bytes_per_conn_marginal\":%.0f,"
+               "\"pss_per_conn_marginal\":%.0f,\"pings\":%" PRIu64 ","
                "\"sub_failed\":%" PRIu64 "}\n",
                sl_label, sl_mode ? "nchan" : "securechat", sl_nsubs,
-               sl_ready, t_conn, rss0, rss2, rss_per, sl_pings,
+               sl_ready, t_conn, rss0, rss1, rss2, pss0, pss1, pss2,
+               rss_per, rss_marginal, pss_marginal, sl_pings,
                sl_sub_failed);
         fflush(stdout);
     }

@@ -61,7 +61,9 @@ my @rows = (
     ['latency max us (fixed rate)',    'rate',  'lat_max_us'],
     ['lost deliveries (fixed rate)',   'rate',  'lost'],
     ['server CPU us/delivery (rate)',  'rate',  'server_us_per_delivery'],
-    ['idle bytes/connection (RSS)',    'idle',  'bytes_per_conn'],
+    ['idle bytes/conn, RSS, all N',    'idle',  'bytes_per_conn'],
+    ['idle bytes/conn, RSS, 2nd half', 'idle',  'bytes_per_conn_marginal'],
+    ['idle bytes/conn, PSS, 2nd half', 'idle',  'pss_per_conn_marginal'],
     ['connect time s (all N)',         'idle',  'connect_s'],
 );
 
@@ -115,4 +117,8 @@ for my $w (sort { $a <=> $b } keys %g) {
 print "\nlost = acknowledged publishes a connected subscriber never got, after"
     . " a drain;\nus/delivery = worker utime+stime / unique deliveries; the"
     . " load tool shares\nthe same cores, so compare ratios, not absolutes."
-    . "  'x' = storm p99 / no-storm p99.\n";
+    . "  'x' = storm p99 / no-storm p99.\nidle bytes/conn: the"
+    . " workers' memory growth per connection, over all N from before"
+    . " connecting,\nor over the second N/2 only (without what a worker"
+    . " allocates once); PSS counts\nshared-memory pages once, RSS once per"
+    . " worker that touched them.\n";

@@ -8,6 +8,9 @@
 #include "ngx_http_securechat_module.h"
 
 #include <openssl/crypto.h>
+#if (NGX_LINUX)
+#include <malloc.h>
+#endif
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
@@ -405,6 +408,38 @@ ngx_http_securechat_login_start(ngx_http_request_t *r)
     ngx_http_securechat_suspend(r, ngx_http_securechat_login_finish);
 
     return NGX_DONE;
+}
+
+
+/*
+ * scrypt's working memory (1 MiB at ln=10, 16 MiB at ln=14) is one large
+ * block per hash.  glibc raises its mmap threshold whenever such a block
+ * is freed, after which blocks that size come from the hashing thread's
+ * own arena and stay resident: megabytes per hashing thread, for the
+ * worker's life.  Pinning the threshold at glibc's own default (128 KiB)
+ * keeps them mmapped and returned at free, for the cost of the page
+ * faults of each hash.  (At ln=15 the block is past the highest
+ * threshold glibc would pick and was mmapped anyway.)
+ */
+
+ngx_int_t
+ngx_http_securechat_api_init_process(ngx_cycle_t *cycle)
+{
+#if (NGX_LINUX && defined M_MMAP_THRESHOLD)
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_securechat_module);
+
+    if (smcf != NULL && smcf->handlers
+        && mallopt(M_MMAP_THRESHOLD, 128 * 1024) != 1)
+    {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "securechat: mallopt(M_MMAP_THRESHOLD) failed");
+    }
+#endif
+
+    return NGX_OK;
 }
 
 
