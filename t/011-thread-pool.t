@@ -139,3 +139,23 @@ GET /api/
 --- must_die
 --- error_log
 "securechat_password_nice" 0 to 19
+
+
+
+=== TEST 8: scrypt's working memory (1 MiB a hash here) goes back to the system: 24 logins leave the worker's memory where it was
+--- skip_eval: 5: $ENV{TEST_NGINX_USE_VALGRIND}
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');    # warm-up
+my $before = SecureChat::Test::nginx_rss_anon();
+Test::More::ok($before > 0, "worker memory read: $before kB");
+SecureChat::Test::login_env($_ % 2 ? 'alice' : 'bob', ($_ % 2 ? 'alice' : 'bob') . '-password')
+    for 1 .. 24;
+Test::More::ok($ENV{TEST_NGINX_COOKIE}, 'logged in');
+my $grown = SecureChat::Test::nginx_rss_anon() - $before;
+Test::More::cmp_ok($grown, '<', 768,
+    "24 hashes in 2 threads left $grown kB more, not 1 MiB a thread");
+--- request
+GET /api/
+--- error_code: 200
+--- no_error_log
+[error]

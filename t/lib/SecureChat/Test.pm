@@ -219,6 +219,18 @@ sub thread_nice_values {
     return @nice;
 }
 
+# the anonymous resident memory (kB) of nginx (the master and its
+# workers, or the one process without a master), summed
+sub nginx_rss_anon {
+    my $kb = 0;
+    my $master = master_pid();
+    for my $pid ($master, worker_pids($master)) {
+        open my $st, '<', "/proc/$pid/status" or next;
+        while (<$st>) { $kb += $1 if /^RssAnon:\s+(\d+)/ }
+    }
+    return $kb;
+}
+
 # sends HUP to the master and waits until the old workers have gone
 sub reload_nginx {
     my $master = master_pid();
