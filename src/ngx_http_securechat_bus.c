@@ -9,6 +9,8 @@
  * signature per message, however many recipients) and appends it to the
  * history under the zone's mutex, so ids follow commit order.  One task
  * in flight per worker keeps each client's messages in the order sent.
+ * A batch starts after the event loop's current pass, so that what several
+ * publishers sent at once is sealed, and written to each client, together.
  *
  * Delivery: when the history grows, the worker that published delivers at
  * once and rings the doorbell of every other worker that is armed.  A
@@ -62,6 +64,7 @@ typedef struct {
     ngx_queue_t                          sealing;    /* in the thread */
     ngx_thread_task_t                   *task;
     ngx_uint_t                           busy;
+    ngx_event_t                          start;      /* the next batch */
 
     /* copies of history slots: a delivery batch, then one for fetch() */
     u_char                              *slots;
@@ -86,6 +89,7 @@ static void ngx_http_securechat_bus_ring(ngx_http_securechat_bus_t *bus,
     ngx_uint_t all);
 static ngx_int_t ngx_http_securechat_bus_seal_next(
     ngx_http_securechat_bus_t *bus);
+static void ngx_http_securechat_bus_start(ngx_event_t *ev);
 static void ngx_http_securechat_bus_seal_thread(void *data, ngx_log_t *log);
 static ngx_int_t ngx_http_securechat_bus_seal_one(uint64_t id, u_char *buf,
     size_t size, size_t *len, void *data);
@@ -154,6 +158,10 @@ ngx_http_securechat_bus_init_process(ngx_cycle_t *cycle)
     bus->task->event.handler = ngx_http_securechat_bus_sealed;
     bus->task->event.data = bus;
     bus->task->event.log = cycle->log;
+
+    bus->start.handler = ngx_http_securechat_bus_start;
+    bus->start.data = bus;
+    bus->start.log = cycle->log;
 
     if (ngx_http_securechat_doorbell_open(cycle, bus) != NGX_OK) {
         return NGX_ERROR;
@@ -379,20 +387,34 @@ ngx_http_securechat_bus_publish(ngx_str_t *user, ngx_str_t *text,
     ngx_queue_insert_tail(&bus->waiting, &item->queue);
     bus->nwaiting++;
 
-    if (bus->busy) {
-        return NGX_OK;
-    }
-
-    if (ngx_http_securechat_bus_seal_next(bus) != NGX_OK) {
-        /* nothing else was waiting: the queue drains before it goes idle */
-        ngx_queue_remove(&item->queue);
-        bus->nwaiting--;
-        OPENSSL_cleanse(item->text, item->text_len);
-        ngx_free(item);
-        return NGX_BUSY;
+    if (!bus->busy && !bus->start.timer_set) {
+        /* after this pass: the other requests it read may join the batch */
+        ngx_add_timer(&bus->start, 0);
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_securechat_bus_start(ngx_event_t *ev)
+{
+    ngx_http_securechat_bus_t  *bus;
+
+    bus = ev->data;
+
+    if (bus->busy || ngx_queue_empty(&bus->waiting)) {
+        return;
+    }
+
+    if (ngx_http_securechat_bus_seal_next(bus) != NGX_OK) {
+        /*
+         * The pool's queue is full (a storm of connections, each with a
+         * hello to sign): the batch waits; publish() refuses new texts
+         * once too many wait.
+         */
+        ngx_add_timer(&bus->start, 10);
+    }
 }
 
 
@@ -520,7 +542,7 @@ ngx_http_securechat_bus_sealed(ngx_event_t *ev)
     bus->busy = 0;
     published = 0;
 
-    /* local clients and other workers first, then the HTTP answers */
+    /* the other workers first, then the HTTP answers, then local clients */
 
     for (q = ngx_queue_head(&bus->sealing);
          q != ngx_queue_sentinel(&bus->sealing);
@@ -539,8 +561,12 @@ ngx_http_securechat_bus_sealed(ngx_event_t *ev)
 
     if (published) {
         ngx_http_securechat_bus_ring(bus, 0);
-        ngx_http_securechat_bus_deliver(bus);
     }
+
+    /*
+     * The answers before the local delivery: a publisher's next message
+     * then arrives while this batch is written out, and joins the next.
+     */
 
     while (!ngx_queue_empty(&bus->sealing)) {
         q = ngx_queue_head(&bus->sealing);
@@ -554,29 +580,14 @@ ngx_http_securechat_bus_sealed(ngx_event_t *ev)
         ngx_free(item);
     }
 
-    if (ngx_queue_empty(&bus->waiting)) {
-        return;
+    if (published) {
+        ngx_http_securechat_bus_deliver(bus);
     }
 
-    if (ngx_http_securechat_bus_seal_next(bus) == NGX_OK) {
-        return;
-    }
+    /* after the next pass of the event loop, which reads what came */
 
-    /* the thread pool refused: fail what waits rather than strand it */
-
-    while (!ngx_queue_empty(&bus->waiting)) {
-        q = ngx_queue_head(&bus->waiting);
-        ngx_queue_remove(q);
-        bus->nwaiting--;
-        item = ngx_queue_data(q, ngx_http_securechat_bus_item_t, queue);
-
-        OPENSSL_cleanse(item->text, item->text_len);
-
-        if (item->published) {
-            item->published(item->data, 0);
-        }
-
-        ngx_free(item);
+    if (!ngx_queue_empty(&bus->waiting) && !bus->start.timer_set) {
+        ngx_add_timer(&bus->start, 0);
     }
 }
 
