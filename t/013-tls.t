@@ -8,17 +8,7 @@ use IO::Socket::SSL ();
 securechat_defaults();
 no_shuffle();
 
-$ENV{TEST_NGINX_TLS_PORT} ||= 1986;
-
-our $TlsServer = <<"_EOC_";
-    server {
-        listen 127.0.0.1:\$TEST_NGINX_TLS_PORT ssl;
-        server_name localhost;
-        ssl_certificate     $ENV{TEST_NGINX_FIXTURES}/tls.crt;
-        ssl_certificate_key $ENV{TEST_NGINX_FIXTURES}/tls.key;
-$ApiConfig
-    }
-_EOC_
+our $TlsServer = tls_server($ApiConfig);
 
 our $NoAllowlist = CORE::join '', grep { !/securechat_allowed_origin/ }
                                   split /^/, $HttpConfig;

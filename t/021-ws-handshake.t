@@ -23,19 +23,7 @@ _EOC_
 
 our $Limit2 = $HttpConfig . "    securechat_user_connections 2;\n";
 
-# 1986 as in 013-tls.t, or next to the port the suite was given
-$ENV{TEST_NGINX_TLS_PORT} ||= ($ENV{TEST_NGINX_SERVER_PORT}
-                               || $ENV{TEST_NGINX_PORT} || 1984) + 2;
-
-our $TlsServer = $HttpConfig . <<"_EOC_";
-    server {
-        listen 127.0.0.1:\$TEST_NGINX_TLS_PORT ssl;
-        server_name localhost;
-        ssl_certificate     $ENV{TEST_NGINX_FIXTURES}/tls.crt;
-        ssl_certificate_key $ENV{TEST_NGINX_FIXTURES}/tls.key;
-$Routes
-    }
-_EOC_
+our $TlsServer = $HttpConfig . tls_server($Routes);
 
 # in the suite's default allowlist whatever the port
 our $Origin = 'https://chat.example.com';

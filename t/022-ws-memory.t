@@ -16,18 +16,7 @@ no_shuffle();
 
 our $Echo = "    location = /echo { securechat echo; }\n";
 
-$ENV{TEST_NGINX_TLS_PORT} ||= ($ENV{TEST_NGINX_SERVER_PORT}
-                               || $ENV{TEST_NGINX_PORT} || 1984) + 2;
-
-our $TlsServer = $HttpConfig . <<"_EOC_";
-    server {
-        listen 127.0.0.1:\$TEST_NGINX_TLS_PORT ssl;
-        server_name localhost;
-        ssl_certificate     $ENV{TEST_NGINX_FIXTURES}/tls.crt;
-        ssl_certificate_key $ENV{TEST_NGINX_FIXTURES}/tls.key;
-$Echo
-    }
-_EOC_
+our $TlsServer = $HttpConfig . tls_server($Echo);
 
 # opens n echo WebSockets and checks each one's 101
 sub open_sockets {

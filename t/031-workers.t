@@ -13,22 +13,12 @@ master_on();
 workers(2);
 no_shuffle();
 
-$ENV{TEST_NGINX_TLS_PORT} ||= 1986;
-
 our $Routes = $ApiConfig . <<'_EOC_';
     location = /api/connect { securechat connect; }
     location = /api/clients { securechat clients; }
 _EOC_
 
-our $TlsServer = $HttpConfig . <<"_EOC_";
-    server {
-        listen 127.0.0.1:\$TEST_NGINX_TLS_PORT ssl;
-        server_name localhost;
-        ssl_certificate     $ENV{TEST_NGINX_FIXTURES}/tls.crt;
-        ssl_certificate_key $ENV{TEST_NGINX_FIXTURES}/tls.key;
-$Routes
-    }
-_EOC_
+our $TlsServer = $HttpConfig . tls_server($Routes);
 
 
 sub client_count {

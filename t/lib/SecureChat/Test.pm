@@ -12,7 +12,7 @@ use IO::Socket::INET ();
 
 our @EXPORT = qw($MainConfig $HttpConfig $ApiConfig fixture http_request
                  login login_env expand_block json_string
-                 securechat_defaults);
+                 securechat_defaults tls_server);
 
 my $fx = $ENV{TEST_NGINX_FIXTURES}
     or die "TEST_NGINX_FIXTURES is not set (run the suite with make test)\n";
@@ -44,6 +44,26 @@ _EOC_
 
 # Blocks that leave out main_config, http_config or config get the suite's
 # defaults: the module loaded, a zone with the fixture keys, all routes.
+# a server block for the http_config: `listen ... ssl` on
+# TEST_NGINX_TLS_PORT (two above the suite's port unless set) with the
+# fixtures' certificate, holding the given locations
+$ENV{TEST_NGINX_TLS_PORT} ||= ($ENV{TEST_NGINX_SERVER_PORT}
+                               || $ENV{TEST_NGINX_PORT} || 1984) + 2;
+
+sub tls_server {
+    my ($locations) = @_;
+    return <<"_EOC_";
+    server {
+        listen 127.0.0.1:\$TEST_NGINX_TLS_PORT ssl;
+        server_name localhost;
+        ssl_certificate     $fx/tls.crt;
+        ssl_certificate_key $fx/tls.key;
+$locations
+    }
+_EOC_
+}
+
+
 sub securechat_defaults {
     Test::Nginx::Socket::add_block_preprocessor(sub {
         my $block = shift;
