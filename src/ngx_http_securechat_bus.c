@@ -309,6 +309,15 @@ ngx_http_securechat_doorbell_handler(ngx_event_t *ev)
         ngx_http_securechat_ws_kick_check();
     }
 
+    if (bus->busy) {
+        /*
+         * A batch of ours is being sealed: its delivery, a signature or
+         * a few away, takes what the other worker committed too, in the
+         * same writes to each client.
+         */
+        return;
+    }
+
     ngx_http_securechat_bus_deliver(bus);
 }
 
@@ -580,9 +589,8 @@ ngx_http_securechat_bus_sealed(ngx_event_t *ev)
         ngx_free(item);
     }
 
-    if (published) {
-        ngx_http_securechat_bus_deliver(bus);
-    }
+    /* ours, and what other workers committed while it was sealed */
+    ngx_http_securechat_bus_deliver(bus);
 
     /* after the next pass of the event loop, which reads what came */
 

@@ -334,6 +334,17 @@ ngx_http_securechat_ws_takeover(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        /*
+         * A write the socket refused is retried from wherever its bytes
+         * are by then (moved out of the scratch buffer, or to the front
+         * of the client's own): OpenSSL must not insist on the address.
+         */
+        SSL_set_mode(c->ssl->connection, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    }
+#endif
+
     /* frames that came with the head: the header buffer goes at detach */
 
     b = r->header_in;

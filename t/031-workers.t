@@ -20,6 +20,9 @@ _EOC_
 
 our $TlsServer = $HttpConfig . tls_server($Routes);
 
+# a small socket buffer: TLS writes stop half-way and are retried
+our $SlowTls = $HttpConfig . tls_server($Routes, 'sndbuf=4k');
+
 
 sub client_count {
     my ($chat) = @_;
@@ -170,3 +173,34 @@ GET /api/
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 4: over TLS, a client that reads late gets every message: writes the socket refused are retried from a buffer that has moved
+--- http_config eval: $::SlowTls
+--- config eval: $::Routes
+--- init
+my $alice = SecureChat::Chat->login('alice', 'alice-password');
+my $late = $alice->connect(tls => 1, port => $ENV{TEST_NGINX_TLS_PORT},
+                           rcvbuf => 4096);
+my $text = 'y' x 3000;
+for my $i (1 .. 40) {
+    defined $alice->post_chat("$i $text") or die "post $i\n";
+}
+# about 160 KB queued, under securechat_send_buffer: nobody is dropped
+my ($m, $other) = $late->collect(40, 20);
+Test::More::is(scalar(@$m), 40, 'all 40 messages arrived over TLS');
+Test::More::ok(!grep({ !$_->{ok} } @$m), 'every one verified and decrypted');
+my @n = map { ($_->{text} =~ /^(\d+) /)[0] // 0 } @$m;
+Test::More::is_deeply(\@n, [1 .. 40], 'in the order published');
+Test::More::ok(!grep({ $_->{type} eq 'close' } @$other), 'not closed');
+$late->{ws}->close;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- no_error_log
+[error]
+[alert]
+[crit]
+bad write retry

@@ -46,15 +46,17 @@ _EOC_
 # defaults: the module loaded, a zone with the fixture keys, all routes.
 # a server block for the http_config: `listen ... ssl` on
 # TEST_NGINX_TLS_PORT (two above the suite's port unless set) with the
-# fixtures' certificate, holding the given locations
+# fixtures' certificate, holding the given locations; more listen
+# parameters (e.g. "sndbuf=4k") after them
 $ENV{TEST_NGINX_TLS_PORT} ||= ($ENV{TEST_NGINX_SERVER_PORT}
                                || $ENV{TEST_NGINX_PORT} || 1984) + 2;
 
 sub tls_server {
-    my ($locations) = @_;
+    my ($locations, $listen) = @_;
+    $listen = $listen ? " $listen" : '';
     return <<"_EOC_";
     server {
-        listen 127.0.0.1:\$TEST_NGINX_TLS_PORT ssl;
+        listen 127.0.0.1:\$TEST_NGINX_TLS_PORT ssl$listen;
         server_name localhost;
         ssl_certificate     $fx/tls.crt;
         ssl_certificate_key $fx/tls.key;
