@@ -68,10 +68,8 @@ typedef struct {
     ngx_msec_t                           rate_time;
     ngx_uint_t                           rate_excess;  /* frames * 1000 */
 
-    /* the location's, kept for after the request is gone */
-    ngx_msec_t                           send_timeout;
-    ngx_msec_t                           lingering_time;
-    ngx_msec_t                           lingering_timeout;
+    /* the location's timeouts, still there after the request is gone */
+    ngx_http_core_loc_conf_t            *clcf;
     time_t                               lingering_until;
 
     u_char                   accept[NGX_HTTP_SECURECHAT_WS_ACCEPT_LEN];
@@ -85,7 +83,6 @@ typedef struct {
     unsigned                             closing:1;    /* close frame sent */
     unsigned                             ping_sent:1;
     unsigned                             finished:1;
-    unsigned                             scratch:1;    /* out is the worker's */
 
     /* a chat client */
     void                                *client;   /* the zone's node */
@@ -152,6 +149,7 @@ static void ngx_http_securechat_ws_close(ngx_http_securechat_ws_t *ws,
     ngx_uint_t code, const char *reason);
 static void ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_drop_out(ngx_http_securechat_ws_t *ws);
 static ngx_int_t ngx_http_securechat_ws_catch_up(
     ngx_http_securechat_ws_t *ws);
 
@@ -325,9 +323,7 @@ ngx_http_securechat_ws_takeover(ngx_http_request_t *r,
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    ws->send_timeout = clcf->send_timeout;
-    ws->lingering_time = clcf->lingering_time;
-    ws->lingering_timeout = clcf->lingering_timeout;
+    ws->clcf = clcf;
 
     if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
         ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
@@ -687,7 +683,7 @@ ngx_http_securechat_ws_detach(ngx_http_securechat_ws_t *ws)
 }
 
 
-/* the request ended before the detach: its pool takes ws with it */
+/* ws ends: with the request's pool before the detach, or the connection */
 
 static void
 ngx_http_securechat_ws_cleanup(void *data)
@@ -728,15 +724,7 @@ ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws)
         ws->early = NULL;
     }
 
-    if (ws->out != NULL) {
-        if (!ws->scratch) {
-            ngx_free(ws->out);
-        }
-
-        ws->out = NULL;
-        ws->out_pos = ws->out_len = ws->out_cap = 0;
-        ws->scratch = 0;
-    }
+    ngx_http_securechat_ws_drop_out(ws);
 
     OPENSSL_cleanse(&ws->channel, sizeof(ngx_http_securechat_channel_t));
 }
@@ -837,7 +825,7 @@ ngx_http_securechat_ws_linger(ngx_connection_t *c)
 
     if (ws->lingering_until == 0) {
         ws->lingering_until = ngx_time()
-                              + (time_t) (ws->lingering_time / 1000);
+                              + (time_t) (ws->clcf->lingering_time / 1000);
     }
 
 #if (NGX_HTTP_SSL)
@@ -882,7 +870,7 @@ ngx_http_securechat_ws_linger(ngx_connection_t *c)
         return;
     }
 
-    ngx_add_timer(rev, ws->lingering_timeout);
+    ngx_add_timer(rev, ws->clcf->lingering_timeout);
 
     if (rev->ready) {
         ngx_http_securechat_ws_linger_read(rev);
@@ -933,7 +921,7 @@ ngx_http_securechat_ws_linger_read(ngx_event_t *rev)
         return;
     }
 
-    ngx_add_timer(rev, ngx_min(timer * 1000, ws->lingering_timeout));
+    ngx_add_timer(rev, ngx_min(timer * 1000, ws->clcf->lingering_timeout));
 }
 
 
@@ -946,12 +934,8 @@ ngx_http_securechat_ws_close_connection(ngx_connection_t *c)
 
     ws = c->data;
 
-    if (ws->finish.timer_set) {
-        ngx_del_timer(&ws->finish);
-    }
-
-    ngx_http_securechat_ws_release(ws);
-    ngx_free(ws);
+    /* what the request pool's cleanup would have done, had it stayed */
+    ngx_http_securechat_ws_cleanup(ws);
 
     c->data = NULL;
 
@@ -1407,13 +1391,9 @@ ngx_http_securechat_ws_reserve(ngx_http_securechat_ws_t *ws, size_t n,
 
     if (ws->out != NULL) {
         ngx_memcpy(out, ws->out + ws->out_pos, pending);
-
-        if (!ws->scratch) {
-            ngx_free(ws->out);
-        }
+        ngx_http_securechat_ws_drop_out(ws);
     }
 
-    ws->scratch = 0;
     ws->out = out;
     ws->out_cap = cap;
     ws->out_pos = 0;
@@ -1635,13 +1615,7 @@ ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws)
             ws->out_pos += n;
         }
 
-        if (!ws->scratch) {
-            ngx_free(ws->out);
-        }
-
-        ws->out = NULL;
-        ws->out_pos = ws->out_len = ws->out_cap = 0;
-        ws->scratch = 0;
+        ngx_http_securechat_ws_drop_out(ws);
 
         if (c->write->timer_set) {
             ngx_del_timer(c->write);
@@ -1662,7 +1636,7 @@ ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws)
 
 again:
 
-    ngx_add_timer(c->write, ws->send_timeout);
+    ngx_add_timer(c->write, ws->clcf->send_timeout);
 
     if (ngx_handle_write_event(c->write, 0) != NGX_OK) {
         ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
@@ -1768,7 +1742,6 @@ ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
         if (ws->out == NULL) {
             ws->out = ngx_http_securechat_ws_scratch;
             ws->out_cap = ngx_http_securechat_ws_scratch_size;
-            ws->scratch = 1;
         }
 
         gap_from = 0;
@@ -1817,7 +1790,7 @@ ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws)
     u_char  *out;
     size_t   pending;
 
-    if (!ws->scratch) {
+    if (ws->out != ngx_http_securechat_ws_scratch) {
         return;
     }
 
@@ -1828,9 +1801,7 @@ ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws)
         out = ngx_alloc(pending, ws->connection->log);
 
         if (out == NULL) {
-            ws->out = NULL;
-            ws->out_pos = ws->out_len = ws->out_cap = 0;
-            ws->scratch = 0;
+            ngx_http_securechat_ws_drop_out(ws);
             ngx_http_securechat_ws_finish(ws, NGX_HTTP_CLOSE);
             return;
         }
@@ -1838,11 +1809,25 @@ ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws)
         ngx_memcpy(out, ws->out + ws->out_pos, pending);
     }
 
+    ngx_http_securechat_ws_drop_out(ws);
+
     ws->out = out;
-    ws->out_pos = 0;
     ws->out_len = pending;
     ws->out_cap = pending;
-    ws->scratch = 0;
+}
+
+
+/* no more output buffer: the client's own is freed, the scratch kept */
+
+static void
+ngx_http_securechat_ws_drop_out(ngx_http_securechat_ws_t *ws)
+{
+    if (ws->out != NULL && ws->out != ngx_http_securechat_ws_scratch) {
+        ngx_free(ws->out);
+    }
+
+    ws->out = NULL;
+    ws->out_pos = ws->out_len = ws->out_cap = 0;
 }
 
 
