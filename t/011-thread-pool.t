@@ -97,7 +97,7 @@ unknown thread pool "nosuchpool"
 --- http_config eval: $::HttpConfig . "    securechat_seal_thread_pool sealing;\n    securechat_password_nice 7;\n"
 --- init
 my @before = SecureChat::Test::thread_nice_values();
-Test::More::ok(@before >= 2, 'threads found: ' . scalar @before);
+Test::More::ok(@before >= 1, 'threads found: ' . scalar @before);
 Test::More::is(scalar(grep { $_ != 0 } @before), 0, 'all at nice 0 before');
 SecureChat::Test::login_env('alice', 'alice-password');
 Test::More::ok($ENV{TEST_NGINX_COOKIE}, 'logged in');
@@ -145,6 +145,7 @@ GET /api/
 === TEST 8: scrypt's working memory (1 MiB a hash here) goes back to the system: 24 logins leave the worker's memory where it was
 --- skip_eval: 5: $ENV{TEST_NGINX_USE_VALGRIND}
 --- init
+return if $ENV{TEST_NGINX_USE_VALGRIND};    # skipped: nginx is not started
 SecureChat::Test::login_env('alice', 'alice-password');    # warm-up
 my $before = SecureChat::Test::nginx_rss_anon();
 Test::More::ok($before > 0, "worker memory read: $before kB");

@@ -61,6 +61,7 @@ __DATA__
 --- skip_eval: 3: $ENV{TEST_NGINX_USE_VALGRIND}
 --- config eval: $::Echo
 --- init
+return if $ENV{TEST_NGINX_USE_VALGRIND};    # skipped: nginx is not started
 my ($bytes, $alive) = main::cost_per_socket(100, 400);
 Test::More::is($alive, 3, 'the sockets measured all echo');
 Test::More::cmp_ok($bytes, '<', 3072,
@@ -79,6 +80,7 @@ GET /echo
 --- http_config eval: $::TlsServer
 --- config eval: $::Echo
 --- init
+return if $ENV{TEST_NGINX_USE_VALGRIND};    # skipped: nginx is not started
 my ($bytes, $alive) = main::cost_per_socket(50, 200, tls => 1,
                                             port => $ENV{TEST_NGINX_TLS_PORT});
 Test::More::is($alive, 3, 'the sockets measured all echo over TLS');
