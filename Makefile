@@ -23,8 +23,8 @@ DEB_CC_OPT  := -g -O2 -fstack-protector-strong -Wformat \
 DEB_LD_OPT  := -Wl,-z,relro -Wl,-z,now -fPIC
 
 APT_PACKAGES := nginx nginx-dev libssl-dev libjansson-dev openssl \
-                gcc make perl libtest-base-perl libcryptx-perl \
-                libio-socket-ssl-perl \
+                gcc make perl libtest-base-perl libhttp-message-perl \
+                libcryptx-perl libio-socket-ssl-perl \
                 libcmocka-dev clang valgrind
 
 MODULE_SRCS := config ngx_http_securechat_module.c \
@@ -36,8 +36,8 @@ include mk/ws.mk
 include mk/bench.mk
 include mk/browser.mk
 
-.PHONY: all deps module run test test-valgrind unit-tests t fixtures \
-        clean bench
+.PHONY: all deps module run test test-valgrind unit-tests t t-env \
+        make-test fixtures clean bench
 
 all: module
 
@@ -95,18 +95,28 @@ $(FIXTURES)/.ready: t/make-fixtures.sh | tools
 	touch $@
 
 # the real Test::Nginx when it is installed, else the stand-in in t/
+# (found through the caller's PERL5LIB, which is kept)
 TEST_ENV = TEST_NGINX_BINARY=$(NGINX_BIN) \
            TEST_NGINX_MODULE=$(CURDIR)/$(MODULE_SO) \
            TEST_NGINX_FIXTURES=$(CURDIR)/$(FIXTURES) \
-           PERL5LIB=$(CURDIR)/t/lib$$(perl -MTest::Nginx::Socket -e1 \
-               2>/dev/null || echo ":$(CURDIR)/t/stand-in")
+           PERL5LIB=$(CURDIR)/t/lib$${PERL5LIB:+:$$PERL5LIB}$$(perl \
+               -MTest::Nginx::Socket -e1 2>/dev/null \
+               || echo ":$(CURDIR)/t/stand-in")
 
 t: $(MODULE_SO) fixtures
 	$(TEST_ENV) prove -r t
 
+# the PERL5LIB `make t` runs the suite with
+t-env:
+	@$(TEST_ENV) printenv PERL5LIB
+
+# the install step and make's test environment (t/unit/test_make.sh)
+make-test:
+	@sh t/unit/test_make.sh mk/flags.mk $(CURDIR)
+
 test: deps
 	$(MAKE) module
-	$(MAKE) unit tools-test crypto-unit ws-unit
+	$(MAKE) unit tools-test crypto-unit ws-unit make-test
 	$(MAKE) fuzz-smoke crypto-fuzz-smoke ws-fuzz-smoke
 	$(MAKE) crypto-vectors-check
 	$(MAKE) t

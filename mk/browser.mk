@@ -7,8 +7,9 @@
 #     make -f mk/browser.mk browser-deps js-unit browser-test
 #
 # Targets:
-#   browser-deps   chromium and nodejs from apt when missing, then `npm ci`
-#                  (ws, playwright-core; no browser is ever downloaded)
+#   browser-deps   chromium, nodejs and npm from apt when missing (Debian
+#                  12's Node.js 18 and npm 9 will do), then `npm ci` (ws,
+#                  playwright-core; no browser is ever downloaded)
 #   js-unit        node --test t/js: the library against the test vectors
 #   browser-test   node --test t/browser: the page in headless Chromium and
 #                  the CLI, against nginx started by the tests on ports
@@ -28,8 +29,12 @@ BROWSER_PASSWD_TOOL ?= $(BUILD)/bin/securechat-passwd
 BROWSER_TEST_PORT    ?= 2201
 BROWSER_TEST_PORT_ED ?= 2202
 
-# Debian packages: the browser, and Node.js (20 or later) with npm
-BROWSER_APT_PACKAGES = chromium nodejs
+# Debian packages: the browser, Node.js (18 or later) and npm, each only
+# when what it provides is missing: a Node.js from elsewhere (which comes
+# with its own npm) is used as it is, never replaced by Debian's
+BROWSER_APT_PACKAGES = $(if $(wildcard $(CHROMIUM)),,chromium) \
+                       $(if $(shell command -v node),,nodejs) \
+                       $(if $(shell command -v npm),,npm)
 
 BROWSER_NODE_STAMP = node_modules/.package-lock.json
 
@@ -40,19 +45,23 @@ browser-deps: $(BROWSER_NODE_STAMP)
 
 $(BROWSER_NODE_STAMP): package.json package-lock.json
 	@$(call SC_APT_INSTALL,$(BROWSER_APT_PACKAGES))
-	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' \
-	    || { echo "Node.js 20 or later is needed (node --version: $$(node --version))"; exit 1; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' \
+	    || { echo "Node.js 18 or later is needed (node --version: $$(node --version))"; exit 1; }
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	touch $@
 
 js-unit:
 	node --test t/js/
 
-# the tests start their own nginx; they need the module and the passwd tool
+# the tests start their own nginx; they need the module and the passwd
+# tool.  One file at a time (Node 18's runner has no --test-concurrency).
 browser-test: browser-deps $(MODULE_SO) $(BROWSER_PASSWD_TOOL)
 	mkdir -p $(BUILD)/screenshots
-	NGINX_BIN=$(NGINX) MODULE_SO=$(abspath $(MODULE_SO)) \
-	PASSWD_TOOL=$(abspath $(BROWSER_PASSWD_TOOL)) CHROMIUM=$(CHROMIUM) \
-	BROWSER_TEST_PORT=$(BROWSER_TEST_PORT) \
-	BROWSER_TEST_PORT_ED=$(BROWSER_TEST_PORT_ED) \
-	    node --test --test-concurrency=1 t/browser/
+	@rc=0; for f in t/browser/*.test.mjs; do \
+	    echo "node --test $$f"; \
+	    NGINX_BIN=$(NGINX) MODULE_SO=$(abspath $(MODULE_SO)) \
+	    PASSWD_TOOL=$(abspath $(BROWSER_PASSWD_TOOL)) CHROMIUM=$(CHROMIUM) \
+	    BROWSER_TEST_PORT=$(BROWSER_TEST_PORT) \
+	    BROWSER_TEST_PORT_ED=$(BROWSER_TEST_PORT_ED) \
+	        node --test $$f || rc=1; \
+	done; exit $$rc

@@ -18,15 +18,25 @@ SC_VALGRIND    ?= valgrind -q --error-exitcode=1 --leak-check=full \
                   --errors-for-leak-kinds=definite
 
 # $(call SC_APT_INSTALL,packages): installs, by Debian package name, those
-# not installed yet; with sudo only when not root
+# not installed yet; with sudo only when not root.  Not root and no sudo:
+# prints the apt-get command to run as root and fails, installing nothing.
 define SC_APT_INSTALL
 missing=""; \
-for p in $(1); do \
+for p in $(sort $(1)); do \
     dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
         | grep -q 'install ok installed' || missing="$$missing $$p"; \
 done; \
 if [ -n "$$missing" ]; then \
-    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+    sudo=""; \
+    if [ "$$(id -u)" != 0 ]; then \
+        if command -v sudo >/dev/null 2>&1; then sudo=sudo; else \
+            echo "missing Debian packages, and no sudo to install them;" \
+                 "as root, run:" >&2; \
+            echo "    apt-get update && apt-get install" \
+                 "--no-install-recommends$$missing" >&2; \
+            exit 1; \
+        fi; \
+    fi; \
     echo "installing:$$missing"; \
     $$sudo apt-get update -qq && \
     DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \

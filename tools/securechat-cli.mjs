@@ -14,8 +14,12 @@ import {createInterface} from "node:readline";
 import {readFileSync, writeFileSync, mkdirSync, renameSync} from "node:fs";
 import {dirname, join} from "node:path";
 import {homedir} from "node:os";
+import {webcrypto} from "node:crypto";
 import WebSocket from "ws";
 import {SecureChatClient, memoryKeyStore} from "../html/securechat.js";
+
+// Node 18 (Debian 12's) has WebCrypto only under node:crypto
+globalThis.crypto ??= webcrypto;
 
 const USAGE = `usage: securechat-cli.mjs [options]
   --url URL          server (env SECURECHAT_URL, default http://127.0.0.1:8000)

@@ -6,6 +6,7 @@
 import {test} from "node:test";
 import assert from "node:assert/strict";
 import {readFileSync} from "node:fs";
+import {webcrypto} from "node:crypto";
 import {
     b64uEncode, b64uDecode, field, u64, helloSignedBytes,
     messageSignedBytes, chatAad, parseHeader, pemToDer, keyId,
@@ -16,6 +17,8 @@ import {
 
 const V = JSON.parse(readFileSync(
     new URL("../../docs/vectors.json", import.meta.url), "utf8"));
+// Node 18 (Debian 12's) has WebCrypto only under node:crypto
+globalThis.crypto ??= webcrypto;
 const subtle = globalThis.crypto.subtle;
 const hex = (b) => Buffer.from(b).toString("hex");
 
