@@ -75,7 +75,53 @@ sub securechat_defaults {
             unless defined $block->http_config;
         $block->set_value(config => $ApiConfig)
             unless defined $block->config;
+        error_log_checks($block);
     });
+    return;
+}
+
+
+# The real Test::Nginx only warns about [alert], [crit] and [emerg] lines
+# in error.log (and says nothing of sanitizer reports); the stand-in fails
+# on some of them.  So every block states it: a no_error_log pattern for
+# the levels and one for sanitizer and assertion reports, added to the
+# block's own.  A level the block's error_log or no_error_log already
+# mentions ("[alert", ...) is the block's to check, as both modules do for
+# their warnings; [emerg] is expected where nginx must die, and there its
+# start-up errors stay out of the test output (suppress_stderr: they are
+# in error.log, where error_log looks).  The patterns are regexes whose
+# text does not contain "[alert" etc., so that neither module takes them
+# for the block's own mention of the level.
+my $Sanitizer = qr/ERROR: (?:Address|Leak|Memory|Thread|UndefinedBehavior)Sanitizer|\bruntime error: |\bAssertion .*?failed\b/;
+
+sub mentions {
+    my ($val, $text) = @_;
+    return 0 unless defined $val;
+    return (grep { mentions($_, $text) } @$val) ? 1 : 0
+        if ref $val eq 'ARRAY';
+    return index("$val", $text) >= 0 ? 1 : 0;
+}
+
+sub error_log_checks {
+    my $block = shift;
+    my $must_die = defined $block->must_die;
+    my @own = grep { defined } $block->error_log, $block->no_error_log;
+
+    my @levels = grep { !mentions(\@own, "[$_") }
+                 $must_die ? qw(alert crit) : qw(alert crit emerg);
+    my @pats;
+    push @pats, qr/\[(?:${\ join '|', @levels})\]/ if @levels;
+    push @pats, $Sanitizer unless mentions(\@own, 'Sanitizer');
+
+    my $have = $block->no_error_log;
+    my @have = !defined $have         ? ()
+             : ref $have eq 'ARRAY'   ? @$have
+             : ref $have eq 'Regexp'  ? ($have)
+             : do { (my $s = $have) =~ s/\n+\z//; split /\n+/, $s };
+    $block->set_value(no_error_log => [@have, @pats]);
+
+    $block->set_value(suppress_stderr => 1)
+        if $must_die && !defined $block->suppress_stderr;
     return;
 }
 
