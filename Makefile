@@ -1,6 +1,8 @@
 # ngx_http_securechat_module
 #
 #   make run    install what is missing, build, run nginx on port 8000
+#               (PORT=8001 for another; make reload, make stop from
+#               another terminal; make password for a new demo password)
 #   make test   install what is missing, build, run every test
 #
 # See README.md for the rest.
@@ -36,8 +38,8 @@ include mk/ws.mk
 include mk/bench.mk
 include mk/browser.mk
 
-.PHONY: all deps module run test test-valgrind unit-tests t t-env \
-        make-test fixtures clean bench
+.PHONY: all deps module run reload stop password test test-valgrind \
+        unit-tests t t-env make-test run-test fixtures clean bench
 
 all: module
 
@@ -78,11 +80,71 @@ $(STATE)/.ready: | tools
 	tools/make-state.sh $(STATE) $(BUILD)/bin/securechat-passwd
 	touch $@
 
+# What nginx runs: conf/securechat.conf (the documented default) with the
+# port of PORT (nginx takes no listen from the command line) and absolute
+# paths to $(STATE) and the module, written into $(STATE).  `make reload`
+# writes it again (after an edit of conf/) with the port of the last
+# `make run` unless PORT is given.
+RUN_CONF     = $(abspath $(STATE))/securechat.conf
+RUN_NGINX    = $(NGINX_BIN) -p $(CURDIR)/ -c $(RUN_CONF)
+RUN_PORT     = $(if $(filter command line environment,$(origin PORT)),$(PORT),$$(cat $(STATE)/port 2>/dev/null || echo $(PORT)))
+
+# $(call RUN_CONF_WRITE,port)
+define RUN_CONF_WRITE
+port=$(1); \
+case "$$port" in ''|*[!0-9]*) echo "PORT must be a number: $$port" >&2; exit 1;; esac; \
+[ "$$port" -ge 1 ] && [ "$$port" -le 65535 ] \
+    || { echo "PORT must be 1 to 65535: $$port" >&2; exit 1; }; \
+grep -Eq '^[[:space:]]*listen[[:space:]]+8000;' conf/securechat.conf \
+    || { echo "conf/securechat.conf has no 'listen 8000;' for PORT" >&2; exit 1; }; \
+sed -e "s|^\([[:space:]]*listen[[:space:]]*\)8000;|\1$$port;|" \
+    -e "s|//localhost:8000\b|//localhost:$$port|g" \
+    -e "s|//127\.0\.0\.1:8000\b|//127.0.0.1:$$port|g" \
+    -e "s|\.\./state/|$(abspath $(STATE))/|g" \
+    -e "s|\([[:space:]]\)state/|\1$(abspath $(STATE))/|g" \
+    -e "s|build/modules/ngx_http_securechat_module\.so|$(abspath $(MODULE_SO))|" \
+    conf/securechat.conf > $(RUN_CONF).tmp && mv $(RUN_CONF).tmp $(RUN_CONF); \
+echo "$$port" > $(STATE)/port
+endef
+
+# the demo password make-state.sh made, shown last and once
+define RUN_SHOW_PASSWORD
+if [ -s $(STATE)/demo-password ]; then \
+    line=$$(cat $(STATE)/demo-password); \
+    echo; \
+    echo "  +------------------------------------------------------------+"; \
+    printf '  |  %-58s|\n' "log in as:  $$line" \
+        "(user: password; shown this once, only its hash is kept)" \
+        "a new one: make password (then make reload)"; \
+    echo "  +------------------------------------------------------------+"; \
+    echo; \
+    rm -f $(STATE)/demo-password; \
+fi
+endef
+
 run: $(MODULE_SO) $(STATE)/.ready
-	mkdir -p $(STATE)/logs
-	@echo "securechat: http://localhost:$(PORT)/  (Ctrl-C stops it)"
-	exec $(NGINX_BIN) -p $(CURDIR)/ -c conf/securechat.conf \
-	    -g 'daemon off; master_process on;'
+	@mkdir -p $(STATE)/logs
+	@$(call RUN_CONF_WRITE,$(PORT))
+	@$(call RUN_SHOW_PASSWORD)
+	@echo "securechat: http://localhost:$(PORT)/  (Ctrl-C or make stop" \
+	      "stops it, make reload reloads it)"
+	@exec $(RUN_NGINX) -g 'daemon off; master_process on;'
+
+# signal the nginx of `make run` (its pid file is in $(STATE))
+reload: $(MODULE_SO)
+	@$(call RUN_CONF_WRITE,$(RUN_PORT))
+	$(RUN_NGINX) -s reload
+
+stop:
+	$(RUN_NGINX) -s stop
+
+# a new random password for a user of $(STATE)/users (default demo)
+PASSWORD_USER ?= demo
+password: $(STATE)/.ready
+	@$(BUILD)/bin/securechat-passwd -g $(STATE)/users $(PASSWORD_USER) \
+	    > $(STATE)/demo-password
+	@$(call RUN_SHOW_PASSWORD)
+	@echo "a running nginx takes it at: make reload"
 
 # -- tests -----------------------------------------------------------------
 
@@ -114,12 +176,17 @@ t-env:
 make-test:
 	@sh t/unit/test_make.sh mk/flags.mk $(CURDIR)
 
+# make run PORT=..., make reload, make stop, in a state dir of their own
+RUN_TEST_PORT ?= 2211
+run-test: $(MODULE_SO) tools
+	@sh t/unit/test_run.sh $(RUN_TEST_PORT) $(BUILD)/run-test
+
 test: deps
 	$(MAKE) module
 	$(MAKE) unit tools-test crypto-unit ws-unit make-test
 	$(MAKE) fuzz-smoke crypto-fuzz-smoke ws-fuzz-smoke
 	$(MAKE) crypto-vectors-check
-	$(MAKE) t
+	$(MAKE) t run-test
 	$(MAKE) browser-deps js-unit browser-test NGINX=$(NGINX_BIN)
 
 # the suite again with nginx under valgrind; fails on memory errors

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Prepares the state directory `make run` uses: a server signing key, a
-# session secret and a users file with one demo user.  Anything already
+# session secret and a users file with one demo user, whose password is
+# left in demo-password (mode 0600) for `make run` to show.  Anything already
 # there is kept, so a second run has the same key and the same users.
 set -euo pipefail
 
@@ -21,9 +22,10 @@ if [ ! -s "$state/session-secret" ]; then
     echo "state: new session secret in $state/session-secret"
 fi
 
+# the password goes to a file that `make run` shows, last, and removes
 if [ ! -s "$state/users" ]; then
-    echo "state: a demo user; its password is shown this once:"
-    "$passwd_tool" -g "$state/users" demo
+    "$passwd_tool" -g "$state/users" demo > "$state/demo-password"
+    echo "state: a demo user, demo; make run shows its password once"
 fi
 
 chmod 600 "$state/signing-key.pem" "$state/session-secret" "$state/users"
