@@ -86,11 +86,11 @@ grep -q "^sudo apt-get install .*$pkg" "$work/calls" \
 if [ -n "$root" ]; then
     mkdir -p "$work/perl/Test/Nginx"
     echo 'package Test::Nginx::Socket; 1;' > "$work/perl/Test/Nginx/Socket.pm"
-    got=$(PERL5LIB="$work/perl" make -s -C "$root" t-env)
+    got=$(PERL5LIB="$work/perl" make -s --no-print-directory -C "$root" t-env)
     [ "$got" = "$root/t/lib:$work/perl" ] \
         && pass "PERL5LIB with a Test::Nginx: kept, no stand-in" \
         || fail "PERL5LIB with a Test::Nginx became '$got'"
-    got=$(PERL5LIB="$work" make -s -C "$root" t-env)
+    got=$(PERL5LIB="$work" make -s --no-print-directory -C "$root" t-env)
     [ "$got" = "$root/t/lib:$work:$root/t/stand-in" ] \
         && pass "PERL5LIB without one: kept, then the stand-in" \
         || fail "PERL5LIB without a Test::Nginx became '$got'"

@@ -19,13 +19,12 @@ fail() { echo "not ok - $*"; fails=$((fails + 1)); }
 pass() { echo "ok - $*"; }
 finish() {
     if [ -n "$run_pid" ] && kill -0 "$run_pid" 2>/dev/null; then
-        make -s stop STATE="$state" >/dev/null 2>&1
+        make -s --no-print-directory stop STATE="$state" >/dev/null 2>&1
         sleep 1; kill "$run_pid" 2>/dev/null
     fi
-    [ $fails -eq 0 ] && echo "test_run: all passed" \
-        || { echo "test_run: $fails failed"; tail -n 30 "$work/run.log"; }
-    [ $fails -eq 0 ]
-    exit
+    if [ $fails -eq 0 ]; then echo "test_run: all passed"; exit 0; fi
+    echo "test_run: $fails failed"; tail -n 30 "$work/run.log"
+    exit 1
 }
 trap finish EXIT
 
@@ -62,7 +61,7 @@ login_code() {
         | head -1
 }
 
-make -s run PORT="$port" STATE="$state" > "$work/run.log" 2>&1 &
+make -s --no-print-directory run PORT="$port" STATE="$state" > "$work/run.log" 2>&1 &
 run_pid=$!
 
 if wait_for 120 serving; then
@@ -91,11 +90,11 @@ esac
     || fail "login with the shown password: $(login_code "$pw")"
 
 # a new password, taken by a reload of this nginx
-new=$(make -s password STATE="$state" \
+new=$(make -s --no-print-directory password STATE="$state" \
       | sed -n 's/^  |  log in as:  demo: \([^ ]*\) *|$/\1/p')
 [ -n "$new" ] && [ "$new" != "$pw" ] && pass "make password shows a new one" \
     || fail "make password showed '$new'"
-if make -s reload STATE="$state" > "$work/reload.log" 2>&1; then
+if make -s --no-print-directory reload STATE="$state" > "$work/reload.log" 2>&1; then
     pass "make reload"
 else
     fail "make reload: $(cat "$work/reload.log")"
@@ -110,7 +109,7 @@ grep -q "listen.*$port;" "$state/securechat.conf" \
     || fail "make reload changed the port"
 
 # stop ends make run, with success
-if make -s stop STATE="$state" > "$work/stop.log" 2>&1; then
+if make -s --no-print-directory stop STATE="$state" > "$work/stop.log" 2>&1; then
     pass "make stop"
 else
     fail "make stop: $(cat "$work/stop.log")"
