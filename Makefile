@@ -106,6 +106,7 @@ t: $(MODULE_SO) fixtures
 
 test: deps
 	$(MAKE) module
+	$(MAKE) headers-check
 	$(MAKE) unit tools-test crypto-unit ws-unit
 	$(MAKE) fuzz-smoke crypto-fuzz-smoke ws-fuzz-smoke
 	$(MAKE) crypto-vectors-check

@@ -1274,7 +1274,7 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, const u_char *frame,
     size_t                          text_len;
     ngx_int_t                       rc;
     ngx_str_t                       text;
-    ngx_http_securechat_frame_rc_e  frc;
+    ngx_http_securechat_chat_rc_e   frc;
 
     frc = ngx_http_securechat_client_frame_open(&ws->channel, ws->conn_id,
                                                NGX_HTTP_SECURECHAT_CONN_ID_LEN,
@@ -1282,17 +1282,17 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, const u_char *frame,
                                                ngx_http_securechat_ws_text,
                                                ws->smcf->message_max,
                                                &text_len);
-    if (frc != NGX_HTTP_SECURECHAT_FRAME_OK) {
+    if (frc != NGX_HTTP_SECURECHAT_CHAT_OK) {
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "securechat: chat frame refused: %s",
-                      ngx_http_securechat_frame_rc_code(frc));
+                      ngx_http_securechat_chat_rc_code(frc));
 
         ngx_http_securechat_ws_notice(ws,
-                                      ngx_http_securechat_frame_rc_code(frc),
-                                      ngx_http_securechat_frame_rc_text(frc));
+                                      ngx_http_securechat_chat_rc_code(frc),
+                                      ngx_http_securechat_chat_rc_text(frc));
 
         ngx_http_securechat_ws_close(ws,
-                                     frc == NGX_HTTP_SECURECHAT_FRAME_ERROR
+                                     frc == NGX_HTTP_SECURECHAT_CHAT_ERROR
                                      ? NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR
                                      : NGX_HTTP_SECURECHAT_WS_POLICY,
                                      "chat frame refused");
