@@ -153,6 +153,8 @@ headers-check:
 	         $(WS_CPPFLAGS) "$$0" 2>"$${0%.c}.err" \
 	     || { echo "headers-check FAILED: $$(cat "$$0" | tr "\n" " ")"; \
 	          head -n 8 "$${0%.c}.err"; exit 1; }'
+	@echo "headers-check: $$(ls $(BUILD)/ws/headers/*.c | wc -l)" \
+	      "translation units compile"
 
 ws-clean:
 	rm -rf $(BUILD)/ws

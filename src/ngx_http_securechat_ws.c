@@ -24,6 +24,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <jansson.h>
 
 #include "ngx_http_securechat_bus.h"
 #include "ngx_http_securechat_envelope.h"
@@ -145,6 +146,8 @@ static void ngx_http_securechat_ws_notice(ngx_http_securechat_ws_t *ws,
     const char *code, const char *message);
 static ngx_int_t ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws,
     uint64_t from, uint64_t to);
+static ngx_int_t ngx_http_securechat_ws_json(ngx_http_securechat_ws_t *ws,
+    json_t *doc);
 static void ngx_http_securechat_ws_close(ngx_http_securechat_ws_t *ws,
     ngx_uint_t code, const char *reason);
 static void ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws);
@@ -1475,22 +1478,17 @@ ngx_http_securechat_ws_message(ngx_http_securechat_ws_t *ws,
 }
 
 
-/* an error frame (docs/PROTOCOL.md section 9); code and message are ours */
+/* an error frame (docs/PROTOCOL.md section 9) */
 
 static void
 ngx_http_securechat_ws_notice(ngx_http_securechat_ws_t *ws, const char *code,
     const char *message)
 {
-    u_char  *p, *last;
-    u_char   buf[NGX_HTTP_SECURECHAT_WS_NOTICE_MAX];
+    /* jansson escapes whatever the sentence holds: quotes, for one */
 
-    last = ngx_snprintf(buf, sizeof(buf),
-                        "{\"type\":\"error\",\"code\":\"%s\","
-                        "\"message\":\"%s\"}", code, message);
-
-    p = buf;
-    (void) ngx_http_securechat_ws_frame(ws, NGX_HTTP_SECURECHAT_WS_TEXT, p,
-                                        last - p);
+    (void) ngx_http_securechat_ws_json(ws,
+               json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
+                         "message", message));
 }
 
 
@@ -1498,17 +1496,43 @@ static ngx_int_t
 ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws, uint64_t from,
     uint64_t to)
 {
-    u_char  *last;
-    u_char   buf[NGX_HTTP_SECURECHAT_WS_NOTICE_MAX];
-
-    last = ngx_snprintf(buf, sizeof(buf),
-                        "{\"type\":\"gap\",\"from\":%uL,\"to\":%uL}",
-                        from, to);
-
     ws->next_id = to + 1;
 
+    return ngx_http_securechat_ws_json(ws,
+               json_pack("{s:s, s:I, s:I}", "type", "gap",
+                         "from", (json_int_t) from, "to", (json_int_t) to));
+}
+
+
+/*
+ * A notice of ours as a text frame; consumes the reference to doc (NULL:
+ * jansson ran out of memory).  Our notices are short: a longer one is a
+ * bug, refused rather than cut into invalid JSON.
+ */
+
+static ngx_int_t
+ngx_http_securechat_ws_json(ngx_http_securechat_ws_t *ws, json_t *doc)
+{
+    size_t  len;
+    u_char  buf[NGX_HTTP_SECURECHAT_WS_NOTICE_MAX];
+
+    len = (doc != NULL) ? json_dumpb(doc, (char *) buf, sizeof(buf),
+                                     JSON_COMPACT)
+                        : 0;
+
+    json_decref(doc);
+
+    if (len == 0 || len > sizeof(buf)) {
+        ngx_log_error(NGX_LOG_ALERT, ws->connection->log, 0,
+                      "securechat: a notice could not be written");
+        ngx_http_securechat_ws_close(ws,
+                                     NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
+                                     "internal error");
+        return NGX_ERROR;
+    }
+
     return ngx_http_securechat_ws_frame(ws, NGX_HTTP_SECURECHAT_WS_TEXT, buf,
-                                        last - buf);
+                                        len);
 }
 
 
