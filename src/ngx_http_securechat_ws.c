@@ -47,6 +47,9 @@
 
 #define NGX_HTTP_SECURECHAT_WS_NOTICE_MAX  256
 
+/* a session's end further than this is waited for in steps of it */
+#define NGX_HTTP_SECURECHAT_WS_EXPIRE_STEP  (24 * 60 * 60 * 1000)
+
 
 typedef struct {
     ngx_connection_t                    *connection;
@@ -78,6 +81,9 @@ typedef struct {
     /* ends the request after the current event: see ws_finish() */
     ngx_event_t                          finish;
     ngx_int_t                            finish_rc;
+
+    /* a chat client's session ends: see ws_expire() */
+    ngx_event_t                          expire;
 
     unsigned                             echo:1;
     unsigned                             linked:1;
@@ -130,6 +136,8 @@ static void ngx_http_securechat_ws_event(ngx_event_t *ev);
 static void ngx_http_securechat_ws_on_read(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_on_write(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_expire_timer(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_expire(ngx_event_t *ev);
 static void ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws,
     u_char *data, size_t len);
@@ -364,6 +372,15 @@ ngx_http_securechat_ws_takeover(ngx_http_request_t *r,
     if (!ws->echo) {
         ngx_queue_insert_tail(&ngx_http_securechat_ws_clients, &ws->queue);
         ws->linked = 1;
+
+        ws->expire.handler = ngx_http_securechat_ws_expire;
+        ws->expire.data = ws;
+        ws->expire.log = c->log;
+
+        /* an exiting worker need not wait for it: c->close ends us first */
+        ws->expire.cancelable = 1;
+
+        ngx_http_securechat_ws_expire_timer(ws);
     }
 
     ngx_add_timer(c->read, ws->smcf->ping_interval);
@@ -707,6 +724,10 @@ ngx_http_securechat_ws_cleanup(void *data)
 static void
 ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws)
 {
+    if (ws->expire.timer_set) {
+        ngx_del_timer(&ws->expire);
+    }
+
     if (ws->linked) {
         ngx_queue_remove(&ws->queue);
         ws->linked = 0;
@@ -1078,6 +1099,53 @@ ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws)
 }
 
 
+/*
+ * The session's end closes the socket at that moment, whatever the client
+ * sends: the idle timer alone never fires while a client keeps talking.
+ */
+
+static void
+ngx_http_securechat_ws_expire_timer(ngx_http_securechat_ws_t *ws)
+{
+    ngx_time_t      *tp;
+    ngx_msec_int_t   left;
+
+    tp = ngx_timeofday();
+
+    if (ws->expires - tp->sec > NGX_HTTP_SECURECHAT_WS_EXPIRE_STEP / 1000) {
+        /* timers compare modulo 2^32 ms: a far end is reached in steps */
+        left = NGX_HTTP_SECURECHAT_WS_EXPIRE_STEP;
+
+    } else {
+        left = (ngx_msec_int_t) (ws->expires - tp->sec) * 1000 - tp->msec;
+    }
+
+    ngx_add_timer(&ws->expire, (left > 0) ? (ngx_msec_t) left : 0);
+}
+
+
+static void
+ngx_http_securechat_ws_expire(ngx_event_t *ev)
+{
+    ngx_http_securechat_ws_t  *ws;
+
+    ws = ev->data;
+
+    /* a step of a far end, or the wall clock was set back */
+
+    if (ngx_time() < ws->expires) {
+        ngx_http_securechat_ws_expire_timer(ws);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "securechat: session expired, closing");
+
+    ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_NORMAL,
+                                 "session expired");
+}
+
+
 static void
 ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws)
 {
@@ -1444,6 +1512,14 @@ ngx_http_securechat_ws_message(ngx_http_securechat_ws_t *ws,
     ngx_http_securechat_bus_msg_t *msg)
 {
     u_char  *p;
+
+    /* the expiry timer may come later in the same pass of the event loop */
+
+    if (ngx_time() >= ws->expires) {
+        ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_NORMAL,
+                                     "session expired");
+        return NGX_ERROR;
+    }
 
     p = ngx_http_securechat_ws_reserve(ws, msg->wshdr_len
                                            + msg->env.prefix_len
