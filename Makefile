@@ -183,6 +183,7 @@ run-test: $(MODULE_SO) tools
 
 test: deps
 	$(MAKE) module
+	$(MAKE) headers-check
 	$(MAKE) unit tools-test crypto-unit ws-unit make-test
 	$(MAKE) fuzz-smoke crypto-fuzz-smoke ws-fuzz-smoke
 	$(MAKE) crypto-vectors-check

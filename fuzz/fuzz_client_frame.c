@@ -23,7 +23,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fuzz_client_frame_session(ngx_http_securechat_channel_t *s);
-static ngx_http_securechat_frame_rc_e fuzz_client_frame_open(
+static ngx_http_securechat_chat_rc_e fuzz_client_frame_open(
     ngx_http_securechat_channel_t *s, const uint8_t *frame, size_t len,
     unsigned char *text, size_t *text_len);
 
@@ -38,21 +38,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t                          text_len, len, pos;
     unsigned char                   iv[NGX_HTTP_SECURECHAT_IV_LEN];
     ngx_http_securechat_channel_t   s, before;
-    ngx_http_securechat_frame_rc_e  rc;
+    ngx_http_securechat_chat_rc_e   rc;
 
     fuzz_client_frame_session(&s);
     before = s;
 
     rc = fuzz_client_frame_open(&s, data, size, fuzz_text, &text_len);
 
-    if (rc == NGX_HTTP_SECURECHAT_FRAME_OK) {
+    if (rc == NGX_HTTP_SECURECHAT_CHAT_OK) {
         if (s.last_counter != 1 || text_len > FUZZ_TEXT_MAX) {
             abort();
         }
 
         /* the same frame again is a replay */
         if (fuzz_client_frame_open(&s, data, size, fuzz_text, &text_len)
-            != NGX_HTTP_SECURECHAT_FRAME_BAD_COUNTER)
+            != NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER)
         {
             abort();
         }
@@ -84,7 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_frame[pos] ^= size ? (data[size / 2] | 1) : 1;
 
     if (fuzz_client_frame_open(&s, fuzz_frame, len, fuzz_text, &text_len)
-        == NGX_HTTP_SECURECHAT_FRAME_OK)
+        == NGX_HTTP_SECURECHAT_CHAT_OK)
     {
         abort();
     }
@@ -92,7 +92,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_frame[pos] ^= size ? (data[size / 2] | 1) : 1;
 
     if (fuzz_client_frame_open(&s, fuzz_frame, len, fuzz_text, &text_len)
-        != NGX_HTTP_SECURECHAT_FRAME_OK
+        != NGX_HTTP_SECURECHAT_CHAT_OK
         || text_len != size || memcmp(fuzz_text, data, size) != 0)
     {
         abort();
@@ -118,19 +118,19 @@ fuzz_client_frame_session(ngx_http_securechat_channel_t *s)
 }
 
 
-static ngx_http_securechat_frame_rc_e
+static ngx_http_securechat_chat_rc_e
 fuzz_client_frame_open(ngx_http_securechat_channel_t *s, const uint8_t *frame,
     size_t len, unsigned char *text, size_t *text_len)
 {
-    ngx_http_securechat_frame_rc_e  rc;
+    ngx_http_securechat_chat_rc_e  rc;
 
     rc = ngx_http_securechat_client_frame_open(s,
              (const unsigned char *) FUZZ_CONN, sizeof(FUZZ_CONN) - 1,
              frame, len, text, FUZZ_TEXT_MAX, text_len);
 
-    if (rc < NGX_HTTP_SECURECHAT_FRAME_OK
-        || rc > NGX_HTTP_SECURECHAT_FRAME_ERROR
-        || rc == NGX_HTTP_SECURECHAT_FRAME_ERROR)
+    if (rc < NGX_HTTP_SECURECHAT_CHAT_OK
+        || rc > NGX_HTTP_SECURECHAT_CHAT_ERROR
+        || rc == NGX_HTTP_SECURECHAT_CHAT_ERROR)
     {
         abort();
     }

@@ -12,6 +12,9 @@
 #   ws-fuzz            fuzz_frame for WS_FUZZ_SECONDS
 #   ws-nginx-check     compile the codec with nginx's warning flags and after
 #                      nginx's own headers (needs a configured $(BUILD)/nginx)
+#   headers-check      every src/*.h alone, then every ordered pair of them,
+#                      with nginx's flags and include paths: a header that
+#                      needs another first, or two that clash, fails
 #   ws-clean           remove what these targets built
 #
 # Every variable is prefixed WS_ so that it cannot collide with the including
@@ -36,6 +39,14 @@ WS_NGX_CFLAGS ?= -g -O2 -fstack-protector-strong -Wformat \
                  -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2 \
                  -W -Wall -Wpointer-arith -Wno-unused-parameter -Werror
 WS_NGX_TREE   ?= $(BUILD)/nginx
+WS_NGX_INC     = -I $(WS_NGX_TREE)/src/core -I $(WS_NGX_TREE)/src/event \
+                 -I $(WS_NGX_TREE)/src/event/modules \
+                 -I $(WS_NGX_TREE)/src/os/unix -I $(WS_NGX_TREE)/objs \
+                 -I $(WS_NGX_TREE)/src/http \
+                 -I $(WS_NGX_TREE)/src/http/modules \
+                 -I $(WS_NGX_TREE)/src/http/v2
+WS_HEADERS     = $(notdir $(wildcard src/*.h))
+WS_JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
 WS_FUZZ_CC    ?= $(SC_FUZZ_CC)
 WS_FUZZ_CFLAGS ?= $(SC_FUZZ_CFLAGS)
@@ -71,7 +82,7 @@ endef
 
 
 .PHONY: ws-unit ws-unit-valgrind ws-fuzz-smoke ws-fuzz ws-fuzz-build \
-        ws-nginx-check ws-clean
+        ws-nginx-check headers-check ws-clean
 
 
 ws-unit: $(WS_TESTS)
@@ -112,14 +123,38 @@ ws-nginx-check: $(WS_SRC) $(WS_HDR)
 	    '#include "ngx_http_securechat_utf8.h"' \
 	    > $(BUILD)/ws/nginx_check.c
 	for f in $(BUILD)/ws/nginx_check.c $(WS_SRC); do \
-	    $(WS_CC) $(WS_NGX_CFLAGS) -c -o /dev/null \
-	        -I $(WS_NGX_TREE)/src/core -I $(WS_NGX_TREE)/src/event \
-	        -I $(WS_NGX_TREE)/src/event/modules \
-	        -I $(WS_NGX_TREE)/src/os/unix -I $(WS_NGX_TREE)/objs \
-	        -I $(WS_NGX_TREE)/src/http -I $(WS_NGX_TREE)/src/http/modules \
-	        -I $(WS_NGX_TREE)/src/http/v2 \
+	    $(WS_CC) $(WS_NGX_CFLAGS) -c -o /dev/null $(WS_NGX_INC) \
 	        $(WS_CPPFLAGS) $$f || exit 1; \
 	done
+
+# Each header must compile alone (it includes what it needs), and after
+# any other one: a macro in one that names an enum member, a type or a
+# function of another breaks one of the two orders, which the source files
+# might never use.  One translation unit per header and per ordered pair,
+# syntax only, compiled $(WS_JOBS) at a time.
+headers-check:
+	@if [ ! -f $(WS_NGX_TREE)/objs/ngx_auto_config.h ]; then \
+	    echo "headers-check: no configured nginx tree in" \
+	         "$(WS_NGX_TREE) (run make module first)" >&2; exit 1; \
+	fi
+	@rm -rf $(BUILD)/ws/headers && mkdir -p $(BUILD)/ws/headers
+	@cd $(BUILD)/ws/headers && \
+	for a in $(WS_HEADERS); do \
+	    printf '#include "%s"\n' $$a > $${a%.h}.c; \
+	    for b in $(WS_HEADERS); do \
+	        [ $$a = $$b ] && continue; \
+	        printf '#include "%s"\n' $$a $$b > $${a%.h}+$${b%.h}.c; \
+	    done; \
+	done
+	@echo "== headers-check: $(words $(WS_HEADERS)) headers alone and in" \
+	      "every ordered pair"
+	@ls $(BUILD)/ws/headers/*.c | xargs -P $(WS_JOBS) -n 1 sh -c \
+	    '$(WS_CC) $(WS_NGX_CFLAGS) -fsyntax-only $(WS_NGX_INC) \
+	         $(WS_CPPFLAGS) "$$0" 2>"$${0%.c}.err" \
+	     || { echo "headers-check FAILED: $$(cat "$$0" | tr "\n" " ")"; \
+	          head -n 8 "$${0%.c}.err"; exit 1; }'
+	@echo "headers-check: $$(ls $(BUILD)/ws/headers/*.c | wc -l)" \
+	      "translation units compile"
 
 ws-clean:
 	rm -rf $(BUILD)/ws

@@ -114,7 +114,7 @@ static int ngx_http_securechat_gcm(int enc, const unsigned char *key,
     unsigned char *tag);
 static size_t ngx_http_securechat_chat_aad(const unsigned char *conn_id,
     size_t conn_id_len, uint64_t counter, unsigned char *out);
-static ngx_http_securechat_frame_rc_e ngx_http_securechat_frame_b64(
+static ngx_http_securechat_chat_rc_e ngx_http_securechat_chat_b64(
     json_t *val, unsigned char *out, size_t out_size, size_t *out_len);
 
 
@@ -1162,8 +1162,8 @@ ngx_http_securechat_client_frame_seal(const unsigned char *chat_key,
 
 /* a base64url member into out (at most out_size bytes once decoded) */
 
-static ngx_http_securechat_frame_rc_e
-ngx_http_securechat_frame_b64(json_t *val, unsigned char *out,
+static ngx_http_securechat_chat_rc_e
+ngx_http_securechat_chat_b64(json_t *val, unsigned char *out,
     size_t out_size, size_t *out_len)
 {
     size_t                len;
@@ -1175,18 +1175,18 @@ ngx_http_securechat_frame_b64(json_t *val, unsigned char *out,
     /* longer than any encoding of out_size bytes: no need to look closer */
 
     if (len > ngx_http_securechat_base64url_encoded_len(out_size)) {
-        return NGX_HTTP_SECURECHAT_FRAME_BAD_LENGTH;
+        return NGX_HTTP_SECURECHAT_CHAT_BAD_LENGTH;
     }
 
     if (ngx_http_securechat_base64url_decode(out, out_len, s, len) != 0) {
-        return NGX_HTTP_SECURECHAT_FRAME_BAD_BASE64;
+        return NGX_HTTP_SECURECHAT_CHAT_BAD_BASE64;
     }
 
-    return NGX_HTTP_SECURECHAT_FRAME_OK;
+    return NGX_HTTP_SECURECHAT_CHAT_OK;
 }
 
 
-ngx_http_securechat_frame_rc_e
+ngx_http_securechat_chat_rc_e
 ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
     const unsigned char *conn_id, size_t conn_id_len,
     const unsigned char *frame, size_t len, unsigned char *text,
@@ -1198,27 +1198,27 @@ ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
     uint64_t                         counter;
     const char                      *key;
     json_error_t                     err;
-    ngx_http_securechat_frame_rc_e   rc;
+    ngx_http_securechat_chat_rc_e    rc;
     unsigned char                    ivb[NGX_HTTP_SECURECHAT_IV_LEN + 3];
     unsigned char                    tagb[NGX_HTTP_SECURECHAT_TAG_LEN + 3];
     unsigned char                    aad[NGX_HTTP_SECURECHAT_CHAT_AAD_MAX];
 
     if (!ngx_http_securechat_conn_id_ok(conn_id, conn_id_len)) {
-        return NGX_HTTP_SECURECHAT_FRAME_ERROR;
+        return NGX_HTTP_SECURECHAT_CHAT_ERROR;
     }
 
     doc = json_loadb((const char *) frame, len, JSON_REJECT_DUPLICATES, &err);
 
     if (doc == NULL) {
-        return NGX_HTTP_SECURECHAT_FRAME_BAD_JSON;
+        return NGX_HTTP_SECURECHAT_CHAT_BAD_JSON;
     }
 
     if (!json_is_object(doc)) {
-        rc = NGX_HTTP_SECURECHAT_FRAME_BAD_JSON;
+        rc = NGX_HTTP_SECURECHAT_CHAT_BAD_JSON;
         goto done;
     }
 
-    rc = NGX_HTTP_SECURECHAT_FRAME_BAD_FIELD;
+    rc = NGX_HTTP_SECURECHAT_CHAT_BAD_FIELD;
 
     type = n = iv = ct = tag = NULL;
 
@@ -1264,45 +1264,45 @@ ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
 
     counter = (uint64_t) json_integer_value(n);
 
-    rc = ngx_http_securechat_frame_b64(iv, ivb, NGX_HTTP_SECURECHAT_IV_LEN,
+    rc = ngx_http_securechat_chat_b64(iv, ivb, NGX_HTTP_SECURECHAT_IV_LEN,
                                        &iv_len);
-    if (rc != NGX_HTTP_SECURECHAT_FRAME_OK) {
+    if (rc != NGX_HTTP_SECURECHAT_CHAT_OK) {
         goto done;
     }
 
-    rc = ngx_http_securechat_frame_b64(tag, tagb, NGX_HTTP_SECURECHAT_TAG_LEN,
+    rc = ngx_http_securechat_chat_b64(tag, tagb, NGX_HTTP_SECURECHAT_TAG_LEN,
                                        &tag_len);
-    if (rc != NGX_HTTP_SECURECHAT_FRAME_OK) {
+    if (rc != NGX_HTTP_SECURECHAT_CHAT_OK) {
         goto done;
     }
 
     /* decoded straight into text, then decrypted in place */
 
-    rc = ngx_http_securechat_frame_b64(ct, text, text_size, &ct_len);
-    if (rc == NGX_HTTP_SECURECHAT_FRAME_BAD_LENGTH) {
-        rc = NGX_HTTP_SECURECHAT_FRAME_TOO_LONG;
+    rc = ngx_http_securechat_chat_b64(ct, text, text_size, &ct_len);
+    if (rc == NGX_HTTP_SECURECHAT_CHAT_BAD_LENGTH) {
+        rc = NGX_HTTP_SECURECHAT_CHAT_TOO_LONG;
     }
 
-    if (rc != NGX_HTTP_SECURECHAT_FRAME_OK) {
+    if (rc != NGX_HTTP_SECURECHAT_CHAT_OK) {
         goto done;
     }
 
     if (ct_len > text_size) {
-        rc = NGX_HTTP_SECURECHAT_FRAME_TOO_LONG;
+        rc = NGX_HTTP_SECURECHAT_CHAT_TOO_LONG;
         goto done;
     }
 
     if (iv_len != NGX_HTTP_SECURECHAT_IV_LEN
         || tag_len != NGX_HTTP_SECURECHAT_TAG_LEN)
     {
-        rc = NGX_HTTP_SECURECHAT_FRAME_BAD_LENGTH;
+        rc = NGX_HTTP_SECURECHAT_CHAT_BAD_LENGTH;
         goto done;
     }
 
     /* a replay or a reordering; checked first, the AAD pins it anyway */
 
     if (counter != session->last_counter + 1) {
-        rc = NGX_HTTP_SECURECHAT_FRAME_BAD_COUNTER;
+        rc = NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER;
         goto done;
     }
 
@@ -1314,14 +1314,14 @@ ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
 
     if (r != 0) {
         OPENSSL_cleanse(text, ct_len);
-        rc = (r == 1) ? NGX_HTTP_SECURECHAT_FRAME_BAD_TAG
-                      : NGX_HTTP_SECURECHAT_FRAME_ERROR;
+        rc = (r == 1) ? NGX_HTTP_SECURECHAT_CHAT_BAD_TAG
+                      : NGX_HTTP_SECURECHAT_CHAT_ERROR;
         goto done;
     }
 
     session->last_counter = counter;
     *text_len = ct_len;
-    rc = NGX_HTTP_SECURECHAT_FRAME_OK;
+    rc = NGX_HTTP_SECURECHAT_CHAT_OK;
 
 done:
 
@@ -1332,32 +1332,32 @@ done:
 
 
 const char *
-ngx_http_securechat_frame_rc_code(ngx_http_securechat_frame_rc_e rc)
+ngx_http_securechat_chat_rc_code(ngx_http_securechat_chat_rc_e rc)
 {
     switch (rc) {
 
-    case NGX_HTTP_SECURECHAT_FRAME_OK:
+    case NGX_HTTP_SECURECHAT_CHAT_OK:
         return "ok";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_JSON:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_JSON:
         return "bad_json";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_FIELD:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_FIELD:
         return "bad_field";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_BASE64:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_BASE64:
         return "bad_base64";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_LENGTH:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_LENGTH:
         return "bad_length";
 
-    case NGX_HTTP_SECURECHAT_FRAME_TOO_LONG:
+    case NGX_HTTP_SECURECHAT_CHAT_TOO_LONG:
         return "too_long";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_COUNTER:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER:
         return "bad_counter";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_TAG:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_TAG:
         return "bad_tag";
 
     default:
@@ -1367,33 +1367,33 @@ ngx_http_securechat_frame_rc_code(ngx_http_securechat_frame_rc_e rc)
 
 
 const char *
-ngx_http_securechat_frame_rc_text(ngx_http_securechat_frame_rc_e rc)
+ngx_http_securechat_chat_rc_text(ngx_http_securechat_chat_rc_e rc)
 {
     switch (rc) {
 
-    case NGX_HTTP_SECURECHAT_FRAME_OK:
+    case NGX_HTTP_SECURECHAT_CHAT_OK:
         return "ok";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_JSON:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_JSON:
         return "the frame is not one JSON object";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_FIELD:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_FIELD:
         return "the frame must have exactly \"type\": \"chat\", \"n\","
                " \"iv\", \"ct\" and \"tag\"";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_BASE64:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_BASE64:
         return "a binary member is not base64url without padding";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_LENGTH:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_LENGTH:
         return "\"iv\" must be 12 bytes and \"tag\" 16 bytes";
 
-    case NGX_HTTP_SECURECHAT_FRAME_TOO_LONG:
+    case NGX_HTTP_SECURECHAT_CHAT_TOO_LONG:
         return "the message is too long";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_COUNTER:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER:
         return "\"n\" must be exactly one more than the previous frame's";
 
-    case NGX_HTTP_SECURECHAT_FRAME_BAD_TAG:
+    case NGX_HTTP_SECURECHAT_CHAT_BAD_TAG:
         return "the frame does not authenticate under this connection's key";
 
     default:

@@ -48,18 +48,18 @@
 #define NGX_HTTP_SECURECHAT_ENV_INVALID  -3   /* bad argument: caller's bug */
 
 
-/* what the parser of client chat frames says; see frame_rc_code() */
+/* what the parser of client chat frames says; see chat_rc_code() */
 typedef enum {
-    NGX_HTTP_SECURECHAT_FRAME_OK = 0,
-    NGX_HTTP_SECURECHAT_FRAME_BAD_JSON,     /* not one JSON object */
-    NGX_HTTP_SECURECHAT_FRAME_BAD_FIELD,    /* member missing/unknown/type */
-    NGX_HTTP_SECURECHAT_FRAME_BAD_BASE64,   /* not canonical base64url */
-    NGX_HTTP_SECURECHAT_FRAME_BAD_LENGTH,   /* iv or tag of a wrong size */
-    NGX_HTTP_SECURECHAT_FRAME_TOO_LONG,     /* text longer than allowed */
-    NGX_HTTP_SECURECHAT_FRAME_BAD_COUNTER,  /* not exactly last + 1 */
-    NGX_HTTP_SECURECHAT_FRAME_BAD_TAG,      /* authentication failed */
-    NGX_HTTP_SECURECHAT_FRAME_ERROR         /* OpenSSL failed */
-} ngx_http_securechat_frame_rc_e;
+    NGX_HTTP_SECURECHAT_CHAT_OK = 0,
+    NGX_HTTP_SECURECHAT_CHAT_BAD_JSON,     /* not one JSON object */
+    NGX_HTTP_SECURECHAT_CHAT_BAD_FIELD,    /* member missing/unknown/type */
+    NGX_HTTP_SECURECHAT_CHAT_BAD_BASE64,   /* not canonical base64url */
+    NGX_HTTP_SECURECHAT_CHAT_BAD_LENGTH,   /* iv or tag of a wrong size */
+    NGX_HTTP_SECURECHAT_CHAT_TOO_LONG,     /* text longer than allowed */
+    NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER,  /* not exactly last + 1 */
+    NGX_HTTP_SECURECHAT_CHAT_BAD_TAG,      /* authentication failed */
+    NGX_HTTP_SECURECHAT_CHAT_ERROR         /* OpenSSL failed */
+} ngx_http_securechat_chat_rc_e;
 
 
 /*
@@ -215,7 +215,7 @@ void ngx_http_securechat_wrap_ctx_free(ngx_http_securechat_wrap_ctx_t *wctx);
  * last_counter.  Any code but OK leaves the session unchanged.  The
  * plaintext is not checked for UTF-8: the caller does that.
  */
-ngx_http_securechat_frame_rc_e ngx_http_securechat_client_frame_open(
+ngx_http_securechat_chat_rc_e ngx_http_securechat_client_frame_open(
     ngx_http_securechat_channel_t *session, const unsigned char *conn_id,
     size_t conn_id_len, const unsigned char *frame, size_t len,
     unsigned char *text, size_t text_size, size_t *text_len);
@@ -239,12 +239,12 @@ int ngx_http_securechat_client_frame_aad(const unsigned char *conn_id,
 size_t ngx_http_securechat_client_frame_size(size_t text_len);
 
 /* "bad_json", "bad_counter", ...: the code of the error frame */
-const char *ngx_http_securechat_frame_rc_code(
-    ngx_http_securechat_frame_rc_e rc);
+const char *ngx_http_securechat_chat_rc_code(
+    ngx_http_securechat_chat_rc_e rc);
 
 /* a sentence for the error frame's "message" */
-const char *ngx_http_securechat_frame_rc_text(
-    ngx_http_securechat_frame_rc_e rc);
+const char *ngx_http_securechat_chat_rc_text(
+    ngx_http_securechat_chat_rc_e rc);
 
 
 #ifdef NGX_HTTP_SECURECHAT_TEST_HOOKS

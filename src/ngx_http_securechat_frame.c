@@ -471,11 +471,17 @@ ngx_http_securechat_frame_close_code_valid(unsigned int code)
         return 1;
     }
 
-    /* 1004 reserved; 1005, 1006 and 1015 must never be on the wire */
+    /*
+     * 1004 is reserved; 1005, 1006 and 1015 must never be on the wire;
+     * 1012-1014 were registered with IANA after RFC 6455 (restart, try
+     * again later, bad gateway) and a proxy may well forward them.
+     */
 
-    if (code >= 1007 && code <= 1011) {
+    if (code >= 1007 && code <= 1014) {
         return 1;
     }
+
+    /* 1016-2999 are for future RFCs: none is defined */
 
     return code >= 3000 && code <= 4999;
 }

@@ -153,8 +153,9 @@ int ngx_http_securechat_frame_parser_busy(
     const ngx_http_securechat_frame_parser_t *p);
 
 /*
- * 1 if code may be sent in a close frame: 1000-1003, 1007-1011, and
- * 3000-4999 (registered and private); never 1004, 1005, 1006 or 1015.
+ * 1 if code may be sent in a close frame: 1000-1003, 1007-1014 (RFC 6455
+ * and IANA's registry), and 3000-4999 (registered and private); never
+ * 1004, 1005, 1006, 1015 or 1016-2999.
  */
 int ngx_http_securechat_frame_close_code_valid(unsigned int code);
 

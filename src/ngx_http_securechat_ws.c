@@ -24,6 +24,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <jansson.h>
 
 #include "ngx_http_securechat_bus.h"
 #include "ngx_http_securechat_envelope.h"
@@ -45,6 +46,9 @@
 #define NGX_HTTP_SECURECHAT_WS_CATCH_UP(smcf)  ((smcf)->send_buffer / 2)
 
 #define NGX_HTTP_SECURECHAT_WS_NOTICE_MAX  256
+
+/* a session's end further than this is waited for in steps of it */
+#define NGX_HTTP_SECURECHAT_WS_EXPIRE_STEP  (24 * 60 * 60 * 1000)
 
 
 typedef struct {
@@ -77,6 +81,9 @@ typedef struct {
     /* ends the request after the current event: see ws_finish() */
     ngx_event_t                          finish;
     ngx_int_t                            finish_rc;
+
+    /* a chat client's session ends: see ws_expire() */
+    ngx_event_t                          expire;
 
     unsigned                             echo:1;
     unsigned                             linked:1;
@@ -129,6 +136,8 @@ static void ngx_http_securechat_ws_event(ngx_event_t *ev);
 static void ngx_http_securechat_ws_on_read(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_on_write(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_expire_timer(ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_expire(ngx_event_t *ev);
 static void ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws,
     u_char *data, size_t len);
@@ -145,6 +154,8 @@ static void ngx_http_securechat_ws_notice(ngx_http_securechat_ws_t *ws,
     const char *code, const char *message);
 static ngx_int_t ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws,
     uint64_t from, uint64_t to);
+static ngx_int_t ngx_http_securechat_ws_json(ngx_http_securechat_ws_t *ws,
+    json_t *doc);
 static void ngx_http_securechat_ws_close(ngx_http_securechat_ws_t *ws,
     ngx_uint_t code, const char *reason);
 static void ngx_http_securechat_ws_flush(ngx_http_securechat_ws_t *ws);
@@ -361,6 +372,15 @@ ngx_http_securechat_ws_takeover(ngx_http_request_t *r,
     if (!ws->echo) {
         ngx_queue_insert_tail(&ngx_http_securechat_ws_clients, &ws->queue);
         ws->linked = 1;
+
+        ws->expire.handler = ngx_http_securechat_ws_expire;
+        ws->expire.data = ws;
+        ws->expire.log = c->log;
+
+        /* an exiting worker need not wait for it: c->close ends us first */
+        ws->expire.cancelable = 1;
+
+        ngx_http_securechat_ws_expire_timer(ws);
     }
 
     ngx_add_timer(c->read, ws->smcf->ping_interval);
@@ -704,6 +724,10 @@ ngx_http_securechat_ws_cleanup(void *data)
 static void
 ngx_http_securechat_ws_release(ngx_http_securechat_ws_t *ws)
 {
+    if (ws->expire.timer_set) {
+        ngx_del_timer(&ws->expire);
+    }
+
     if (ws->linked) {
         ngx_queue_remove(&ws->queue);
         ws->linked = 0;
@@ -1075,6 +1099,53 @@ ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws)
 }
 
 
+/*
+ * The session's end closes the socket at that moment, whatever the client
+ * sends: the idle timer alone never fires while a client keeps talking.
+ */
+
+static void
+ngx_http_securechat_ws_expire_timer(ngx_http_securechat_ws_t *ws)
+{
+    ngx_time_t      *tp;
+    ngx_msec_int_t   left;
+
+    tp = ngx_timeofday();
+
+    if (ws->expires - tp->sec > NGX_HTTP_SECURECHAT_WS_EXPIRE_STEP / 1000) {
+        /* timers compare modulo 2^32 ms: a far end is reached in steps */
+        left = NGX_HTTP_SECURECHAT_WS_EXPIRE_STEP;
+
+    } else {
+        left = (ngx_msec_int_t) (ws->expires - tp->sec) * 1000 - tp->msec;
+    }
+
+    ngx_add_timer(&ws->expire, (left > 0) ? (ngx_msec_t) left : 0);
+}
+
+
+static void
+ngx_http_securechat_ws_expire(ngx_event_t *ev)
+{
+    ngx_http_securechat_ws_t  *ws;
+
+    ws = ev->data;
+
+    /* a step of a far end, or the wall clock was set back */
+
+    if (ngx_time() < ws->expires) {
+        ngx_http_securechat_ws_expire_timer(ws);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "securechat: session expired, closing");
+
+    ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_NORMAL,
+                                 "session expired");
+}
+
+
 static void
 ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws)
 {
@@ -1274,7 +1345,7 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, const u_char *frame,
     size_t                          text_len;
     ngx_int_t                       rc;
     ngx_str_t                       text;
-    ngx_http_securechat_frame_rc_e  frc;
+    ngx_http_securechat_chat_rc_e   frc;
 
     frc = ngx_http_securechat_client_frame_open(&ws->channel, ws->conn_id,
                                                NGX_HTTP_SECURECHAT_CONN_ID_LEN,
@@ -1282,17 +1353,17 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, const u_char *frame,
                                                ngx_http_securechat_ws_text,
                                                ws->smcf->message_max,
                                                &text_len);
-    if (frc != NGX_HTTP_SECURECHAT_FRAME_OK) {
+    if (frc != NGX_HTTP_SECURECHAT_CHAT_OK) {
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "securechat: chat frame refused: %s",
-                      ngx_http_securechat_frame_rc_code(frc));
+                      ngx_http_securechat_chat_rc_code(frc));
 
         ngx_http_securechat_ws_notice(ws,
-                                      ngx_http_securechat_frame_rc_code(frc),
-                                      ngx_http_securechat_frame_rc_text(frc));
+                                      ngx_http_securechat_chat_rc_code(frc),
+                                      ngx_http_securechat_chat_rc_text(frc));
 
         ngx_http_securechat_ws_close(ws,
-                                     frc == NGX_HTTP_SECURECHAT_FRAME_ERROR
+                                     frc == NGX_HTTP_SECURECHAT_CHAT_ERROR
                                      ? NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR
                                      : NGX_HTTP_SECURECHAT_WS_POLICY,
                                      "chat frame refused");
@@ -1442,6 +1513,14 @@ ngx_http_securechat_ws_message(ngx_http_securechat_ws_t *ws,
 {
     u_char  *p;
 
+    /* the expiry timer may come later in the same pass of the event loop */
+
+    if (ngx_time() >= ws->expires) {
+        ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_NORMAL,
+                                     "session expired");
+        return NGX_ERROR;
+    }
+
     p = ngx_http_securechat_ws_reserve(ws, msg->wshdr_len
                                            + msg->env.prefix_len
                                            + NGX_HTTP_SECURECHAT_ENVELOPE_TAIL_LEN,
@@ -1475,22 +1554,17 @@ ngx_http_securechat_ws_message(ngx_http_securechat_ws_t *ws,
 }
 
 
-/* an error frame (docs/PROTOCOL.md section 9); code and message are ours */
+/* an error frame (docs/PROTOCOL.md section 9) */
 
 static void
 ngx_http_securechat_ws_notice(ngx_http_securechat_ws_t *ws, const char *code,
     const char *message)
 {
-    u_char  *p, *last;
-    u_char   buf[NGX_HTTP_SECURECHAT_WS_NOTICE_MAX];
+    /* jansson escapes whatever the sentence holds: quotes, for one */
 
-    last = ngx_snprintf(buf, sizeof(buf),
-                        "{\"type\":\"error\",\"code\":\"%s\","
-                        "\"message\":\"%s\"}", code, message);
-
-    p = buf;
-    (void) ngx_http_securechat_ws_frame(ws, NGX_HTTP_SECURECHAT_WS_TEXT, p,
-                                        last - p);
+    (void) ngx_http_securechat_ws_json(ws,
+               json_pack("{s:s, s:s, s:s}", "type", "error", "code", code,
+                         "message", message));
 }
 
 
@@ -1498,17 +1572,43 @@ static ngx_int_t
 ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws, uint64_t from,
     uint64_t to)
 {
-    u_char  *last;
-    u_char   buf[NGX_HTTP_SECURECHAT_WS_NOTICE_MAX];
-
-    last = ngx_snprintf(buf, sizeof(buf),
-                        "{\"type\":\"gap\",\"from\":%uL,\"to\":%uL}",
-                        from, to);
-
     ws->next_id = to + 1;
 
+    return ngx_http_securechat_ws_json(ws,
+               json_pack("{s:s, s:I, s:I}", "type", "gap",
+                         "from", (json_int_t) from, "to", (json_int_t) to));
+}
+
+
+/*
+ * A notice of ours as a text frame; consumes the reference to doc (NULL:
+ * jansson ran out of memory).  Our notices are short: a longer one is a
+ * bug, refused rather than cut into invalid JSON.
+ */
+
+static ngx_int_t
+ngx_http_securechat_ws_json(ngx_http_securechat_ws_t *ws, json_t *doc)
+{
+    size_t  len;
+    u_char  buf[NGX_HTTP_SECURECHAT_WS_NOTICE_MAX];
+
+    len = (doc != NULL) ? json_dumpb(doc, (char *) buf, sizeof(buf),
+                                     JSON_COMPACT)
+                        : 0;
+
+    json_decref(doc);
+
+    if (len == 0 || len > sizeof(buf)) {
+        ngx_log_error(NGX_LOG_ALERT, ws->connection->log, 0,
+                      "securechat: a notice could not be written");
+        ngx_http_securechat_ws_close(ws,
+                                     NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
+                                     "internal error");
+        return NGX_ERROR;
+    }
+
     return ngx_http_securechat_ws_frame(ws, NGX_HTTP_SECURECHAT_WS_TEXT, buf,
-                                        last - buf);
+                                        len);
 }
 
 

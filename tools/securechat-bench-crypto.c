@@ -191,7 +191,7 @@ sb_run(const char *name, EVP_PKEY *server, size_t text_len, EVP_PKEY *client)
         if (ngx_http_securechat_client_frame_open(&s[0],
                 (const unsigned char *) "bench", 5, cframe, len, text,
                 text_len, &text_out)
-            != NGX_HTTP_SECURECHAT_FRAME_OK)
+            != NGX_HTTP_SECURECHAT_CHAT_OK)
         {
             sb_die("client open");
         }

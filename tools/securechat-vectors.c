@@ -788,7 +788,7 @@ sv_chat_open(char **argv)
     unsigned char                    sk[64], text[4096];
     unsigned char                    enc[4096 / 3 * 4 + 8];
     ngx_http_securechat_channel_t    session;
-    ngx_http_securechat_frame_rc_e   rc;
+    ngx_http_securechat_chat_rc_e    rc;
 
     len = strlen(argv[2]);
 
@@ -811,8 +811,8 @@ sv_chat_open(char **argv)
              (const unsigned char *) argv[5], strlen(argv[5]), text,
              sizeof(text), &n);
 
-    if (rc != NGX_HTTP_SECURECHAT_FRAME_OK) {
-        printf("%s\n", ngx_http_securechat_frame_rc_code(rc));
+    if (rc != NGX_HTTP_SECURECHAT_CHAT_OK) {
+        printf("%s\n", ngx_http_securechat_chat_rc_code(rc));
         return 0;
     }
 

@@ -88,7 +88,7 @@ static int t_open(EVP_PKEY *server, const unsigned char *frame, size_t len,
     const unsigned char *wrap_key, unsigned char *text, size_t *text_len);
 static void t_message_in(ngx_http_securechat_message_in_t *in,
     EVP_PKEY *server, const unsigned char *sid);
-static ngx_http_securechat_frame_rc_e t_chat_open(
+static ngx_http_securechat_chat_rc_e t_chat_open(
     ngx_http_securechat_channel_t *s, const char *frame);
 
 static int t_setup(void **state);
@@ -562,7 +562,7 @@ done:
 }
 
 
-static ngx_http_securechat_frame_rc_e
+static ngx_http_securechat_chat_rc_e
 t_chat_open(ngx_http_securechat_channel_t *s, const char *frame)
 {
     size_t         n;
@@ -1445,7 +1445,7 @@ test_chat_round_trip(void **state)
                              (const unsigned char *) T_CONN,
                              sizeof(T_CONN) - 1, frame, len, text,
                              sizeof(text), &n),
-                         NGX_HTTP_SECURECHAT_FRAME_OK);
+                         NGX_HTTP_SECURECHAT_CHAT_OK);
         assert_int_equal(n, sizeof(T_TEXT) - 1);
         assert_memory_equal(text, T_TEXT, n);
         assert_true(s.last_counter == (uint64_t) i);
@@ -1506,22 +1506,22 @@ test_chat_counter(void **state)
         sizeof(T_CONN) - 1, frame[i], len[i], text, sizeof(text), &n)
 
     /* out of order: 2 before 1 */
-    assert_int_equal(T_OPEN(2), NGX_HTTP_SECURECHAT_FRAME_BAD_COUNTER);
+    assert_int_equal(T_OPEN(2), NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER);
     assert_true(s.last_counter == 0);
 
-    assert_int_equal(T_OPEN(1), NGX_HTTP_SECURECHAT_FRAME_OK);
+    assert_int_equal(T_OPEN(1), NGX_HTTP_SECURECHAT_CHAT_OK);
 
     /* a replay */
-    assert_int_equal(T_OPEN(1), NGX_HTTP_SECURECHAT_FRAME_BAD_COUNTER);
+    assert_int_equal(T_OPEN(1), NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER);
     assert_true(s.last_counter == 1);
 
     /* a gap */
-    assert_int_equal(T_OPEN(3), NGX_HTTP_SECURECHAT_FRAME_BAD_COUNTER);
+    assert_int_equal(T_OPEN(3), NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER);
 
-    assert_int_equal(T_OPEN(2), NGX_HTTP_SECURECHAT_FRAME_OK);
-    assert_int_equal(T_OPEN(3), NGX_HTTP_SECURECHAT_FRAME_OK);
-    assert_int_equal(T_OPEN(2), NGX_HTTP_SECURECHAT_FRAME_BAD_COUNTER);
-    assert_int_equal(T_OPEN(4), NGX_HTTP_SECURECHAT_FRAME_OK);
+    assert_int_equal(T_OPEN(2), NGX_HTTP_SECURECHAT_CHAT_OK);
+    assert_int_equal(T_OPEN(3), NGX_HTTP_SECURECHAT_CHAT_OK);
+    assert_int_equal(T_OPEN(2), NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER);
+    assert_int_equal(T_OPEN(4), NGX_HTTP_SECURECHAT_CHAT_OK);
     assert_true(s.last_counter == 4);
 
 #undef T_OPEN
@@ -1532,7 +1532,7 @@ test_chat_counter(void **state)
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
                          frame[2], len[2], text, sizeof(text), &n),
-                     NGX_HTTP_SECURECHAT_FRAME_BAD_TAG);
+                     NGX_HTTP_SECURECHAT_CHAT_BAD_TAG);
     assert_true(s.last_counter == 0);
 }
 
@@ -1560,11 +1560,11 @@ test_chat_bad_tag(void **state)
     assert_int_equal(ngx_http_securechat_client_frame_open(&other,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
                          frame, len, text, sizeof(text), &n),
-                     NGX_HTTP_SECURECHAT_FRAME_BAD_TAG);
+                     NGX_HTTP_SECURECHAT_CHAT_BAD_TAG);
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) "c-2", 3, frame, len, text,
                          sizeof(text), &n),
-                     NGX_HTTP_SECURECHAT_FRAME_BAD_TAG);
+                     NGX_HTTP_SECURECHAT_CHAT_BAD_TAG);
 
     /* one character changed in iv, ct or tag (first char: all 6 bits) */
     for (i = 0; i < 3; i++) {
@@ -1577,14 +1577,14 @@ test_chat_bad_tag(void **state)
                              (const unsigned char *) T_CONN,
                              sizeof(T_CONN) - 1, copy, len, text,
                              sizeof(text), &n),
-                         NGX_HTTP_SECURECHAT_FRAME_BAD_TAG);
+                         NGX_HTTP_SECURECHAT_CHAT_BAD_TAG);
         assert_true(s.last_counter == 0);
     }
 
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
                          frame, len, text, sizeof(text), &n),
-                     NGX_HTTP_SECURECHAT_FRAME_OK);
+                     NGX_HTTP_SECURECHAT_CHAT_OK);
 }
 
 
@@ -1619,7 +1619,7 @@ test_chat_bad_json(void **state)
     memset(&s, 0, sizeof(s));
 
     for (i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
-        if (t_chat_open(&s, frames[i]) != NGX_HTTP_SECURECHAT_FRAME_BAD_JSON) {
+        if (t_chat_open(&s, frames[i]) != NGX_HTTP_SECURECHAT_CHAT_BAD_JSON) {
             fail_msg("not bad_json: %s", frames[i]);
         }
     }
@@ -1672,7 +1672,7 @@ test_chat_bad_field(void **state)
     memset(&s, 0, sizeof(s));
 
     for (i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
-        if (t_chat_open(&s, frames[i]) != NGX_HTTP_SECURECHAT_FRAME_BAD_FIELD)
+        if (t_chat_open(&s, frames[i]) != NGX_HTTP_SECURECHAT_CHAT_BAD_FIELD)
         {
             fail_msg("not bad_field: %s", frames[i]);
         }
@@ -1706,7 +1706,7 @@ test_chat_bad_base64(void **state)
 
     for (i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
         if (t_chat_open(&s, frames[i])
-            != NGX_HTTP_SECURECHAT_FRAME_BAD_BASE64)
+            != NGX_HTTP_SECURECHAT_CHAT_BAD_BASE64)
         {
             fail_msg("not bad_base64: %s", frames[i]);
         }
@@ -1740,7 +1740,7 @@ test_chat_bad_length(void **state)
 
     for (i = 0; i < sizeof(frames) / sizeof(frames[0]); i++) {
         if (t_chat_open(&s, frames[i])
-            != NGX_HTTP_SECURECHAT_FRAME_BAD_LENGTH)
+            != NGX_HTTP_SECURECHAT_CHAT_BAD_LENGTH)
         {
             fail_msg("not bad_length: %s", frames[i]);
         }
@@ -1766,11 +1766,11 @@ test_chat_too_long(void **state)
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
                          frame, len, text, 256, &n),
-                     NGX_HTTP_SECURECHAT_FRAME_TOO_LONG);
+                     NGX_HTTP_SECURECHAT_CHAT_TOO_LONG);
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
                          frame, len, text, 257, &n),
-                     NGX_HTTP_SECURECHAT_FRAME_OK);
+                     NGX_HTTP_SECURECHAT_CHAT_OK);
 }
 
 
@@ -1780,21 +1780,21 @@ test_chat_codes(void **state)
     int          i, j;
     const char  *a, *b;
 
-    for (i = NGX_HTTP_SECURECHAT_FRAME_OK;
-         i <= NGX_HTTP_SECURECHAT_FRAME_ERROR; i++)
+    for (i = NGX_HTTP_SECURECHAT_CHAT_OK;
+         i <= NGX_HTTP_SECURECHAT_CHAT_ERROR; i++)
     {
-        a = ngx_http_securechat_frame_rc_code(i);
+        a = ngx_http_securechat_chat_rc_code(i);
         assert_non_null(a);
-        assert_non_null(ngx_http_securechat_frame_rc_text(i));
+        assert_non_null(ngx_http_securechat_chat_rc_text(i));
 
-        for (j = NGX_HTTP_SECURECHAT_FRAME_OK; j < i; j++) {
-            b = ngx_http_securechat_frame_rc_code(j);
+        for (j = NGX_HTTP_SECURECHAT_CHAT_OK; j < i; j++) {
+            b = ngx_http_securechat_chat_rc_code(j);
             assert_string_not_equal(a, b);
         }
     }
 
-    assert_string_equal(ngx_http_securechat_frame_rc_code(
-                            NGX_HTTP_SECURECHAT_FRAME_BAD_COUNTER),
+    assert_string_equal(ngx_http_securechat_chat_rc_code(
+                            NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER),
                         "bad_counter");
 }
 

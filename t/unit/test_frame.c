@@ -1257,12 +1257,13 @@ test_close_codes(void **state)
     size_t               i;
     char                 want[64];
     unsigned char        body[2];
+    /* RFC 6455 7.4.1 and 7.4.2, and IANA's registry for 1012-1014 */
     static unsigned int  valid[] = { 1000, 1001, 1002, 1003, 1007, 1008,
-                                     1009, 1010, 1011, 3000, 3999, 4000,
-                                     4999 };
-    static unsigned int  invalid[] = { 0, 1, 999, 1004, 1005, 1006, 1012,
-                                       1013, 1014, 1015, 1016, 1100, 2000,
-                                       2999, 5000, 65535 };
+                                     1009, 1010, 1011, 1012, 1013, 1014,
+                                     3000, 3999, 4000, 4999 };
+    static unsigned int  invalid[] = { 0, 1, 999, 1004, 1005, 1006, 1015,
+                                       1016, 1100, 2000, 2999, 5000,
+                                       65535 };
 
     for (i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
         body[0] = (unsigned char) (valid[i] >> 8);
@@ -1285,7 +1286,7 @@ test_close_codes(void **state)
 
     for (i = 0; i < 65536; i++) {
         assert_int_equal(ngx_http_securechat_frame_close_code_valid(i),
-                         (i >= 1000 && i <= 1003) || (i >= 1007 && i <= 1011)
+                         (i >= 1000 && i <= 1003) || (i >= 1007 && i <= 1014)
                          || (i >= 3000 && i <= 4999));
     }
 
