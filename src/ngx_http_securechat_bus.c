@@ -5,10 +5,13 @@
  * log grows.
  *
  * Publishing: a worker queues accepted texts and hands them, a batch at a
- * time, to one thread task of the thread pool, which seals each (one
- * signature per message, however many recipients) and appends it to the
- * history under the zone's mutex, so ids follow commit order.  One task
- * in flight per worker keeps each client's messages in the order sent.
+ * time, to one thread task of the thread pool, which for each reserves the
+ * next id, seals it (one signature per message, however many recipients)
+ * without any lock held, and commits it to the history.  One task in
+ * flight per worker keeps each client's messages in the order sent.
+ * Readers see an id only once it and every id before it are committed
+ * (or gaps), so delivery is in id order although sealers in several
+ * workers finish in any order.
  * A batch starts after the event loop's current pass, so that what several
  * publishers sent at once is sealed, and written to each client, together.
  *
@@ -18,7 +21,15 @@
  * worker's pid, so any worker, old or new across reloads, can ring any
  * other without inherited descriptors.  A worker re-arms before it reads
  * the history, so a message committed meanwhile always rings again: no
- * lost wake-up, no polling timer, one datagram per burst.
+ * lost wake-up, no polling timer, one datagram per burst.  The worker
+ * whose commit moves the history's mark rings: it may publish ids that
+ * another worker committed first.
+ *
+ * Two timers, both idle normally: a worker that found no room for its
+ * entry in the zone's worker table retries, delivering from the history
+ * meanwhile; a worker that sees an id reserved and not committed checks
+ * later whether its sealer died or stopped (see history_expire()), so a
+ * lost sealer costs a gap, never the messages after it.
  */
 
 #include "ngx_http_securechat_module.h"
@@ -38,6 +49,12 @@
 /* messages a worker may hold waiting to be sealed */
 #define NGX_HTTP_SECURECHAT_BUS_QUEUE_MAX  4096
 
+/* how often a worker without an entry retries (ms) */
+#define NGX_HTTP_SECURECHAT_BUS_RETRY      500
+
+/* how soon a reservation in the way is looked at again (ms) */
+#define NGX_HTTP_SECURECHAT_BUS_STALL      1000
+
 
 typedef struct {
     ngx_queue_t                          queue;
@@ -55,6 +72,9 @@ typedef struct {
 typedef struct {
     ngx_http_securechat_main_conf_t     *smcf;
     void                                *worker;     /* the zone's entry */
+    ngx_uint_t                           expect;     /* worker_processes */
+    ngx_event_t                          retry;      /* no entry yet */
+    ngx_event_t                          stall;      /* a sealer is late */
     ngx_connection_t                    *doorbell;
     ngx_uint_t                           kicks;      /* seen so far */
     uint64_t                             cursor;     /* delivered up to */
@@ -65,6 +85,7 @@ typedef struct {
     ngx_thread_task_t                   *task;
     ngx_uint_t                           busy;
     ngx_event_t                          start;      /* the next batch */
+    u_char                              *seal_buf;   /* the thread's */
 
     /* copies of history slots: a delivery batch, then one for fetch() */
     u_char                              *slots;
@@ -72,12 +93,6 @@ typedef struct {
     ngx_http_securechat_bus_msg_t
                                   msgs[NGX_HTTP_SECURECHAT_BUS_BATCH + 1];
 } ngx_http_securechat_bus_t;
-
-
-typedef struct {
-    ngx_http_securechat_main_conf_t     *smcf;
-    ngx_http_securechat_bus_item_t      *item;
-} ngx_http_securechat_seal_t;
 
 
 static socklen_t ngx_http_securechat_doorbell_addr(ngx_pid_t pid,
@@ -91,8 +106,13 @@ static ngx_int_t ngx_http_securechat_bus_seal_next(
     ngx_http_securechat_bus_t *bus);
 static void ngx_http_securechat_bus_start(ngx_event_t *ev);
 static void ngx_http_securechat_bus_seal_thread(void *data, ngx_log_t *log);
-static ngx_int_t ngx_http_securechat_bus_seal_one(uint64_t id, u_char *buf,
-    size_t size, size_t *len, void *data);
+static ngx_int_t ngx_http_securechat_bus_seal_one(
+    ngx_http_securechat_bus_t *bus, ngx_http_securechat_bus_item_t *item,
+    uint64_t id, size_t *len);
+static uint64_t ngx_http_securechat_bus_commit(ngx_http_securechat_bus_t *bus,
+    ngx_http_securechat_bus_item_t *item);
+static void ngx_http_securechat_bus_retry(ngx_event_t *ev);
+static void ngx_http_securechat_bus_stall(ngx_event_t *ev);
 static void ngx_http_securechat_bus_sealed(ngx_event_t *ev);
 static void ngx_http_securechat_bus_deliver(ngx_http_securechat_bus_t *bus);
 static ngx_int_t ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus,
@@ -142,11 +162,14 @@ ngx_http_securechat_bus_init_process(ngx_cycle_t *cycle)
     ngx_queue_init(&bus->sealing);
 
     bus->slot_data = ngx_http_securechat_history_slot_data(smcf->shm_zone);
-    bus->slots = ngx_palloc(cycle->pool, (NGX_HTTP_SECURECHAT_BUS_BATCH + 1)
+    bus->slots = ngx_palloc(cycle->pool, (NGX_HTTP_SECURECHAT_BUS_BATCH + 2)
                                          * bus->slot_data);
     if (bus->slots == NULL) {
         return NGX_ERROR;
     }
+
+    bus->seal_buf = bus->slots + (NGX_HTTP_SECURECHAT_BUS_BATCH + 1)
+                                 * bus->slot_data;
 
     bus->task = ngx_thread_task_alloc(cycle->pool, 0);
     if (bus->task == NULL) {
@@ -163,19 +186,100 @@ ngx_http_securechat_bus_init_process(ngx_cycle_t *cycle)
     bus->start.data = bus;
     bus->start.log = cycle->log;
 
+    /* neither keeps an exiting worker alive */
+
+    bus->retry.handler = ngx_http_securechat_bus_retry;
+    bus->retry.data = bus;
+    bus->retry.log = cycle->log;
+    bus->retry.cancelable = 1;
+
+    bus->stall.handler = ngx_http_securechat_bus_stall;
+    bus->stall.data = bus;
+    bus->stall.log = cycle->log;
+    bus->stall.cancelable = 1;
+
     if (ngx_http_securechat_doorbell_open(cycle, bus) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    bus->worker = ngx_http_securechat_worker_register(smcf->shm_zone,
-                                                      cycle->log);
+    bus->expect = ((ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx,
+                                                    ngx_core_module))
+                  ->worker_processes;
 
     /* a new worker delivers what is published from now on */
     bus->cursor = ngx_http_securechat_history_last(smcf->shm_zone);
 
+    bus->worker = ngx_http_securechat_worker_register(smcf->shm_zone,
+                                                      bus->expect, 1,
+                                                      cycle->log);
+
+    if (bus->worker == NULL) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                      "securechat: the zone has no room for this worker's "
+                      "entry; it reads the history every %d ms until it "
+                      "finds room", NGX_HTTP_SECURECHAT_BUS_RETRY);
+        ngx_add_timer(&bus->retry, NGX_HTTP_SECURECHAT_BUS_RETRY);
+    }
+
     ngx_http_securechat_bus = bus;
 
     return NGX_OK;
+}
+
+
+/*
+ * No entry in the worker table: nobody rings this worker, so it reads the
+ * history itself and tries again; once registered, the doorbell takes
+ * over from where the cursor is (nothing is skipped).
+ */
+
+static void
+ngx_http_securechat_bus_retry(ngx_event_t *ev)
+{
+    ngx_http_securechat_bus_t  *bus;
+
+    bus = ev->data;
+
+    bus->worker = ngx_http_securechat_worker_register(bus->smcf->shm_zone,
+                                                      bus->expect, 0,
+                                                      ev->log);
+    if (bus->worker != NULL) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "securechat: this worker now has an entry in the "
+                      "zone and gets broadcasts");
+
+    } else if (!ngx_exiting) {
+        ngx_add_timer(&bus->retry, NGX_HTTP_SECURECHAT_BUS_RETRY);
+    }
+
+    ngx_http_securechat_ws_kick_check();
+
+    if (!bus->busy) {
+        ngx_http_securechat_bus_deliver(bus);
+    }
+}
+
+
+/* an id reserved a while ago is still not committed: is its sealer gone? */
+
+static void
+ngx_http_securechat_bus_stall(ngx_event_t *ev)
+{
+    ngx_http_securechat_bus_t  *bus;
+
+    bus = ev->data;
+
+    if (ngx_http_securechat_history_expire(bus->smcf->shm_zone)) {
+        ngx_http_securechat_bus_ring(bus, 0);
+    }
+
+    if (!bus->busy) {
+        /* re-arms this timer while something is still reserved */
+        ngx_http_securechat_bus_deliver(bus);
+
+    } else if (!bus->stall.timer_set) {
+        ngx_add_timer(&bus->stall, NGX_HTTP_SECURECHAT_BUS_STALL);
+    }
 }
 
 
@@ -328,33 +432,37 @@ static void
 ngx_http_securechat_bus_ring(ngx_http_securechat_bus_t *bus, ngx_uint_t all)
 {
     socklen_t           len;
-    ngx_uint_t          i, n;
-    ngx_pid_t           pids[NGX_HTTP_SECURECHAT_WORKERS_MAX];
+    ngx_uint_t          i, n, pos;
+    ngx_pid_t           pids[NGX_HTTP_SECURECHAT_RING_BATCH];
     struct sockaddr_un  sun;
 
-    n = ngx_http_securechat_workers_to_ring(bus->smcf->shm_zone, bus->worker,
-                                            pids,
-                                            NGX_HTTP_SECURECHAT_WORKERS_MAX,
-                                            all);
+    pos = 0;
 
-    for (i = 0; i < n; i++) {
-        len = ngx_http_securechat_doorbell_addr(pids[i], &sun);
+    do {
+        n = ngx_http_securechat_workers_to_ring(bus->smcf->shm_zone,
+                                                bus->worker, pids, &pos,
+                                                all);
 
-        /*
-         * EAGAIN: that worker has rings queued already; ECONNREFUSED: it
-         * is gone, and the next worker to start sweeps its entry
-         */
+        for (i = 0; i < n; i++) {
+            len = ngx_http_securechat_doorbell_addr(pids[i], &sun);
 
-        if (sendto(bus->doorbell->fd, "", 1, 0, (struct sockaddr *) &sun,
-                   len)
-            == -1)
-        {
-            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, bus->doorbell->log,
-                           ngx_socket_errno,
-                           "securechat: doorbell of %P not rung (%d)",
-                           pids[i], (int) ngx_socket_errno);
+            /*
+             * EAGAIN: that worker has rings queued already; ECONNREFUSED:
+             * it is gone, and the client table sweeps its entry
+             */
+
+            if (sendto(bus->doorbell->fd, "", 1, 0, (struct sockaddr *) &sun,
+                       len)
+                == -1)
+            {
+                ngx_log_debug2(NGX_LOG_DEBUG_HTTP, bus->doorbell->log,
+                               ngx_socket_errno,
+                               "securechat: doorbell of %P not rung (%d)",
+                               pids[i], (int) ngx_socket_errno);
+            }
         }
-    }
+
+    } while (n == NGX_HTTP_SECURECHAT_RING_BATCH);
 }
 
 
@@ -471,56 +579,92 @@ ngx_http_securechat_bus_seal_thread(void *data, ngx_log_t *log)
 {
     ngx_http_securechat_bus_t  *bus = data;
 
-    uint64_t                         id;
     ngx_queue_t                     *q;
-    ngx_http_securechat_seal_t       seal;
     ngx_http_securechat_bus_item_t  *item;
-
-    seal.smcf = bus->smcf;
 
     for (q = ngx_queue_head(&bus->sealing);
          q != ngx_queue_sentinel(&bus->sealing);
          q = ngx_queue_next(q))
     {
         item = ngx_queue_data(q, ngx_http_securechat_bus_item_t, queue);
-        seal.item = item;
 
-        if (ngx_http_securechat_history_append(bus->smcf->shm_zone,
-                                               ngx_http_securechat_bus_seal_one,
-                                               &seal, &id)
-            == NGX_OK)
-        {
-            item->id = id;
-        }
+        item->id = ngx_http_securechat_bus_commit(bus, item);
 
         OPENSSL_cleanse(item->text, item->text_len);
     }
+
+    OPENSSL_cleanse(bus->seal_buf, bus->slot_data);
+}
+
+
+/*
+ * Reserve, seal, commit: the id or 0.  A reservation abandoned while it
+ * was sealed (this worker was stopped longer than the bound) became a gap
+ * that readers went past: the message gets the next id instead, once.
+ */
+
+static uint64_t
+ngx_http_securechat_bus_commit(ngx_http_securechat_bus_t *bus,
+    ngx_http_securechat_bus_item_t *item)
+{
+    size_t           len;
+    uint64_t         id;
+    ngx_int_t        rc;
+    ngx_uint_t       try;
+    ngx_shm_zone_t  *shm_zone;
+
+    shm_zone = bus->smcf->shm_zone;
+
+    for (try = 0; try < 2; try++) {
+
+        (void) ngx_http_securechat_history_reserve(shm_zone, &id);
+
+        if (ngx_http_securechat_bus_seal_one(bus, item, id, &len) != NGX_OK) {
+            ngx_http_securechat_history_abandon(shm_zone, id);
+            return 0;
+        }
+
+        rc = ngx_http_securechat_history_commit(shm_zone, id, bus->seal_buf,
+                                                len);
+        if (rc == NGX_OK) {
+            return id;
+        }
+
+        if (rc == NGX_ERROR) {
+            return 0;
+        }
+    }
+
+    return 0;
 }
 
 
 /* a history slot: the CEK, then the frame prefix all recipients share */
 
 static ngx_int_t
-ngx_http_securechat_bus_seal_one(uint64_t id, u_char *buf, size_t size,
-    size_t *len, void *data)
+ngx_http_securechat_bus_seal_one(ngx_http_securechat_bus_t *bus,
+    ngx_http_securechat_bus_item_t *item, uint64_t id, size_t *len)
 {
-    ngx_http_securechat_seal_t  *seal = data;
-
+    u_char                            *buf;
+    size_t                             size;
     ngx_http_securechat_envelope_t     env;
     ngx_http_securechat_message_in_t   in;
+
+    buf = bus->seal_buf;
+    size = bus->slot_data;
 
     if (size < NGX_HTTP_SECURECHAT_CEK_LEN) {
         return NGX_ERROR;
     }
 
-    in.server_key = seal->smcf->signing_key;
-    in.server_key_id = seal->smcf->key_id.data;
+    in.server_key = bus->smcf->signing_key;
+    in.server_key_id = bus->smcf->key_id.data;
     in.id = id;
-    in.ts = seal->item->ts;
-    in.sender = seal->item->user;
-    in.sender_len = seal->item->user_len;
-    in.text = seal->item->text;
-    in.text_len = seal->item->text_len;
+    in.ts = item->ts;
+    in.sender = item->user;
+    in.sender_len = item->user_len;
+    in.text = item->text;
+    in.text_len = item->text_len;
 
     if (ngx_http_securechat_envelope_seal(&in, &env,
                                           buf + NGX_HTTP_SECURECHAT_CEK_LEN,
@@ -542,14 +686,12 @@ ngx_http_securechat_bus_seal_one(uint64_t id, u_char *buf, size_t size,
 static void
 ngx_http_securechat_bus_sealed(ngx_event_t *ev)
 {
-    ngx_uint_t                       published;
     ngx_queue_t                     *q;
     ngx_http_securechat_bus_t       *bus;
     ngx_http_securechat_bus_item_t  *item;
 
     bus = ev->data;
     bus->busy = 0;
-    published = 0;
 
     /* the other workers first, then the HTTP answers, then local clients */
 
@@ -559,16 +701,20 @@ ngx_http_securechat_bus_sealed(ngx_event_t *ev)
     {
         item = ngx_queue_data(q, ngx_http_securechat_bus_item_t, queue);
 
-        if (item->id) {
-            published = 1;
-
-        } else {
+        if (item->id == 0) {
             ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
                           "securechat: a message could not be sealed");
         }
     }
 
-    if (published) {
+    /*
+     * Rung when the readers' mark moved past what this worker delivered:
+     * by its commits, or by commits of others that waited for one of its
+     * ids.  When it did not move, an id of another worker still holds it
+     * back, and that worker rings once it commits.
+     */
+
+    if (ngx_http_securechat_history_last(bus->smcf->shm_zone) > bus->cursor) {
         ngx_http_securechat_bus_ring(bus, 0);
     }
 
@@ -612,7 +758,7 @@ ngx_http_securechat_bus_deliver(ngx_http_securechat_bus_t *bus)
         last = ngx_http_securechat_history_last(bus->smcf->shm_zone);
 
         if (bus->cursor >= last) {
-            return;
+            break;
         }
 
         n = (last - bus->cursor > NGX_HTTP_SECURECHAT_BUS_BATCH)
@@ -632,6 +778,14 @@ ngx_http_securechat_bus_deliver(ngx_http_securechat_bus_t *bus)
         }
 
         bus->cursor += n;
+    }
+
+    /* an id is being sealed, or its sealer is lost: look again later */
+
+    if (ngx_http_securechat_history_reserved(bus->smcf->shm_zone) > last
+        && !bus->stall.timer_set && !ngx_exiting)
+    {
+        ngx_add_timer(&bus->stall, NGX_HTTP_SECURECHAT_BUS_STALL);
     }
 }
 

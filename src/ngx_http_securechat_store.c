@@ -1,21 +1,46 @@
 
 /*
- * The shared memory zone.  One slab mutex guards everything: each operation
- * is a handful of tree steps or one memcpy, far shorter than the critical
- * sections nginx's own limit_req holds.
+ * The shared memory zone.  One slab mutex guards everything, and every
+ * critical section is a handful of tree steps, a walk of the client table
+ * or one memcpy, far shorter than the sections nginx's own limit_req
+ * holds; nothing slow ever runs under it (messages are signed between
+ * history_reserve() and history_commit(), outside it).  Separate locks for
+ * the history and for the rest would only pay once a section grows: the
+ * rooms issue may split them then.
  */
 
 #include "ngx_http_securechat_module.h"
 #include "ngx_http_securechat_store.h"
 
 
-#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434831   /* "SCH1" */
+#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434832   /* "SCH2" */
 
 /* a throttle record is forgotten this long after its last failure */
 #define NGX_HTTP_SECURECHAT_THROTTLE_TTL   3600
 
+/*
+ * Throttle records are what a client gets from the zone before it has
+ * logged in: they live in an area of their own, 1/32 of the zone made at
+ * its creation, so that no number of made-up names can take memory from
+ * sessions, clients or the worker table.
+ */
+#define NGX_HTTP_SECURECHAT_THROTTLE_SHARE 32
+#define NGX_HTTP_SECURECHAT_THROTTLE_MIN   16
+
+/* the longest throttle key: a user name, a NUL, a client address */
+#define NGX_HTTP_SECURECHAT_THROTTLE_KEY_MAX                                  \
+    (NGX_HTTP_SECURECHAT_USER_MAX + 1 + NGX_SOCKADDR_STRLEN)
+
 /* sessions the zone must hold besides the history */
 #define NGX_HTTP_SECURECHAT_MIN_SESSIONS   64
+
+/* worker entries a new zone starts with, at the least */
+#define NGX_HTTP_SECURECHAT_WORKERS_MIN    8
+
+/* history slot states */
+#define NGX_HTTP_SECURECHAT_SLOT_RESERVED  1
+#define NGX_HTTP_SECURECHAT_SLOT_COMMITTED 2
+#define NGX_HTTP_SECURECHAT_SLOT_GAP       3
 
 
 typedef struct {
@@ -31,28 +56,70 @@ typedef struct {
 } ngx_http_securechat_session_node_t;
 
 
+/*
+ * A throttle record, in the throttle area.  queue: the free list, or one
+ * of two queues in order of last failure: "fresh" records (no more than
+ * the free failures, so forgetting one gives nobody a free try) are
+ * evicted before "escalated" ones, so that made-up names cannot push out
+ * the record of an account someone is guessing at.
+ */
+
 typedef struct {
     ngx_str_node_t                 sn;       /* str: account + address */
-    ngx_queue_t                    queue;    /* least recently failed first */
+    ngx_queue_t                    queue;
     ngx_uint_t                     failures;
+    ngx_uint_t                     escalated;
     time_t                         locked_until;
     time_t                         last_failure;
-    u_char                         key[1];
+    u_char                         key[NGX_HTTP_SECURECHAT_THROTTLE_KEY_MAX];
 } ngx_http_securechat_throttle_node_t;
 
 
 /*
- * A history slot.  Written under the slab mutex, read without it: the
- * writer zeroes id, fills the slot, then sets id; a reader checks id
- * before and after copying (a sequence lock), so a slot being reused for
- * a newer message is never read as the older one.
+ * A history slot, assigned to an id by reserve, filled by commit, both
+ * under the slab mutex; read without it: a reader checks id before and
+ * after copying (a sequence lock), so a slot being reused for a newer id
+ * is never read as the older one.  owner and reserved_at let a reservation
+ * whose process died or stopped be abandoned.
  */
 
 typedef struct {
-    volatile uint64_t              id;       /* 0: unused or being written */
+    volatile uint64_t              id;       /* 0: never used */
+    volatile ngx_uint_t            state;
+    ngx_pid_t                      owner;
+    time_t                         reserved_at;
     size_t                         len;
     u_char                         data[1];
 } ngx_http_securechat_slot_t;
+
+
+/*
+ * A worker process.  armed: it waits for a doorbell and wants one rung
+ * when a message is published; kicks: bumped when one of its clients is
+ * asked to close; clients: how many it has in the table.
+ */
+
+typedef struct {
+    ngx_atomic_t                   pid;
+    ngx_atomic_t                   armed;
+    ngx_atomic_t                   kicks;
+    ngx_uint_t                     clients;
+} ngx_http_securechat_worker_t;
+
+
+/*
+ * The worker table: chunks of entries, a new one linked at the end when
+ * all are taken.  Never freed nor moved, so that a worker keeps a pointer
+ * to its entry and ringing walks it without the mutex.
+ */
+
+typedef struct ngx_http_securechat_workers_s  ngx_http_securechat_workers_t;
+
+struct ngx_http_securechat_workers_s {
+    ngx_http_securechat_workers_t *next;
+    ngx_uint_t                     nelts;
+    ngx_http_securechat_worker_t   w[1];
+};
 
 
 /* a connected WebSocket client; never holds a process pointer */
@@ -60,22 +127,10 @@ typedef struct {
 typedef struct {
     ngx_queue_t                    queue;
     ngx_pid_t                      pid;      /* the worker that owns it */
+    ngx_http_securechat_worker_t  *worker;   /* its entry, or NULL */
     volatile ngx_uint_t            kick;     /* close code asked, or 0 */
     ngx_http_securechat_client_t   c;
 } ngx_http_securechat_client_node_t;
-
-
-/*
- * A worker process.  armed: it waits for a doorbell and wants one rung
- * when a message is published; kicks: bumped when one of its clients is
- * asked to close.
- */
-
-typedef struct {
-    ngx_atomic_t                   pid;
-    ngx_atomic_t                   armed;
-    ngx_atomic_t                   kicks;
-} ngx_http_securechat_worker_t;
 
 
 typedef struct {
@@ -87,25 +142,31 @@ typedef struct {
 
     ngx_rbtree_t                   throttle;
     ngx_rbtree_node_t              throttle_sentinel;
-    ngx_queue_t                    throttle_queue;
+    ngx_queue_t                    throttle_fresh;
+    ngx_queue_t                    throttle_escalated;
+    ngx_queue_t                    throttle_free;
+    ngx_uint_t                     throttle_max;
 
     ngx_uint_t                     history;
     size_t                         message_max;
     size_t                         slot_data;
     size_t                         slot_size;
-    volatile uint64_t              last_id;
+    volatile uint64_t              last_id;  /* all up to it are final */
+    volatile uint64_t              reserved; /* the highest reserved */
     u_char                        *slots;
 
     ngx_queue_t                    clients;
     ngx_uint_t                     nclients;
 
-    ngx_http_securechat_worker_t   workers[NGX_HTTP_SECURECHAT_WORKERS_MAX];
+    ngx_http_securechat_workers_t *workers;
+    ngx_uint_t                     nworkers; /* entries in all chunks */
 } ngx_http_securechat_shctx_t;
 
 
 typedef struct {
     ngx_http_securechat_shctx_t   *sh;
     ngx_slab_pool_t               *shpool;
+    ngx_cycle_t                   *cycle;
 
     /* what this configuration asks of the zone */
     ngx_uint_t                     history;
@@ -117,10 +178,25 @@ typedef struct {
 static ngx_int_t ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static size_t ngx_http_securechat_slot_size(size_t slot_data);
+static ngx_uint_t ngx_http_securechat_throttle_count(size_t zone_size);
+static ngx_uint_t ngx_http_securechat_expected_workers(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_securechat_workers_grow_locked(
+    ngx_http_securechat_store_t *store, ngx_uint_t n);
 static ngx_uint_t ngx_http_securechat_pid_dead(ngx_pid_t pid);
+static void ngx_http_securechat_clients_sweep_locked(
+    ngx_http_securechat_store_t *store);
+static void ngx_http_securechat_client_free_locked(
+    ngx_http_securechat_store_t *store,
+    ngx_http_securechat_client_node_t *cn);
 static void ngx_http_securechat_client_kick_locked(
-    ngx_http_securechat_shctx_t *sh, ngx_http_securechat_client_node_t *cn,
-    ngx_uint_t code);
+    ngx_http_securechat_client_node_t *cn, ngx_uint_t code);
+static ngx_http_securechat_slot_t *ngx_http_securechat_slot(
+    ngx_http_securechat_shctx_t *sh, uint64_t id);
+static ngx_uint_t ngx_http_securechat_history_advance_locked(
+    ngx_http_securechat_shctx_t *sh, ngx_uint_t expire);
+static void ngx_http_securechat_throttle_free_locked(
+    ngx_http_securechat_store_t *store,
+    ngx_http_securechat_throttle_node_t *tn);
 static void ngx_http_securechat_node_free_locked(
     ngx_http_securechat_store_t *store, ngx_rbtree_t *tree,
     ngx_str_node_t *node, ngx_queue_t *queue);
@@ -197,6 +273,8 @@ ngx_http_securechat_store_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
         return NULL;
     }
 
+    store->cycle = cf->cycle;
+
     shm_zone->init = ngx_http_securechat_store_init_zone;
     shm_zone->data = store;
 
@@ -224,6 +302,8 @@ ngx_http_securechat_store_configure(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone,
     need = history * ngx_http_securechat_slot_size(slot_data)
            + NGX_HTTP_SECURECHAT_MIN_SESSIONS
              * sizeof(ngx_http_securechat_session_node_t) * 2
+           + ngx_http_securechat_throttle_count(shm_zone->shm.size)
+             * sizeof(ngx_http_securechat_throttle_node_t)
            + sizeof(ngx_http_securechat_shctx_t);
     need += need / 8 + 8 * ngx_pagesize;
 
@@ -251,19 +331,61 @@ ngx_http_securechat_slot_size(size_t slot_data)
 }
 
 
+static ngx_uint_t
+ngx_http_securechat_throttle_count(size_t zone_size)
+{
+    ngx_uint_t  n;
+
+    n = zone_size / NGX_HTTP_SECURECHAT_THROTTLE_SHARE
+        / sizeof(ngx_http_securechat_throttle_node_t);
+
+    return ngx_max(n, NGX_HTTP_SECURECHAT_THROTTLE_MIN);
+}
+
+
+/* worker_processes of the configuration being loaded */
+
+static ngx_uint_t
+ngx_http_securechat_expected_workers(ngx_cycle_t *cycle)
+{
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (ccf == NULL || ccf->worker_processes <= 0) {
+        return 1;
+    }
+
+    return ccf->worker_processes;
+}
+
+
 static ngx_int_t
 ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_securechat_store_t  *ostore = data;
 
-    size_t                        len;
-    ngx_http_securechat_store_t  *store;
-    ngx_http_securechat_shctx_t  *sh;
+    size_t                                len;
+    ngx_uint_t                            i, n, live;
+    ngx_http_securechat_store_t          *store;
+    ngx_http_securechat_shctx_t          *sh;
+    ngx_http_securechat_workers_t        *ws;
+    ngx_http_securechat_throttle_node_t  *tn;
 
     store = shm_zone->data;
 
     if (ostore) {
         sh = ostore->sh;
+
+        if (sh->magic != NGX_HTTP_SECURECHAT_STORE_MAGIC
+            || sh->slot_data != store->slot_data)
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "securechat_zone \"%V\" was made by another "
+                          "version of the module; restart nginx or use a "
+                          "new zone name", &shm_zone->shm.name);
+            return NGX_ERROR;
+        }
 
         if (sh->history != store->history
             || sh->message_max != store->message_max)
@@ -279,16 +401,36 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
 
-        if (sh->slot_data != store->slot_data) {
-            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                          "securechat_zone \"%V\" was made by another "
-                          "version of the module; restart nginx or use a "
-                          "new zone name", &shm_zone->shm.name);
-            return NGX_ERROR;
-        }
-
         store->sh = ostore->sh;
         store->shpool = ostore->shpool;
+
+        /*
+         * The workers of this configuration start while those of the last
+         * one (and of earlier ones, still draining) run: make room for all
+         * of them now.  Should the zone have no room, the new workers
+         * find room as old ones leave (they retry).
+         */
+
+        n = ngx_http_securechat_expected_workers(store->cycle);
+
+        ngx_shmtx_lock(&store->shpool->mutex);
+
+        live = 0;
+
+        for (ws = sh->workers; ws; ws = ws->next) {
+            for (i = 0; i < ws->nelts; i++) {
+                if (ws->w[i].pid != 0) {
+                    live++;
+                }
+            }
+        }
+
+        if (live + n > sh->nworkers) {
+            (void) ngx_http_securechat_workers_grow_locked(store,
+                                                live + n - sh->nworkers);
+        }
+
+        ngx_shmtx_unlock(&store->shpool->mutex);
 
         return NGX_OK;
     }
@@ -316,22 +458,55 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_rbtree_init(&sh->throttle, &sh->throttle_sentinel,
                     ngx_str_rbtree_insert_value);
-    ngx_queue_init(&sh->throttle_queue);
+    ngx_queue_init(&sh->throttle_fresh);
+    ngx_queue_init(&sh->throttle_escalated);
+    ngx_queue_init(&sh->throttle_free);
 
     sh->history = store->history;
     sh->message_max = store->message_max;
     sh->slot_data = store->slot_data;
     sh->slot_size = ngx_http_securechat_slot_size(store->slot_data);
     sh->last_id = 0;
+    sh->reserved = 0;
 
     ngx_queue_init(&sh->clients);
 
-    /* the history is allocated once: its memory is fixed from the start */
+    /* the history and the throttle area are fixed from the start */
 
     sh->slots = ngx_slab_calloc(store->shpool, sh->history * sh->slot_size);
     if (sh->slots == NULL) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "securechat_zone \"%V\" cannot hold its history",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    sh->throttle_max = ngx_http_securechat_throttle_count(shm_zone->shm.size);
+
+    tn = ngx_slab_calloc(store->shpool,
+                         sh->throttle_max
+                         * sizeof(ngx_http_securechat_throttle_node_t));
+    if (tn == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "securechat_zone \"%V\" cannot hold its login "
+                      "throttling records", &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < sh->throttle_max; i++) {
+        ngx_queue_insert_tail(&sh->throttle_free, &tn[i].queue);
+    }
+
+    /* room for this configuration's workers and the next one's */
+
+    n = ngx_http_securechat_expected_workers(store->cycle);
+
+    if (ngx_http_securechat_workers_grow_locked(store,
+            ngx_max(2 * n, NGX_HTTP_SECURECHAT_WORKERS_MIN))
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "securechat_zone \"%V\" cannot hold its worker table",
                       &shm_zone->shm.name);
         return NGX_ERROR;
     }
@@ -348,6 +523,38 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     /* a full zone is an expected, client-triggerable state: no log flood */
     store->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/* links a chunk of n free worker entries at the end of the table */
+
+static ngx_int_t
+ngx_http_securechat_workers_grow_locked(ngx_http_securechat_store_t *store,
+    ngx_uint_t n)
+{
+    ngx_http_securechat_shctx_t     *sh;
+    ngx_http_securechat_workers_t   *ws, **last;
+
+    sh = store->sh;
+
+    ws = ngx_slab_calloc_locked(store->shpool,
+                                offsetof(ngx_http_securechat_workers_t, w)
+                                + n * sizeof(ngx_http_securechat_worker_t));
+    if (ws == NULL) {
+        return NGX_ERROR;
+    }
+
+    ws->nelts = n;
+
+    for (last = &sh->workers; *last; last = &(*last)->next) { /* void */ }
+
+    /* the entries are zero before a lock-free reader can reach them */
+    ngx_memory_barrier();
+
+    *last = ws;
+    sh->nworkers += n;
 
     return NGX_OK;
 }
@@ -561,12 +768,23 @@ ngx_http_securechat_throttle_lookup_locked(ngx_http_securechat_store_t *store,
     tn = (ngx_http_securechat_throttle_node_t *) node;
 
     if (tn->last_failure + NGX_HTTP_SECURECHAT_THROTTLE_TTL < ngx_time()) {
-        ngx_http_securechat_node_free_locked(store, &store->sh->throttle,
-                                             &tn->sn, &tn->queue);
+        ngx_http_securechat_throttle_free_locked(store, tn);
         return NULL;
     }
 
     return tn;
+}
+
+
+/* back to the free list of the throttle area */
+
+static void
+ngx_http_securechat_throttle_free_locked(ngx_http_securechat_store_t *store,
+    ngx_http_securechat_throttle_node_t *tn)
+{
+    ngx_queue_remove(&tn->queue);
+    ngx_rbtree_delete(&store->sh->throttle, &tn->sn.node);
+    ngx_queue_insert_head(&store->sh->throttle_free, &tn->queue);
 }
 
 
@@ -580,6 +798,10 @@ ngx_http_securechat_throttle_check(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
     store = shm_zone->data;
     now = ngx_time();
     left = 0;
+
+    if (key->len > NGX_HTTP_SECURECHAT_THROTTLE_KEY_MAX) {
+        return 0;
+    }
 
     ngx_shmtx_lock(&store->shpool->mutex);
 
@@ -600,7 +822,9 @@ ngx_http_securechat_throttle_check(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
  * the (account, address) pair for twice as long as the last (2s, 4s, ...),
  * up to max_lockout.  Keying by address too means a stranger cannot lock the
  * owner out of an account; capping the lock means nobody is locked out for
- * good.
+ * good.  When the throttle area is full, the least recently failed fresh
+ * record makes room, or, when every record has escalated, the least
+ * recently failed of those: never a session or a client.
  */
 
 void
@@ -610,55 +834,56 @@ ngx_http_securechat_throttle_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
     time_t                                now, lock;
     ngx_uint_t                            over;
     ngx_queue_t                          *q;
+    ngx_http_securechat_shctx_t          *sh;
     ngx_http_securechat_store_t          *store;
     ngx_http_securechat_throttle_node_t  *tn;
 
     store = shm_zone->data;
+    sh = store->sh;
     now = ngx_time();
+
+    if (key->len > NGX_HTTP_SECURECHAT_THROTTLE_KEY_MAX) {
+        /* cannot happen: a user name and an address */
+        return;
+    }
 
     ngx_shmtx_lock(&store->shpool->mutex);
 
     tn = ngx_http_securechat_throttle_lookup_locked(store, key);
 
     if (tn == NULL) {
-        tn = ngx_slab_alloc_locked(store->shpool,
-                 offsetof(ngx_http_securechat_throttle_node_t, key)
-                 + key->len);
 
-        if (tn == NULL && !ngx_queue_empty(&store->sh->throttle_queue)) {
+        if (!ngx_queue_empty(&sh->throttle_free)) {
+            q = ngx_queue_head(&sh->throttle_free);
 
-            /* make room by forgetting the stalest record */
+        } else if (!ngx_queue_empty(&sh->throttle_fresh)) {
+            q = ngx_queue_head(&sh->throttle_fresh);
 
-            q = ngx_queue_head(&store->sh->throttle_queue);
-            tn = ngx_queue_data(q, ngx_http_securechat_throttle_node_t,
-                                queue);
-            ngx_http_securechat_node_free_locked(store, &store->sh->throttle,
-                                                 &tn->sn, &tn->queue);
-
-            tn = ngx_slab_alloc_locked(store->shpool,
-                     offsetof(ngx_http_securechat_throttle_node_t, key)
-                     + key->len);
+        } else {
+            q = ngx_queue_head(&sh->throttle_escalated);
         }
 
-        if (tn == NULL) {
-            ngx_shmtx_unlock(&store->shpool->mutex);
-            return;
+        tn = ngx_queue_data(q, ngx_http_securechat_throttle_node_t, queue);
+
+        if (q != ngx_queue_head(&sh->throttle_free)) {
+            ngx_http_securechat_throttle_free_locked(store, tn);
         }
+
+        ngx_queue_remove(&tn->queue);
 
         ngx_memcpy(tn->key, key->data, key->len);
         tn->sn.str.len = key->len;
         tn->sn.str.data = tn->key;
         tn->sn.node.key = ngx_crc32_short(key->data, key->len);
         tn->failures = 0;
+        tn->escalated = 0;
         tn->locked_until = 0;
 
-        ngx_rbtree_insert(&store->sh->throttle, &tn->sn.node);
+        ngx_rbtree_insert(&sh->throttle, &tn->sn.node);
 
     } else {
         ngx_queue_remove(&tn->queue);
     }
-
-    ngx_queue_insert_tail(&store->sh->throttle_queue, &tn->queue);
 
     tn->failures++;
     tn->last_failure = now;
@@ -667,7 +892,12 @@ ngx_http_securechat_throttle_fail(ngx_shm_zone_t *shm_zone, ngx_str_t *key,
         over = tn->failures - free_failures;
         lock = (over >= 20) ? max_lockout : ((time_t) 1 << over);
         tn->locked_until = now + ngx_min(lock, max_lockout);
+        tn->escalated = 1;
     }
+
+    ngx_queue_insert_tail(tn->escalated ? &sh->throttle_escalated
+                                        : &sh->throttle_fresh,
+                          &tn->queue);
 
     ngx_shmtx_unlock(&store->shpool->mutex);
 }
@@ -681,13 +911,16 @@ ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 
     store = shm_zone->data;
 
+    if (key->len > NGX_HTTP_SECURECHAT_THROTTLE_KEY_MAX) {
+        return;
+    }
+
     ngx_shmtx_lock(&store->shpool->mutex);
 
     tn = ngx_http_securechat_throttle_lookup_locked(store, key);
 
     if (tn != NULL) {
-        ngx_http_securechat_node_free_locked(store, &store->sh->throttle,
-                                             &tn->sn, &tn->queue);
+        ngx_http_securechat_throttle_free_locked(store, tn);
     }
 
     ngx_shmtx_unlock(&store->shpool->mutex);
@@ -695,20 +928,30 @@ ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 
 
 /*
- * The history.  build() runs under the slab mutex with the id the message
- * gets, so ids are handed out in the order messages are committed and no
- * reader ever waits for an id that is still being written.  It may take a
- * signature's time: only publishers and session lookups wait meanwhile,
- * never deliveries, which read slots without the mutex.
+ * The history.  Ids are handed out in the order of reservation; a message
+ * is signed with its id between reserve and commit, outside the mutex, so
+ * that a signature (hundreds of microseconds) never holds up the logins,
+ * handshakes and publishes of other workers.  last_id, what readers see,
+ * moves only over ids that are committed or gaps: an id still being
+ * sealed holds back the ones committed after it, so delivery stays in id
+ * order with nothing skipped.  A reservation whose process died or
+ * stopped would hold them back for ever: expire() makes it a gap.
  */
 
-ngx_int_t
-ngx_http_securechat_history_append(ngx_shm_zone_t *shm_zone,
-    ngx_http_securechat_history_build_pt build, void *data, uint64_t *id)
+static ngx_http_securechat_slot_t *
+ngx_http_securechat_slot(ngx_http_securechat_shctx_t *sh, uint64_t id)
 {
-    size_t                        len;
+    /* id N lives in slot N mod history: the newest overwrites the oldest */
+
+    return (ngx_http_securechat_slot_t *)
+               (sh->slots + (id % sh->history) * sh->slot_size);
+}
+
+
+ngx_int_t
+ngx_http_securechat_history_reserve(ngx_shm_zone_t *shm_zone, uint64_t *id)
+{
     uint64_t                      next;
-    ngx_int_t                     rc;
     ngx_http_securechat_shctx_t  *sh;
     ngx_http_securechat_slot_t   *slot;
     ngx_http_securechat_store_t  *store;
@@ -718,35 +961,173 @@ ngx_http_securechat_history_append(ngx_shm_zone_t *shm_zone,
 
     ngx_shmtx_lock(&store->shpool->mutex);
 
-    /* id N lives in slot N mod history: the newest overwrites the oldest */
+    next = sh->reserved + 1;
+    slot = ngx_http_securechat_slot(sh, next);
 
-    next = sh->last_id + 1;
+    /*
+     * The slot's older id drops out of the ring now: a reader that checks
+     * the id after copying sees the change.  Should that older id still
+     * be reserved, its commit finds the slot taken and it is published as
+     * already gone; the mark moves over it below.
+     */
 
-    slot = (ngx_http_securechat_slot_t *)
-               (sh->slots + (next % sh->history) * sh->slot_size);
-
-    slot->id = 0;
+    slot->id = next;
     ngx_memory_barrier();
+    slot->state = NGX_HTTP_SECURECHAT_SLOT_RESERVED;
+    slot->owner = ngx_pid;
+    slot->reserved_at = ngx_time();
+    slot->len = 0;
 
-    len = 0;
-    rc = build(next, slot->data, sh->slot_data, &len, data);
+    sh->reserved = next;
 
-    if (rc == NGX_OK && len <= sh->slot_data) {
-        slot->len = len;
-        ngx_memory_barrier();
-        slot->id = next;
-        ngx_memory_barrier();
-        sh->last_id = next;
-        *id = next;
+    (void) ngx_http_securechat_history_advance_locked(sh, 0);
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    *id = next;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_securechat_history_commit(ngx_shm_zone_t *shm_zone, uint64_t id,
+    u_char *data, size_t len)
+{
+    ngx_int_t                     rc;
+    ngx_http_securechat_shctx_t  *sh;
+    ngx_http_securechat_slot_t   *slot;
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+    sh = store->sh;
+
+    if (len > sh->slot_data) {
+        ngx_http_securechat_history_abandon(shm_zone, id);
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    slot = ngx_http_securechat_slot(sh, id);
+
+    if (slot->id != id) {
+        /* pushed out of the ring by newer ids while it was sealed */
+        rc = NGX_OK;
+
+    } else if (slot->state != NGX_HTTP_SECURECHAT_SLOT_RESERVED) {
+        /* abandoned by expire(): readers went past it as a gap */
+        rc = NGX_DECLINED;
 
     } else {
-        /* the slot's old message is lost either way: it was overwritten */
-        rc = NGX_ERROR;
+        ngx_memcpy(slot->data, data, len);
+        slot->len = len;
+        ngx_memory_barrier();
+        slot->state = NGX_HTTP_SECURECHAT_SLOT_COMMITTED;
+        rc = NGX_OK;
     }
+
+    (void) ngx_http_securechat_history_advance_locked(sh, 0);
 
     ngx_shmtx_unlock(&store->shpool->mutex);
 
     return rc;
+}
+
+
+void
+ngx_http_securechat_history_abandon(ngx_shm_zone_t *shm_zone, uint64_t id)
+{
+    ngx_http_securechat_shctx_t  *sh;
+    ngx_http_securechat_slot_t   *slot;
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+    sh = store->sh;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    slot = ngx_http_securechat_slot(sh, id);
+
+    if (slot->id == id && slot->state == NGX_HTTP_SECURECHAT_SLOT_RESERVED) {
+        slot->state = NGX_HTTP_SECURECHAT_SLOT_GAP;
+    }
+
+    (void) ngx_http_securechat_history_advance_locked(sh, 0);
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_http_securechat_history_expire(ngx_shm_zone_t *shm_zone)
+{
+    ngx_uint_t                    moved;
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+
+    if (store->sh->last_id == store->sh->reserved) {
+        return 0;
+    }
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+    moved = ngx_http_securechat_history_advance_locked(store->sh, 1);
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return moved;
+}
+
+
+/*
+ * Moves last_id over every final id after it: committed, a gap, or one
+ * whose slot a newer id took.  With expire, a reservation in the way is
+ * made a gap when its process is gone or it is older than the bound.
+ */
+
+static ngx_uint_t
+ngx_http_securechat_history_advance_locked(ngx_http_securechat_shctx_t *sh,
+    ngx_uint_t expire)
+{
+    uint64_t                     next, last;
+    ngx_http_securechat_slot_t  *slot;
+
+    last = sh->last_id;
+
+    while (last < sh->reserved) {
+        next = last + 1;
+        slot = ngx_http_securechat_slot(sh, next);
+
+        if (slot->id == next
+            && slot->state == NGX_HTTP_SECURECHAT_SLOT_RESERVED)
+        {
+            if (!expire) {
+                break;
+            }
+
+            if (slot->reserved_at + NGX_HTTP_SECURECHAT_RESERVE_TIMEOUT
+                    >= ngx_time()
+                && (slot->owner == ngx_pid
+                    || !ngx_http_securechat_pid_dead(slot->owner)))
+            {
+                break;
+            }
+
+            slot->state = NGX_HTTP_SECURECHAT_SLOT_GAP;
+        }
+
+        last = next;
+    }
+
+    if (last == sh->last_id) {
+        return 0;
+    }
+
+    /* readers copy a slot only after they saw last_id pass it */
+    ngx_memory_barrier();
+    sh->last_id = last;
+
+    return 1;
 }
 
 
@@ -758,6 +1139,17 @@ ngx_http_securechat_history_last(ngx_shm_zone_t *shm_zone)
     store = shm_zone->data;
 
     return store->sh->last_id;
+}
+
+
+uint64_t
+ngx_http_securechat_history_reserved(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+
+    return store->sh->reserved;
 }
 
 
@@ -778,6 +1170,7 @@ ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone, uint64_t id,
 {
     size_t                        n;
     uint64_t                      before, after;
+    ngx_uint_t                    state;
     ngx_http_securechat_shctx_t  *sh;
     ngx_http_securechat_slot_t   *slot;
     ngx_http_securechat_store_t  *store;
@@ -789,13 +1182,15 @@ ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone, uint64_t id,
         return NGX_AGAIN;
     }
 
-    slot = (ngx_http_securechat_slot_t *)
-               (sh->slots + (id % sh->history) * sh->slot_size);
+    ngx_memory_barrier();
+
+    slot = ngx_http_securechat_slot(sh, id);
 
     before = slot->id;
     ngx_memory_barrier();
+    state = slot->state;
 
-    if (before != id) {
+    if (before != id || state != NGX_HTTP_SECURECHAT_SLOT_COMMITTED) {
         return NGX_DECLINED;
     }
 
@@ -822,13 +1217,16 @@ ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone, uint64_t id,
 uint64_t
 ngx_http_securechat_history_oldest(ngx_shm_zone_t *shm_zone)
 {
-    uint64_t                      last;
+    uint64_t                      reserved;
     ngx_http_securechat_store_t  *store;
 
     store = shm_zone->data;
-    last = store->sh->last_id;
 
-    return (last >= store->sh->history) ? last - store->sh->history + 1 : 1;
+    /* a reserved id has taken the slot of the id history before it */
+    reserved = store->sh->reserved;
+
+    return (reserved >= store->sh->history)
+           ? reserved - store->sh->history + 1 : 1;
 }
 
 
@@ -841,21 +1239,85 @@ ngx_http_securechat_pid_dead(ngx_pid_t pid)
 }
 
 
+/*
+ * Frees the entries of workers that died without unregistering (SIGKILL,
+ * a crash) and the clients they held, before the table decides anything.
+ * One kill(pid, 0) per worker that has clients, not one per client; only
+ * the clients of a worker that never got an entry are checked one by one.
+ * (A client whose entry is free or another pid's lost its worker.)
+ */
+
+static void
+ngx_http_securechat_clients_sweep_locked(ngx_http_securechat_store_t *store)
+{
+    ngx_uint_t                          i;
+    ngx_queue_t                        *q, *next;
+    ngx_http_securechat_shctx_t        *sh;
+    ngx_http_securechat_worker_t       *w;
+    ngx_http_securechat_workers_t      *ws;
+    ngx_http_securechat_client_node_t  *cn;
+
+    sh = store->sh;
+
+    for (ws = sh->workers; ws; ws = ws->next) {
+        for (i = 0; i < ws->nelts; i++) {
+            w = &ws->w[i];
+
+            if (w->pid == 0 || w->clients == 0) {
+                continue;
+            }
+
+            if ((ngx_pid_t) w->pid != ngx_pid
+                && ngx_http_securechat_pid_dead((ngx_pid_t) w->pid))
+            {
+                w->armed = 0;
+                w->pid = 0;
+            }
+        }
+    }
+
+    for (q = ngx_queue_head(&sh->clients);
+         q != ngx_queue_sentinel(&sh->clients);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        cn = ngx_queue_data(q, ngx_http_securechat_client_node_t, queue);
+
+        if (cn->worker != NULL) {
+            if ((ngx_pid_t) cn->worker->pid == cn->pid) {
+                continue;
+            }
+
+        } else if (cn->pid == ngx_pid
+                   || !ngx_http_securechat_pid_dead(cn->pid))
+        {
+            continue;
+        }
+
+        ngx_http_securechat_client_free_locked(store, cn);
+    }
+}
+
+
 void *
 ngx_http_securechat_client_add(ngx_shm_zone_t *shm_zone,
     ngx_http_securechat_client_t *client, ngx_uint_t per_user,
     ngx_int_t *rc)
 {
-    ngx_uint_t                          n;
+    ngx_uint_t                          i, n;
     ngx_queue_t                        *q;
     ngx_http_securechat_shctx_t        *sh;
     ngx_http_securechat_store_t        *store;
+    ngx_http_securechat_worker_t       *w;
+    ngx_http_securechat_workers_t      *ws;
     ngx_http_securechat_client_node_t  *cn;
 
     store = shm_zone->data;
     sh = store->sh;
 
     ngx_shmtx_lock(&store->shpool->mutex);
+
+    ngx_http_securechat_clients_sweep_locked(store);
 
     n = 0;
 
@@ -886,6 +1348,22 @@ ngx_http_securechat_client_add(ngx_shm_zone_t *shm_zone,
         return NULL;
     }
 
+    /* this worker's entry, if it has one yet */
+
+    cn->worker = NULL;
+
+    for (ws = sh->workers; ws && cn->worker == NULL; ws = ws->next) {
+        for (i = 0; i < ws->nelts; i++) {
+            w = &ws->w[i];
+
+            if ((ngx_pid_t) w->pid == ngx_pid) {
+                w->clients++;
+                cn->worker = w;
+                break;
+            }
+        }
+    }
+
     cn->pid = ngx_pid;
     cn->kick = 0;
     cn->c = *client;
@@ -904,6 +1382,12 @@ static void
 ngx_http_securechat_client_free_locked(ngx_http_securechat_store_t *store,
     ngx_http_securechat_client_node_t *cn)
 {
+    if (cn->worker != NULL && (ngx_pid_t) cn->worker->pid == cn->pid
+        && cn->worker->clients)
+    {
+        cn->worker->clients--;
+    }
+
     ngx_queue_remove(&cn->queue);
     store->sh->nclients--;
     ngx_slab_free_locked(store->shpool, cn);
@@ -949,6 +1433,8 @@ ngx_http_securechat_client_list(ngx_shm_zone_t *shm_zone, ngx_pool_t *pool,
 
     ngx_shmtx_lock(&store->shpool->mutex);
 
+    ngx_http_securechat_clients_sweep_locked(store);
+
     *list = ngx_array_create(pool, sh->nclients ? sh->nclients : 1,
                              sizeof(ngx_http_securechat_client_t));
     if (*list == NULL) {
@@ -982,25 +1468,21 @@ done:
 /* marks a client to be closed and tells its worker to look */
 
 static void
-ngx_http_securechat_client_kick_locked(ngx_http_securechat_shctx_t *sh,
-    ngx_http_securechat_client_node_t *cn, ngx_uint_t code)
+ngx_http_securechat_client_kick_locked(ngx_http_securechat_client_node_t *cn,
+    ngx_uint_t code)
 {
-    ngx_uint_t  i;
-
     cn->kick = code;
 
-    for (i = 0; i < NGX_HTTP_SECURECHAT_WORKERS_MAX; i++) {
-        if ((ngx_pid_t) sh->workers[i].pid == cn->pid) {
-            ngx_atomic_fetch_add(&sh->workers[i].kicks, 1);
-        }
+    if (cn->worker != NULL && (ngx_pid_t) cn->worker->pid == cn->pid) {
+        ngx_atomic_fetch_add(&cn->worker->kicks, 1);
     }
 }
 
 
 /*
  * Asks the owner of a client to close it with code: NGX_OK with *pid the
- * worker to ring, NGX_DECLINED for an unknown id, NGX_ABORT when user is
- * not the client's owner.
+ * worker to ring, NGX_DECLINED for an unknown id (or one whose worker
+ * died: swept first), NGX_ABORT when user is not the client's owner.
  */
 
 ngx_int_t
@@ -1023,6 +1505,8 @@ ngx_http_securechat_client_kick(ngx_shm_zone_t *shm_zone, ngx_str_t *id,
 
     ngx_shmtx_lock(&store->shpool->mutex);
 
+    ngx_http_securechat_clients_sweep_locked(store);
+
     for (q = ngx_queue_head(&sh->clients);
          q != ngx_queue_sentinel(&sh->clients);
          q = ngx_queue_next(q))
@@ -1040,7 +1524,7 @@ ngx_http_securechat_client_kick(ngx_shm_zone_t *shm_zone, ngx_str_t *id,
             break;
         }
 
-        ngx_http_securechat_client_kick_locked(sh, cn, code);
+        ngx_http_securechat_client_kick_locked(cn, code);
         *pid = cn->pid;
 
         rc = NGX_OK;
@@ -1071,6 +1555,8 @@ ngx_http_securechat_client_kick_session(ngx_shm_zone_t *shm_zone,
 
     ngx_shmtx_lock(&store->shpool->mutex);
 
+    ngx_http_securechat_clients_sweep_locked(store);
+
     for (q = ngx_queue_head(&sh->clients);
          q != ngx_queue_sentinel(&sh->clients);
          q = ngx_queue_next(q))
@@ -1084,7 +1570,7 @@ ngx_http_securechat_client_kick_session(ngx_shm_zone_t *shm_zone,
             continue;
         }
 
-        ngx_http_securechat_client_kick_locked(sh, cn, code);
+        ngx_http_securechat_client_kick_locked(cn, code);
         n++;
     }
 
@@ -1096,18 +1582,21 @@ ngx_http_securechat_client_kick_session(ngx_shm_zone_t *shm_zone,
 
 /*
  * Workers.  A worker killed with SIGKILL never runs its exit handler: the
- * next worker to start sweeps its entry and its clients (no ghosts).
+ * next worker to start, or the next decision of the client table, sweeps
+ * its entry and its clients (no ghosts).
  */
 
 void *
-ngx_http_securechat_worker_register(ngx_shm_zone_t *shm_zone, ngx_log_t *log)
+ngx_http_securechat_worker_register(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t expect, ngx_uint_t first, ngx_log_t *log)
 {
     ngx_uint_t                          i, swept;
     ngx_pid_t                           pid;
     ngx_queue_t                        *q, *next;
     ngx_http_securechat_shctx_t        *sh;
     ngx_http_securechat_store_t        *store;
-    ngx_http_securechat_worker_t       *w;
+    ngx_http_securechat_worker_t       *w, *e;
+    ngx_http_securechat_workers_t      *ws;
     ngx_http_securechat_client_node_t  *cn;
 
     store = shm_zone->data;
@@ -1117,18 +1606,40 @@ ngx_http_securechat_worker_register(ngx_shm_zone_t *shm_zone, ngx_log_t *log)
 
     ngx_shmtx_lock(&store->shpool->mutex);
 
-    for (i = 0; i < NGX_HTTP_SECURECHAT_WORKERS_MAX; i++) {
-        pid = (ngx_pid_t) sh->workers[i].pid;
+    for (ws = sh->workers; ws; ws = ws->next) {
+        for (i = 0; i < ws->nelts; i++) {
+            e = &ws->w[i];
+            pid = (ngx_pid_t) e->pid;
 
-        if (pid != 0 && pid != ngx_pid
-            && ngx_http_securechat_pid_dead(pid))
-        {
-            sh->workers[i].pid = 0;
-        }
+            if (pid != 0 && (pid == ngx_pid
+                             || ngx_http_securechat_pid_dead(pid)))
+            {
+                /* a dead process's, or its pid's before us */
+                e->armed = 0;
+                e->pid = 0;
+            }
 
-        if (sh->workers[i].pid == 0 && w == NULL) {
-            w = &sh->workers[i];
+            if (e->pid == 0 && w == NULL) {
+                w = e;
+            }
         }
+    }
+
+    if (w == NULL
+        && ngx_http_securechat_workers_grow_locked(store,
+               ngx_max(expect, NGX_HTTP_SECURECHAT_WORKERS_MIN))
+           == NGX_OK)
+    {
+        for (ws = sh->workers; ws->next; ws = ws->next) { /* void */ }
+        w = &ws->w[0];
+    }
+
+    if (w != NULL) {
+        w->clients = 0;
+        w->kicks = 0;
+        w->armed = 1;
+        ngx_memory_barrier();
+        w->pid = ngx_pid;
     }
 
     for (q = ngx_queue_head(&sh->clients);
@@ -1138,16 +1649,24 @@ ngx_http_securechat_worker_register(ngx_shm_zone_t *shm_zone, ngx_log_t *log)
         next = ngx_queue_next(q);
         cn = ngx_queue_data(q, ngx_http_securechat_client_node_t, queue);
 
-        if (cn->pid == ngx_pid || ngx_http_securechat_pid_dead(cn->pid)) {
+        if (cn->pid == ngx_pid && !first) {
+            /* ours, added before we had an entry */
+            if (w != NULL) {
+                cn->worker = w;
+                w->clients++;
+            }
+
+            continue;
+        }
+
+        if (cn->pid == ngx_pid
+            || (cn->worker != NULL && (ngx_pid_t) cn->worker->pid != cn->pid)
+            || (cn->worker == NULL && ngx_http_securechat_pid_dead(cn->pid)))
+        {
+            cn->worker = NULL;
             ngx_http_securechat_client_free_locked(store, cn);
             swept++;
         }
-    }
-
-    if (w != NULL) {
-        w->pid = ngx_pid;
-        w->armed = 1;
-        w->kicks = 0;
     }
 
     ngx_shmtx_unlock(&store->shpool->mutex);
@@ -1156,13 +1675,6 @@ ngx_http_securechat_worker_register(ngx_shm_zone_t *shm_zone, ngx_log_t *log)
         ngx_log_error(NGX_LOG_NOTICE, log, 0,
                       "securechat: removed %ui clients of exited workers",
                       swept);
-    }
-
-    if (w == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "securechat: more than %d worker processes share the "
-                      "zone; this one gets no broadcasts",
-                      NGX_HTTP_SECURECHAT_WORKERS_MAX);
     }
 
     return w;
@@ -1208,33 +1720,56 @@ ngx_http_securechat_worker_kicks(void *worker)
 /*
  * After publishing: the workers other than self waiting for a doorbell,
  * disarmed here so that each is rung once however many messages follow;
- * or, with all, every other worker (to close clients).
+ * or, with all, every other worker (to close clients).  Lock-free: chunks
+ * are never freed, and an entry taken meanwhile is rung next time.
  */
 
 ngx_uint_t
 ngx_http_securechat_workers_to_ring(ngx_shm_zone_t *shm_zone, void *self,
-    ngx_pid_t *pids, ngx_uint_t max, ngx_uint_t all)
+    ngx_pid_t *pids, ngx_uint_t *pos, ngx_uint_t all)
 {
-    ngx_uint_t                     i, n;
-    ngx_http_securechat_shctx_t   *sh;
-    ngx_http_securechat_store_t   *store;
-    ngx_http_securechat_worker_t  *w;
+    ngx_uint_t                      i, k, n;
+    ngx_pid_t                       pid;
+    ngx_http_securechat_shctx_t    *sh;
+    ngx_http_securechat_store_t    *store;
+    ngx_http_securechat_worker_t   *w;
+    ngx_http_securechat_workers_t  *ws;
 
     store = shm_zone->data;
     sh = store->sh;
     n = 0;
+    k = 0;
 
-    for (i = 0; i < NGX_HTTP_SECURECHAT_WORKERS_MAX && n < max; i++) {
-        w = &sh->workers[i];
+    for (ws = sh->workers; ws; ws = ws->next) {
 
-        if (w == self || w->pid == 0) {
+        if (k + ws->nelts <= *pos) {
+            k += ws->nelts;
             continue;
         }
 
-        if (all || ngx_atomic_cmp_set(&w->armed, 1, 0)) {
-            pids[n++] = (ngx_pid_t) w->pid;
+        for (i = (*pos > k) ? *pos - k : 0; i < ws->nelts; i++) {
+
+            if (n == NGX_HTTP_SECURECHAT_RING_BATCH) {
+                *pos = k + i;
+                return n;
+            }
+
+            w = &ws->w[i];
+            pid = (ngx_pid_t) w->pid;
+
+            if (w == self || pid == 0) {
+                continue;
+            }
+
+            if (all || ngx_atomic_cmp_set(&w->armed, 1, 0)) {
+                pids[n++] = pid;
+            }
         }
+
+        k += ws->nelts;
     }
+
+    *pos = k;
 
     return n;
 }

@@ -17,7 +17,9 @@
 
 
 #define NGX_HTTP_SECURECHAT_CONN_ID_LEN     16   /* base64url of 12 bytes */
-#define NGX_HTTP_SECURECHAT_WORKERS_MAX     64
+
+/* worker pids workers_to_ring() hands back per call */
+#define NGX_HTTP_SECURECHAT_RING_BATCH      64
 
 
 /* a session as the routes see it: copied out of the zone into a pool */
@@ -40,11 +42,6 @@ typedef struct {
     u_char           session[NGX_HTTP_SECURECHAT_TOKEN_HASH_LEN];
     u_char           key_id[NGX_HTTP_SECURECHAT_KEY_ID_LEN];
 } ngx_http_securechat_client_t;
-
-
-/* writes a message of id into buf (size bytes): NGX_OK and *len, or error */
-typedef ngx_int_t (*ngx_http_securechat_history_build_pt)(uint64_t id,
-    u_char *buf, size_t size, size_t *len, void *data);
 
 
 ngx_shm_zone_t *ngx_http_securechat_store_add(ngx_conf_t *cf,
@@ -79,22 +76,48 @@ void ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone,
 
 /*
  * The message history: a ring of fixed slots, oldest dropped first, ids
- * increasing from 1, each slot written once by build() under the mutex.
- * append: NGX_OK with *id set, NGX_ERROR (build failed; no id is used).
- * read: lock-free; NGX_OK, NGX_DECLINED (dropped from the ring), NGX_AGAIN
- * (not yet published).  buf holds history_slot_data() bytes.
+ * increasing from 1.  Publishing is reserve, seal (outside any lock: it
+ * signs), commit, so that a backend elsewhere (a Redis counter and stream)
+ * can offer the same three calls:
+ *   reserve: the next id, owned by this process until commit or abandon;
+ *   commit: NGX_OK (also when newer ids have pushed it out of the ring
+ *     meanwhile: it is published and already gone), NGX_DECLINED (the
+ *     reservation was abandoned, see expire: the id is a gap, publish the
+ *     message under a new id), NGX_ERROR (too long);
+ *   abandon: the id becomes a gap (sealing failed).
+ * last: every id up to it is committed or a gap; readers deliver up to
+ * it, in order, so an id still reserved holds back the ones after it.
+ * expire: abandons reservations whose process died, or that are older
+ * than NGX_HTTP_SECURECHAT_RESERVE_TIMEOUT seconds (a stopped process);
+ * returns 1 when last moved.
+ * read: lock-free; NGX_OK, NGX_DECLINED (dropped from the ring, or a
+ * gap), NGX_AGAIN (not yet published).  buf holds history_slot_data()
+ * bytes.
  */
-ngx_int_t ngx_http_securechat_history_append(ngx_shm_zone_t *shm_zone,
-    ngx_http_securechat_history_build_pt build, void *data, uint64_t *id);
+
+#define NGX_HTTP_SECURECHAT_RESERVE_TIMEOUT  5
+
+ngx_int_t ngx_http_securechat_history_reserve(ngx_shm_zone_t *shm_zone,
+    uint64_t *id);
+ngx_int_t ngx_http_securechat_history_commit(ngx_shm_zone_t *shm_zone,
+    uint64_t id, u_char *data, size_t len);
+void ngx_http_securechat_history_abandon(ngx_shm_zone_t *shm_zone,
+    uint64_t id);
+ngx_uint_t ngx_http_securechat_history_expire(ngx_shm_zone_t *shm_zone);
 ngx_int_t ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone,
     uint64_t id, u_char *buf, size_t *len);
 uint64_t ngx_http_securechat_history_last(ngx_shm_zone_t *shm_zone);
+/* the highest id reserved: above last while messages are being sealed */
+uint64_t ngx_http_securechat_history_reserved(ngx_shm_zone_t *shm_zone);
 uint64_t ngx_http_securechat_history_oldest(ngx_shm_zone_t *shm_zone);
 size_t ngx_http_securechat_history_slot_data(ngx_shm_zone_t *shm_zone);
 
 /*
  * Connected clients.  add: the node, or NULL with *rc NGX_DECLINED (the
- * user has per_user clients already) or NGX_BUSY (zone full).
+ * user has per_user clients already) or NGX_BUSY (zone full).  Every call
+ * that decides something from the table (add's count, kick, list) first
+ * drops the clients of worker processes that died (killed while
+ * draining after a reload, say), so they neither count nor are listed.
  */
 void *ngx_http_securechat_client_add(ngx_shm_zone_t *shm_zone,
     ngx_http_securechat_client_t *client, ngx_uint_t per_user,
@@ -112,16 +135,27 @@ ngx_uint_t ngx_http_securechat_client_kick_session(ngx_shm_zone_t *shm_zone,
 
 /*
  * Worker processes and their doorbells: see ngx_http_securechat_bus.c.
- * register also sweeps the entries and clients of workers that died.
+ * The table grows from the slab as workers come (several generations of
+ * them coexist across reloads); an exited worker's entry is reused.
+ * register: the entry, or NULL when the zone has no room for one (try
+ * again later); it also sweeps the entries and clients of workers that
+ * died.  first: the process's first try (clients still listed under its
+ * pid are a dead process's whose pid was reused); later tries adopt this
+ * process's own clients.  expect: how many workers the configuration
+ * runs, to size what the table grows by.
  */
 void *ngx_http_securechat_worker_register(ngx_shm_zone_t *shm_zone,
-    ngx_log_t *log);
+    ngx_uint_t expect, ngx_uint_t first, ngx_log_t *log);
 void ngx_http_securechat_worker_unregister(ngx_shm_zone_t *shm_zone,
     void *worker);
 void ngx_http_securechat_worker_arm(void *worker);
 ngx_uint_t ngx_http_securechat_worker_kicks(void *worker);
+/*
+ * The pids of workers to ring, at most NGX_HTTP_SECURECHAT_RING_BATCH,
+ * from *pos on (start at 0; call again while it returns a full batch).
+ */
 ngx_uint_t ngx_http_securechat_workers_to_ring(ngx_shm_zone_t *shm_zone,
-    void *self, ngx_pid_t *pids, ngx_uint_t max, ngx_uint_t all);
+    void *self, ngx_pid_t *pids, ngx_uint_t *pos, ngx_uint_t all);
 
 
 #endif /* _NGX_HTTP_SECURECHAT_STORE_H_INCLUDED_ */

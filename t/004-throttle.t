@@ -1,8 +1,11 @@
 # Per-(account, address) login throttling: 429 with Retry-After, and a
-# lockout that ends.  Not repeated: each block needs a fresh zone.
+# lockout that ends; made-up names cannot push a locked account's record
+# out of the (bounded) throttle area.  Not repeated: each block needs a
+# fresh zone.
 
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
+use POSIX ();
 
 securechat_defaults();
 
@@ -12,6 +15,35 @@ our $ThrottleConfig = $HttpConfig . <<'_EOC_';
     securechat_login_free_failures 2;
     securechat_login_max_lockout   2s;
 _EOC_
+
+# a small zone: its throttle area holds a few dozen records
+our $SmallThrottle = $HttpConfig . <<'_EOC_';
+    securechat_login_free_failures 2;
+    securechat_login_max_lockout   60s;
+    securechat_history 1;
+    securechat_message_max 64;
+_EOC_
+$SmallThrottle =~ s/zone=securechat:8m/zone=securechat:192k/;
+
+# $n failed logins for names nobody has, from 4 processes at once
+sub made_up_failures {
+    my ($n) = @_;
+    my @kids;
+    for my $p (0 .. 3) {
+        my $pid = fork // die "fork: $!\n";
+        if ($pid == 0) {
+            for (my $i = $p; $i < $n; $i += 4) {
+                SecureChat::Test::http_request('POST', '/api/login',
+                    { 'Content-Type' => 'application/json' },
+                    qq({"username":"nobody$i","password":"guess"}));
+            }
+            POSIX::_exit(0);    # no END blocks of the parent
+        }
+        push @kids, $pid;
+    }
+    waitpid $_, 0 for @kids;
+    return;
+}
 
 run_tests();
 
@@ -60,5 +92,28 @@ POST /api/login
 Content-Type: application/json
 --- error_code: 200
 --- timeout: 10
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a locked account stays locked however many made-up names fail after it
+--- http_config eval: $::SmallThrottle
+--- init
+for (1 .. 3) {
+    my ($s) = SecureChat::Test::http_request('POST', '/api/login',
+        { 'Content-Type' => 'application/json' },
+        '{"username":"alice","password":"wrong"}');
+    die "expected 401, got $s\n" unless $s == 401;
+}
+main::made_up_failures(600);
+--- request
+POST /api/login
+{"username":"alice","password":"alice-password"}
+--- more_headers
+Content-Type: application/json
+--- error_code: 429
+--- response_body_like: "error":"throttled"
+--- timeout: 60
 --- no_error_log
 [error]
