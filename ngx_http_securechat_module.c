@@ -28,6 +28,23 @@ static char *ngx_http_securechat_allowed_origin(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_securechat(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_securechat_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_securechat_thread_pool(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_securechat_bounds(ngx_conf_t *cf, void *post,
+    void *data);
+static void ngx_http_securechat_where(ngx_conf_t *cf,
+    ngx_http_securechat_conf_where_t *where);
+static char *ngx_http_securechat_missing(ngx_conf_t *cf,
+    ngx_http_securechat_main_conf_t *smcf, const char *directive);
+static char *ngx_http_securechat_two(ngx_conf_t *cf, const char *rule,
+    const char *a, size_t a_value, ngx_http_securechat_conf_where_t *a_at,
+    const char *b, size_t b_value, ngx_http_securechat_conf_where_t *b_at,
+    size_t need);
+static ngx_http_securechat_task_pool_t *ngx_http_securechat_task_pool(
+    ngx_conf_t *cf, ngx_http_securechat_main_conf_t *smcf, ngx_str_t *name,
+    ngx_uint_t limit);
 static ngx_int_t ngx_http_securechat_init_process(ngx_cycle_t *cycle);
 static void ngx_http_securechat_exit_process(ngx_cycle_t *cycle);
 
@@ -40,9 +57,84 @@ static ngx_conf_enum_t  ngx_http_securechat_roles[] = {
     { ngx_string("disconnect"), NGX_HTTP_SECURECHAT_ROLE_DISCONNECT },
     { ngx_string("connect"), NGX_HTTP_SECURECHAT_ROLE_CONNECT },
     { ngx_string("clients"), NGX_HTTP_SECURECHAT_ROLE_CLIENTS },
+    { ngx_string("not_found"), NGX_HTTP_SECURECHAT_ROLE_NOT_FOUND },
     { ngx_string("echo"), NGX_HTTP_SECURECHAT_ROLE_ECHO },
     { ngx_null_string, 0 }
 };
+
+
+/*
+ * A value the directive alone decides is checked as it is read, so that
+ * nginx names the directive's own line; what depends on two directives is
+ * checked in init_main_conf(), which names both and where each was set.
+ */
+
+typedef enum {
+    NGX_HTTP_SECURECHAT_CONF_NUM = 0,
+    NGX_HTTP_SECURECHAT_CONF_SIZE,
+    NGX_HTTP_SECURECHAT_CONF_SEC,
+    NGX_HTTP_SECURECHAT_CONF_MSEC
+} ngx_http_securechat_conf_type_e;
+
+
+typedef struct {
+    ngx_conf_post_handler_pt            post_handler;
+    ngx_uint_t                          type;     /* conf_type_e */
+    uint64_t                            low;
+    uint64_t                            high;     /* 0: no upper bound */
+    const char                         *range;    /* for the message */
+    size_t                              value;    /* offsetof the value */
+    size_t                              where;    /* offsetof a where_t */
+} ngx_http_securechat_conf_bounds_t;
+
+
+#define ngx_http_securechat_bounds_of(type, low, high, range, field)        \
+    { ngx_http_securechat_bounds, NGX_HTTP_SECURECHAT_CONF_##type, low, high, \
+      range, offsetof(ngx_http_securechat_main_conf_t, field), 0 }
+
+#define ngx_http_securechat_bounds_at(type, low, high, range, field)        \
+    { ngx_http_securechat_bounds, NGX_HTTP_SECURECHAT_CONF_##type, low, high, \
+      range, offsetof(ngx_http_securechat_main_conf_t, field),              \
+      offsetof(ngx_http_securechat_main_conf_t, field##_at) }
+
+
+static ngx_http_securechat_conf_bounds_t  ngx_http_securechat_lifetime_bounds
+    = ngx_http_securechat_bounds_of(SEC, 1, 0, "at least 1s",
+                                    session_lifetime);
+
+static ngx_http_securechat_conf_bounds_t  ngx_http_securechat_max_body_bounds
+    = ngx_http_securechat_bounds_at(SIZE, 1, 0, "at least 1", max_body);
+
+static ngx_http_securechat_conf_bounds_t
+    ngx_http_securechat_message_max_bounds
+    = ngx_http_securechat_bounds_at(SIZE, 1, 65536, "1 to 64k", message_max);
+
+static ngx_http_securechat_conf_bounds_t  ngx_http_securechat_history_bounds
+    = ngx_http_securechat_bounds_of(NUM, 1, 0, "at least 1", history);
+
+static ngx_http_securechat_conf_bounds_t  ngx_http_securechat_nice_bounds
+    = ngx_http_securechat_bounds_of(NUM, 0, 19, "0 to 19", password_nice);
+
+static ngx_http_securechat_conf_bounds_t
+    ngx_http_securechat_ws_message_max_bounds
+    = ngx_http_securechat_bounds_at(SIZE, 1, 16 * 1024 * 1024, "1 to 16m",
+                                    ws_message_max);
+
+static ngx_http_securechat_conf_bounds_t
+    ngx_http_securechat_send_buffer_bounds
+    = ngx_http_securechat_bounds_at(SIZE, 1, 0, "at least 1", send_buffer);
+
+static ngx_http_securechat_conf_bounds_t  ngx_http_securechat_ping_bounds
+    = ngx_http_securechat_bounds_of(MSEC, 1000, 0, "at least 1s",
+                                    ping_interval);
+
+static ngx_http_securechat_conf_bounds_t  ngx_http_securechat_rate_bounds
+    = ngx_http_securechat_bounds_of(NUM, 1, 0, "at least 1", ws_frame_rate);
+
+static ngx_http_securechat_conf_bounds_t
+    ngx_http_securechat_connections_bounds
+    = ngx_http_securechat_bounds_of(NUM, 1, 0, "at least 1",
+                                    user_connections);
 
 
 static ngx_command_t  ngx_http_securechat_commands[] = {
@@ -56,21 +148,21 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
 
     { ngx_string("securechat_signing_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_securechat_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, signing_key_file),
       NULL },
 
     { ngx_string("securechat_users"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_securechat_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, users_file),
       NULL },
 
     { ngx_string("securechat_session_secret"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      ngx_http_securechat_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, session_secret_file),
       NULL },
@@ -87,28 +179,28 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, session_lifetime),
-      NULL },
+      &ngx_http_securechat_lifetime_bounds },
 
     { ngx_string("securechat_max_body"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, max_body),
-      NULL },
+      &ngx_http_securechat_max_body_bounds },
 
     { ngx_string("securechat_message_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, message_max),
-      NULL },
+      &ngx_http_securechat_message_max_bounds },
 
     { ngx_string("securechat_history"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, history),
-      NULL },
+      &ngx_http_securechat_history_bounds },
 
     { ngx_string("securechat_login_free_failures"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -125,17 +217,17 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       NULL },
 
     { ngx_string("securechat_thread_pool"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_securechat_thread_pool,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_securechat_main_conf_t, thread_pool_name),
+      offsetof(ngx_http_securechat_main_conf_t, login_tasks),
       NULL },
 
     { ngx_string("securechat_seal_thread_pool"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_securechat_thread_pool,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      offsetof(ngx_http_securechat_main_conf_t, seal_pool_name),
+      offsetof(ngx_http_securechat_main_conf_t, seal_tasks),
       NULL },
 
     { ngx_string("securechat_password_nice"),
@@ -143,42 +235,42 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, password_nice),
-      NULL },
+      &ngx_http_securechat_nice_bounds },
 
     { ngx_string("securechat_ws_message_max"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, ws_message_max),
-      NULL },
+      &ngx_http_securechat_ws_message_max_bounds },
 
     { ngx_string("securechat_send_buffer"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, send_buffer),
-      NULL },
+      &ngx_http_securechat_send_buffer_bounds },
 
     { ngx_string("securechat_ping_interval"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, ping_interval),
-      NULL },
+      &ngx_http_securechat_ping_bounds },
 
     { ngx_string("securechat_ws_frame_rate"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, ws_frame_rate),
-      NULL },
+      &ngx_http_securechat_rate_bounds },
 
     { ngx_string("securechat_user_connections"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, user_connections),
-      NULL },
+      &ngx_http_securechat_connections_bounds },
 
     { ngx_string("securechat"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -240,9 +332,10 @@ ngx_http_securechat_create_main_conf(ngx_conf_t *cf)
      *     smcf->users_file = { 0, NULL };
      *     smcf->session_secret_file = { 0, NULL };
      *     smcf->allowed_origins = NULL;
-     *     smcf->thread_pool_name = { 0, NULL };
-     *     smcf->seal_pool_name = { 0, NULL };
+     *     smcf->login_tasks = NULL;
+     *     smcf->seal_tasks = NULL;
      *     smcf->handlers = 0;
+     *     smcf->*_at = { { 0, NULL }, 0 };
      */
 
     smcf->session_lifetime = NGX_CONF_UNSET;
@@ -267,6 +360,8 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_securechat_main_conf_t  *smcf = conf;
 
+    ngx_str_t  name;
+
     ngx_conf_init_value(smcf->session_lifetime, 12 * 60 * 60);
     ngx_conf_init_size_value(smcf->max_body, 16 * 1024);
     ngx_conf_init_size_value(smcf->message_max, 4096);
@@ -286,93 +381,59 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     if (smcf->shm_zone == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the \"securechat\" directive needs "
-                           "\"securechat_zone\" at the http level");
-        return NGX_CONF_ERROR;
+        return ngx_http_securechat_missing(cf, smcf, "securechat_zone");
     }
 
-    if (smcf->signing_key_file.len == 0
-        || smcf->users_file.len == 0
-        || smcf->session_secret_file.len == 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "the \"securechat\" directive needs "
-                           "\"securechat_signing_key\", \"securechat_users\" "
-                           "and \"securechat_session_secret\"");
-        return NGX_CONF_ERROR;
+    if (smcf->signing_key_file.len == 0) {
+        return ngx_http_securechat_missing(cf, smcf,
+                                           "securechat_signing_key");
     }
 
-    if (smcf->session_lifetime < 1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"securechat_session_lifetime\" must be at "
-                           "least 1s");
-        return NGX_CONF_ERROR;
+    if (smcf->users_file.len == 0) {
+        return ngx_http_securechat_missing(cf, smcf, "securechat_users");
     }
 
-    if (smcf->message_max == 0 || smcf->message_max > 65536
-        || smcf->max_body < smcf->message_max
-        || smcf->history == 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"securechat_message_max\" must be 1..64k and "
-                           "not above \"securechat_max_body\", and "
-                           "\"securechat_history\" at least 1");
-        return NGX_CONF_ERROR;
+    if (smcf->session_secret_file.len == 0) {
+        return ngx_http_securechat_missing(cf, smcf,
+                                           "securechat_session_secret");
+    }
+
+    if (smcf->max_body < smcf->message_max) {
+        return ngx_http_securechat_two(cf, "must not be below",
+                   "securechat_max_body", smcf->max_body, &smcf->max_body_at,
+                   "securechat_message_max", smcf->message_max,
+                   &smcf->message_max_at, 0);
     }
 
     /* a chat frame carrying the longest message must fit in one message */
 
     if (smcf->ws_message_max
-            < ngx_http_securechat_client_frame_size(smcf->message_max)
-        || smcf->ws_message_max > 16 * 1024 * 1024)
+        < ngx_http_securechat_client_frame_size(smcf->message_max))
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"securechat_ws_message_max\" must hold a chat "
-                           "frame of \"securechat_message_max\" bytes: at "
-                           "least %uz, at most 16m",
-                           ngx_http_securechat_client_frame_size(
-                               smcf->message_max));
-        return NGX_CONF_ERROR;
+        return ngx_http_securechat_two(cf, "cannot hold a chat frame of",
+                   "securechat_ws_message_max", smcf->ws_message_max,
+                   &smcf->ws_message_max_at,
+                   "securechat_message_max", smcf->message_max,
+                   &smcf->message_max_at,
+                   ngx_http_securechat_client_frame_size(smcf->message_max));
     }
 
-    if (smcf->send_buffer < 2 * smcf->ws_message_max
-        || smcf->ws_frame_rate == 0 || smcf->user_connections == 0
-        || smcf->ping_interval < 1000 || smcf->password_nice > 19)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"securechat_send_buffer\" must be at least "
-                           "twice \"securechat_ws_message_max\" (%uz), "
-                           "\"securechat_ws_frame_rate\" and "
-                           "\"securechat_user_connections\" at least 1, "
-                           "\"securechat_ping_interval\" at least 1s, "
-                           "\"securechat_password_nice\" 0 to 19",
-                           2 * smcf->ws_message_max);
-        return NGX_CONF_ERROR;
+    if (smcf->send_buffer < 2 * smcf->ws_message_max) {
+        return ngx_http_securechat_two(cf, "must be at least twice",
+                   "securechat_send_buffer", smcf->send_buffer,
+                   &smcf->send_buffer_at,
+                   "securechat_ws_message_max", smcf->ws_message_max,
+                   &smcf->ws_message_max_at, 2 * smcf->ws_message_max);
     }
 
-    if (ngx_conf_full_name(cf->cycle, &smcf->signing_key_file, 1) != NGX_OK
-        || ngx_conf_full_name(cf->cycle, &smcf->users_file, 1) != NGX_OK
-        || ngx_conf_full_name(cf->cycle, &smcf->session_secret_file, 1)
-           != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
+    if (smcf->login_tasks == NULL) {
+        ngx_str_set(&name, "default");
 
-    if (ngx_http_securechat_load_signing_key(cf, smcf) != NGX_CONF_OK
-        || ngx_http_securechat_load_session_secret(cf, smcf) != NGX_CONF_OK
-        || ngx_http_securechat_load_users(cf, smcf) != NGX_CONF_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    if (smcf->thread_pool_name.len == 0) {
-        ngx_str_set(&smcf->thread_pool_name, "default");
-    }
-
-    smcf->thread_pool = ngx_thread_pool_add(cf, &smcf->thread_pool_name);
-    if (smcf->thread_pool == NULL) {
-        return NGX_CONF_ERROR;
+        smcf->login_tasks = ngx_http_securechat_task_pool(cf, smcf, &name,
+                                              NGX_HTTP_SECURECHAT_TASK_QUEUE);
+        if (smcf->login_tasks == NULL) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     /*
@@ -381,15 +442,12 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
      * ahead of a message.
      */
 
-    if (smcf->seal_pool_name.len == 0) {
-        smcf->seal_pool = smcf->thread_pool;
-
-    } else {
-        smcf->seal_pool = ngx_thread_pool_add(cf, &smcf->seal_pool_name);
-        if (smcf->seal_pool == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    if (smcf->seal_tasks == NULL) {
+        smcf->seal_tasks = smcf->login_tasks;
     }
+
+    smcf->thread_pool = smcf->login_tasks->pool;
+    smcf->seal_pool = smcf->seal_tasks->pool;
 
     /* a hashing thread that also signs must not be slowed: see api.c */
 
@@ -591,9 +649,257 @@ ngx_http_securechat(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf->handler = ngx_http_securechat_handler;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_securechat_module);
-    smcf->handlers++;
+
+    if (smcf->handlers++ == 0) {
+        ngx_http_securechat_where(cf, &smcf->handler_at);
+    }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The signing key, the users and the session secret are read as their
+ * directive is, so that whatever is wrong with a file is reported at the
+ * line that names it.  Paths are relative to the configuration's
+ * directory, like ssl_certificate_key.
+ */
+
+static char *
+ngx_http_securechat_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_securechat_main_conf_t  *smcf = conf;
+
+    char       *rv;
+    ngx_str_t  *name;
+
+    rv = ngx_conf_set_str_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    name = (ngx_str_t *) ((u_char *) conf + cmd->offset);
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (name == &smcf->signing_key_file) {
+        return ngx_http_securechat_load_signing_key(cf, smcf);
+    }
+
+    if (name == &smcf->users_file) {
+        return ngx_http_securechat_load_users(cf, smcf);
+    }
+
+    return ngx_http_securechat_load_session_secret(cf, smcf);
+}
+
+
+/*
+ * securechat_thread_pool NAME [queue=N] (and the seal pool's): the pool is
+ * looked up here, so that an unknown one is reported at this line.  queue=
+ * bounds the tasks of ours queued or running in it, per worker: past it a
+ * task is refused by the module (503, one summary line an interval)
+ * before nginx's own max_queue would refuse it with an [error] each.
+ * nginx keeps max_queue to itself, hence a number of our own, to keep at
+ * or below the pool's max_queue.
+ */
+
+static char *
+ngx_http_securechat_thread_pool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_securechat_main_conf_t  *smcf = conf;
+
+    ngx_int_t                          n;
+    ngx_str_t                         *value, s;
+    ngx_http_securechat_task_pool_t  **tpp;
+
+    tpp = (ngx_http_securechat_task_pool_t **) ((u_char *) conf
+                                                + cmd->offset);
+    if (*tpp != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    n = NGX_HTTP_SECURECHAT_TASK_QUEUE;
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "queue=", 6) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": invalid parameter \"%V\", expected "
+                               "\"queue=N\"", &value[0], &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 6;
+        s.len = value[2].len - 6;
+
+        n = ngx_atoi(s.data, s.len);
+
+        if (n == NGX_ERROR || n == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\": queue= must be a number of at least "
+                               "1, not \"%V\"", &value[0], &s);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    *tpp = ngx_http_securechat_task_pool(cf, smcf, &value[1], n);
+    if (*tpp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* both directives naming one pool share its count, under the lower limit */
+
+static ngx_http_securechat_task_pool_t *
+ngx_http_securechat_task_pool(ngx_conf_t *cf,
+    ngx_http_securechat_main_conf_t *smcf, ngx_str_t *name, ngx_uint_t limit)
+{
+    ngx_uint_t                        i;
+    ngx_http_securechat_task_pool_t  *tp, *other[2];
+
+    other[0] = smcf->login_tasks;
+    other[1] = smcf->seal_tasks;
+
+    for (i = 0; i < 2; i++) {
+        tp = other[i];
+
+        if (tp != NULL && tp->name.len == name->len
+            && ngx_strncmp(tp->name.data, name->data, name->len) == 0)
+        {
+            tp->limit = ngx_min(tp->limit, limit);
+            return tp;
+        }
+    }
+
+    tp = ngx_pcalloc(cf->pool, sizeof(ngx_http_securechat_task_pool_t));
+    if (tp == NULL) {
+        return NULL;
+    }
+
+    tp->name = *name;
+    tp->limit = limit;
+
+    tp->pool = ngx_thread_pool_add(cf, name);
+    if (tp->pool == NULL) {
+        return NULL;
+    }
+
+    return tp;
+}
+
+
+static char *
+ngx_http_securechat_bounds(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_http_securechat_conf_bounds_t  *b = post;
+
+    uint64_t    v;
+    ngx_str_t  *value;
+
+    switch (b->type) {
+
+    case NGX_HTTP_SECURECHAT_CONF_NUM:
+        v = *(ngx_uint_t *) data;
+        break;
+
+    case NGX_HTTP_SECURECHAT_CONF_SIZE:
+        v = *(size_t *) data;
+        break;
+
+    case NGX_HTTP_SECURECHAT_CONF_SEC:
+        v = (uint64_t) *(time_t *) data;
+        break;
+
+    default: /* NGX_HTTP_SECURECHAT_CONF_MSEC */
+        v = *(ngx_msec_t *) data;
+    }
+
+    if (v < b->low || (b->high && v > b->high)) {
+        value = cf->args->elts;
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must be %s, not \"%V\"",
+                           &value[0], b->range, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (b->where) {
+        ngx_http_securechat_where(cf, (ngx_http_securechat_conf_where_t *)
+                                      ((u_char *) data - b->value + b->where));
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_securechat_where(ngx_conf_t *cf,
+    ngx_http_securechat_conf_where_t *where)
+{
+    where->file = cf->conf_file->file.name;
+    where->line = cf->conf_file->line;
+}
+
+
+/*
+ * Checks made once the whole http{} is read: nginx would name its closing
+ * brace, so the message says where the directives involved are.
+ */
+
+static char *
+ngx_http_securechat_missing(ngx_conf_t *cf,
+    ngx_http_securechat_main_conf_t *smcf, const char *directive)
+{
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "\"%s\" is missing: the \"securechat\" directive in "
+                  "%V:%ui needs it at the http level",
+                  directive, &smcf->handler_at.file, smcf->handler_at.line);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_securechat_two(ngx_conf_t *cf, const char *rule,
+    const char *a, size_t a_value, ngx_http_securechat_conf_where_t *a_at,
+    const char *b, size_t b_value, ngx_http_securechat_conf_where_t *b_at,
+    size_t need)
+{
+    u_char  at[2][NGX_MAX_PATH + sizeof(" in :") + NGX_INT_T_LEN];
+    u_char  *p[2];
+
+    p[0] = a_at->line
+           ? ngx_snprintf(at[0], sizeof(at[0]), "in %V:%ui", &a_at->file,
+                          a_at->line)
+           : ngx_cpymem(at[0], "the default", sizeof("the default") - 1);
+
+    p[1] = b_at->line
+           ? ngx_snprintf(at[1], sizeof(at[1]), "in %V:%ui", &b_at->file,
+                          b_at->line)
+           : ngx_cpymem(at[1], "the default", sizeof("the default") - 1);
+
+    if (need) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" %uz (%*s) %s \"%s\" %uz (%*s): it must be "
+                      "at least %uz",
+                      a, a_value, p[0] - at[0], at[0], rule,
+                      b, b_value, p[1] - at[1], at[1], need);
+
+    } else {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"%s\" %uz (%*s) %s \"%s\" %uz (%*s)",
+                      a, a_value, p[0] - at[0], at[0], rule,
+                      b, b_value, p[1] - at[1], at[1]);
+    }
+
+    return NGX_CONF_ERROR;
 }
 
 

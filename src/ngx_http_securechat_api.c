@@ -22,6 +22,7 @@
 #include "ngx_http_securechat_passwd.h"
 #include "ngx_http_securechat_secrets.h"
 #include "ngx_http_securechat_store.h"
+#include "ngx_http_securechat_task.h"
 #include "ngx_http_securechat_token.h"
 #include "ngx_http_securechat_utf8.h"
 #include "ngx_http_securechat_ws.h"
@@ -37,6 +38,7 @@ typedef struct ngx_http_securechat_login_task_s {
     size_t                              len;
     ngx_http_request_t                 *request;
     ngx_uint_t                          nice;      /* see login_nice() */
+    ngx_http_securechat_task_pool_t    *tasks;
     int                                 verified;  /* 1, 0, -1 error */
 } ngx_http_securechat_login_task_t;
 
@@ -107,6 +109,11 @@ ngx_http_securechat_handler(ngx_http_request_t *r)
     case NGX_HTTP_SECURECHAT_ROLE_CLIENTS:
         return ngx_http_securechat_clients(r);
 
+    case NGX_HTTP_SECURECHAT_ROLE_NOT_FOUND:
+        /* the rest of /api/: the same JSON and headers as every route */
+        return ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
+                                              "not_found", "no such route");
+
     default:
         return NGX_DECLINED;
     }
@@ -150,9 +157,7 @@ ngx_http_securechat_post_route(ngx_http_request_t *r,
     }
 
     if (ngx_http_securechat_check_origin(r, 0) != NGX_OK) {
-        return ngx_http_securechat_send_error(r, NGX_HTTP_FORBIDDEN,
-                   "forbidden_origin",
-                   "cross-site requests are not accepted");
+        return ngx_http_securechat_send_origin_error(r);
     }
 
     ctx = ngx_http_securechat_get_ctx(r);
@@ -393,7 +398,15 @@ ngx_http_securechat_login_start(ngx_http_request_t *r)
     task->event.data = t;
     task->event.handler = ngx_http_securechat_login_event;
 
-    if (ngx_thread_task_post(smcf->thread_pool, task) != NGX_OK) {
+    t->tasks = smcf->login_tasks;
+
+    /*
+     * A full pool answers 503 at once: the module counts its own tasks,
+     * so nginx's queue never overflows (it would log each refusal), and
+     * the summary of the refused is logged once an interval.
+     */
+
+    if (ngx_http_securechat_task_post(t->tasks, task, "logins") != NGX_OK) {
         OPENSSL_cleanse(t->password, t->len);
 
         if (ngx_http_securechat_retry_after(r, 1) != NGX_OK) {
@@ -507,6 +520,7 @@ ngx_http_securechat_login_event(ngx_event_t *ev)
 
     t = ev->data;
 
+    ngx_http_securechat_task_done(t->tasks);
     ngx_http_securechat_resume(t->request);
 }
 

@@ -217,8 +217,7 @@ ngx_http_securechat_handshake_check(ngx_http_request_t *r,
 
     if (ngx_http_securechat_check_origin(r, need_session) != NGX_OK) {
         return ngx_http_securechat_handshake_refuse(r, NGX_HTTP_FORBIDDEN,
-                   "forbidden_origin",
-                   "cross-site requests are not accepted",
+                   "forbidden_origin", ngx_http_securechat_origin_refusal(r),
                    answer);
     }
 

@@ -8,8 +8,12 @@
 #include "ngx_http_securechat_http.h"
 
 
+static ngx_uint_t ngx_http_securechat_cross_site(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_securechat_same_origin(ngx_http_request_t *r,
     ngx_str_t *origin);
+static ngx_int_t ngx_http_securechat_try_session(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx, const u_char *token, ngx_uint_t csrf,
+    ngx_table_elt_t *csrf_header);
 static void ngx_http_securechat_json_cleanup(void *data);
 
 
@@ -219,8 +223,11 @@ ngx_http_securechat_find_header(ngx_http_request_t *r, const char *name,
 
 /*
  * A browser sends Origin on every cross-origin request and on same-origin
- * POSTs; a present Origin must be allowed exactly (scheme, host, port).
- * Without an allowlist, only the request's own origin is.
+ * POSTs and upgrades.  A present Origin passes when it is the request's
+ * own origin (see same_origin()) or listed by securechat_allowed_origin,
+ * compared exactly (scheme, host, port).  Without Origin, a request passes
+ * unless required or marked "Sec-Fetch-Site: cross-site" (browsers leave
+ * Origin out of some cross-site requests, never Sec-Fetch-Site).
  */
 
 ngx_int_t
@@ -231,32 +238,28 @@ ngx_http_securechat_check_origin(ngx_http_request_t *r, ngx_uint_t required)
     ngx_table_elt_t                  *h;
     ngx_http_securechat_main_conf_t  *smcf;
 
-    n = ngx_http_securechat_find_header(r, "Sec-Fetch-Site",
-                                        sizeof("Sec-Fetch-Site") - 1, &h);
-
-    if (n > 0
-        && h->value.len == sizeof("cross-site") - 1
-        && ngx_strncasecmp(h->value.data, (u_char *) "cross-site",
-                           h->value.len) == 0)
-    {
-        return NGX_HTTP_FORBIDDEN;
-    }
-
     n = ngx_http_securechat_find_header(r, "Origin", sizeof("Origin") - 1,
                                         &h);
     if (n == 0) {
-        return required ? NGX_HTTP_FORBIDDEN : NGX_OK;
+        if (required || ngx_http_securechat_cross_site(r)) {
+            return NGX_HTTP_FORBIDDEN;
+        }
+
+        return NGX_OK;
     }
 
     if (n > 1) {
         return NGX_HTTP_FORBIDDEN;
     }
 
+    if (ngx_http_securechat_same_origin(r, &h->value)) {
+        return NGX_OK;
+    }
+
     smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
 
     if (smcf->allowed_origins == NULL) {
-        return ngx_http_securechat_same_origin(r, &h->value)
-               ? NGX_OK : NGX_HTTP_FORBIDDEN;
+        return NGX_HTTP_FORBIDDEN;
     }
 
     allowed = smcf->allowed_origins->elts;
@@ -272,6 +275,32 @@ ngx_http_securechat_check_origin(ngx_http_request_t *r, ngx_uint_t required)
     return NGX_HTTP_FORBIDDEN;
 }
 
+
+static ngx_uint_t
+ngx_http_securechat_cross_site(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    return ngx_http_securechat_find_header(r, "Sec-Fetch-Site",
+                                           sizeof("Sec-Fetch-Site") - 1, &h)
+           > 0
+           && h->value.len == sizeof("cross-site") - 1
+           && ngx_strncasecmp(h->value.data, (u_char *) "cross-site",
+                              h->value.len) == 0;
+}
+
+
+/*
+ * The request's own origin is the scheme it came by and its Host header.
+ * The Host header is the client's to choose, but so is Origin for any
+ * client that is not a browser: the check exists for browsers, whose
+ * pages cannot set either, and which send the Host of the URL they
+ * connect to.  A page of another site therefore always brings an Origin
+ * that differs from the Host it sends.  A page served under a host name
+ * that resolves to this server (DNS rebinding) does pass, but the
+ * browser sends it none of this server's cookies, so it can do nothing a
+ * script of its own could not.
+ */
 
 static ngx_uint_t
 ngx_http_securechat_same_origin(ngx_http_request_t *r, ngx_str_t *origin)
@@ -312,50 +341,170 @@ ngx_http_securechat_same_origin(ngx_http_request_t *r, ngx_str_t *origin)
 }
 
 
+/*
+ * Why check_origin() refused, for the error body: the Origin itself (the
+ * client's bytes, capped, anything but printable ASCII shown as '?', then
+ * escaped by jansson) and the directive that would let it in.
+ */
+
+const char *
+ngx_http_securechat_origin_refusal(ngx_http_request_t *r)
+{
+    u_char           *msg, *p, *o;
+    size_t            len, i;
+    ngx_uint_t        n;
+    ngx_table_elt_t  *h;
+
+    n = ngx_http_securechat_find_header(r, "Origin", sizeof("Origin") - 1,
+                                        &h);
+    if (n == 0) {
+        if (ngx_http_securechat_cross_site(r)) {
+            return "cross-site requests (Sec-Fetch-Site: cross-site) are "
+                   "not accepted";
+        }
+
+        return "an Origin header is required here";
+    }
+
+    if (n > 1) {
+        return "more than one Origin header";
+    }
+
+    if (h->value.len == sizeof("null") - 1
+        && ngx_strncmp(h->value.data, "null", h->value.len) == 0)
+    {
+        return "Origin null (a sandboxed frame, a file: page or a redirect) "
+               "is never accepted";
+    }
+
+    len = ngx_min(h->value.len, NGX_HTTP_SECURECHAT_ORIGIN_SHOWN);
+
+    msg = ngx_pnalloc(r->pool,
+                      len + sizeof("Origin ... is not accepted; add it to "
+                                   "securechat_allowed_origin"));
+    if (msg == NULL) {
+        return "this Origin is not accepted";
+    }
+
+    p = ngx_cpymem(msg, "Origin ", sizeof("Origin ") - 1);
+    o = h->value.data;
+
+    for (i = 0; i < len; i++) {
+        *p++ = (o[i] > ' ' && o[i] < 0x7f) ? o[i] : '?';
+    }
+
+    if (len < h->value.len) {
+        p = ngx_cpymem(p, "...", 3);
+    }
+
+    ngx_sprintf(p, " is not accepted; add it to securechat_allowed_origin%Z");
+
+    return (const char *) msg;
+}
+
+
+ngx_int_t
+ngx_http_securechat_send_origin_error(ngx_http_request_t *r)
+{
+    return ngx_http_securechat_send_error(r, NGX_HTTP_FORBIDDEN,
+               "forbidden_origin", ngx_http_securechat_origin_refusal(r));
+}
+
+
+/*
+ * Every session cookie the request carries is a candidate, in order, up to
+ * NGX_HTTP_SECURECHAT_COOKIE_TRIES of them: one planted beside the real
+ * one (from a sibling subdomain, or over plain http, neither of which can
+ * set a __Host- cookie) must not lock the user out.  The first live
+ * session wins, or with csrf the first live session whose CSRF token the
+ * request carries, so the token always belongs to the session used.
+ */
+
 ngx_int_t
 ngx_http_securechat_authenticate(ngx_http_request_t *r,
     ngx_http_securechat_ctx_t *ctx, ngx_uint_t csrf)
 {
-    int                               n, found;
-    size_t                            len;
-    ngx_int_t                         rc;
-    ngx_uint_t                        i;
-    const u_char                     *val;
-    ngx_list_part_t                  *part;
-    ngx_table_elt_t                  *h;
-    u_char                            expect[NGX_HTTP_SECURECHAT_CSRF_LEN];
-    ngx_http_securechat_main_conf_t  *smcf;
+    size_t            len, rest;
+    ngx_int_t         rc, answer;
+    ngx_uint_t        i, tries;
+    const char       *name;
+    const u_char     *val, *p;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *token;
 
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    token = NULL;
 
-    /* the session cookie, in any of the Cookie headers, exactly once */
+    if (csrf
+        && ngx_http_securechat_find_header(r, NGX_HTTP_SECURECHAT_CSRF_HEADER,
+                                    sizeof(NGX_HTTP_SECURECHAT_CSRF_HEADER) - 1,
+                                    &token)
+           != 1)
+    {
+        token = NULL;
+    }
 
-    found = 0;
+    name = ngx_http_securechat_cookie_name(r);
+    answer = NGX_HTTP_UNAUTHORIZED;
+    tries = 0;
     part = NULL;
 
     while ((h = ngx_http_securechat_next_header(r, "Cookie",
                                                 sizeof("Cookie") - 1,
                                                 &part, &i)))
     {
-        n = ngx_http_securechat_cookie_find(h->value.data, h->value.len,
-                                            NGX_HTTP_SECURECHAT_COOKIE,
-                                            &val, &len);
-        if (n == 0) {
-            continue;
+        p = h->value.data;
+        rest = h->value.len;
+
+        while (rest
+               && ngx_http_securechat_cookie_find(p, rest, name, &val, &len))
+        {
+            rest -= (val + len) - p;
+            p = val + len;
+
+            /* a value of the wrong shape is nobody's session: skipped */
+
+            if (!ngx_http_securechat_token_syntax_ok(val, len)) {
+                continue;
+            }
+
+            if (tries++ == NGX_HTTP_SECURECHAT_COOKIE_TRIES) {
+                return answer;
+            }
+
+            rc = ngx_http_securechat_try_session(r, ctx, val, csrf, token);
+
+            if (rc == NGX_OK || rc == NGX_ERROR) {
+                return rc;
+            }
+
+            if (rc == NGX_HTTP_FORBIDDEN) {
+                answer = NGX_HTTP_FORBIDDEN;
+            }
         }
-
-        found += n;
-
-        if (found > 1 || !ngx_http_securechat_token_syntax_ok(val, len)) {
-            return NGX_HTTP_UNAUTHORIZED;
-        }
-
-        ngx_memcpy(ctx->token, val, NGX_HTTP_SECURECHAT_TOKEN_LEN);
     }
 
-    if (found != 1) {
-        return NGX_HTTP_UNAUTHORIZED;
-    }
+    return answer;
+}
+
+
+/*
+ * NGX_OK: token is a live session (and, with csrf, the header holds its
+ * CSRF token), ctx filled; NGX_DECLINED: no such session;
+ * NGX_HTTP_FORBIDDEN: a live session without its CSRF token; NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_securechat_try_session(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx, const u_char *token, ngx_uint_t csrf,
+    ngx_table_elt_t *csrf_header)
+{
+    ngx_int_t                         rc;
+    u_char                            expect[NGX_HTTP_SECURECHAT_CSRF_LEN];
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    ngx_memcpy(ctx->token, token, NGX_HTTP_SECURECHAT_TOKEN_LEN);
 
     if (ngx_http_securechat_token_hash(smcf->session_secret.data,
                                        smcf->session_secret.len,
@@ -369,23 +518,15 @@ ngx_http_securechat_authenticate(ngx_http_request_t *r,
 
     rc = ngx_http_securechat_session_lookup(smcf->shm_zone, ctx->hash,
                                             r->pool, &ctx->session);
-    if (rc == NGX_DECLINED) {
-        return NGX_HTTP_UNAUTHORIZED;
-    }
-
     if (rc != NGX_OK) {
-        return NGX_ERROR;
+        return rc;
     }
 
     if (!csrf) {
         return NGX_OK;
     }
 
-    if (ngx_http_securechat_find_header(r, NGX_HTTP_SECURECHAT_CSRF_HEADER,
-                                        sizeof(NGX_HTTP_SECURECHAT_CSRF_HEADER)
-                                        - 1, &h)
-        != 1)
-    {
+    if (csrf_header == NULL) {
         return NGX_HTTP_FORBIDDEN;
     }
 
@@ -399,13 +540,35 @@ ngx_http_securechat_authenticate(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (!ngx_http_securechat_token_equal(h->value.data, h->value.len, expect,
+    if (!ngx_http_securechat_token_equal(csrf_header->value.data,
+                                         csrf_header->value.len, expect,
                                          NGX_HTTP_SECURECHAT_CSRF_LEN))
     {
         return NGX_HTTP_FORBIDDEN;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Over TLS the cookie is "__Host-sc_session": browsers accept a cookie of
+ * that name only from a secure origin, with Path=/ and no Domain, so
+ * neither a sibling subdomain nor a plain-http answer can plant one.
+ * Only that name is read over TLS.  Plain http has no such protection and
+ * keeps the plain name (browsers refuse __Host- cookies without Secure).
+ */
+
+const char *
+ngx_http_securechat_cookie_name(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        return NGX_HTTP_SECURECHAT_TLS_COOKIE;
+    }
+#endif
+
+    return NGX_HTTP_SECURECHAT_COOKIE;
 }
 
 
@@ -592,10 +755,13 @@ ngx_int_t
 ngx_http_securechat_set_session_cookie(ngx_http_request_t *r, u_char *token,
     time_t max_age)
 {
-    u_char  *p, *cookie;
-    size_t   len;
+    u_char      *p, *cookie;
+    size_t       len;
+    const char  *name;
 
-    len = sizeof(NGX_HTTP_SECURECHAT_COOKIE "=; Path=/; Max-Age=")
+    name = ngx_http_securechat_cookie_name(r);
+
+    len = ngx_strlen(name) + sizeof("=; Path=/; Max-Age=")
           + NGX_HTTP_SECURECHAT_TOKEN_LEN + NGX_TIME_T_LEN
           + sizeof("; HttpOnly; SameSite=Strict; Secure");
 
@@ -604,8 +770,8 @@ ngx_http_securechat_set_session_cookie(ngx_http_request_t *r, u_char *token,
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(cookie, NGX_HTTP_SECURECHAT_COOKIE "=%*s; Path=/; "
-                    "Max-Age=%T; HttpOnly; SameSite=Strict",
+    p = ngx_sprintf(cookie, "%s=%*s; Path=/; Max-Age=%T; HttpOnly; "
+                    "SameSite=Strict", name,
                     token ? NGX_HTTP_SECURECHAT_TOKEN_LEN : 0,
                     token ? token : (u_char *) "", max_age);
 

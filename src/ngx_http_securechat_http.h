@@ -56,14 +56,20 @@ ngx_int_t ngx_http_securechat_method_not_allowed(ngx_http_request_t *r,
     const char *allow);
 
 /*
- * Origin allowlist and Sec-Fetch-Site: NGX_OK or NGX_HTTP_FORBIDDEN.  A
- * request without Origin passes unless required (non-browser clients).
+ * The request's own origin, the allowlist and Sec-Fetch-Site: NGX_OK or
+ * NGX_HTTP_FORBIDDEN.  A request without Origin passes unless required
+ * (non-browser clients).  After a refusal, origin_refusal() says why (a
+ * sentence from the request pool) and send_origin_error() answers 403
+ * forbidden_origin with it.
  */
 ngx_int_t ngx_http_securechat_check_origin(ngx_http_request_t *r,
     ngx_uint_t required);
+const char *ngx_http_securechat_origin_refusal(ngx_http_request_t *r);
+ngx_int_t ngx_http_securechat_send_origin_error(ngx_http_request_t *r);
 
 /*
- * The session cookie, then (when csrf is set) the X-CSRF-Token header:
+ * The session cookie (each of them, see the .c), then (when csrf is set)
+ * the X-CSRF-Token header:
  * NGX_OK with ctx->session filled, NGX_HTTP_UNAUTHORIZED,
  * NGX_HTTP_FORBIDDEN, or NGX_ERROR.  Error responses are left to the
  * caller, via ngx_http_securechat_send_auth_error().
@@ -96,6 +102,8 @@ void ngx_http_securechat_suspend(ngx_http_request_t *r,
     ngx_http_event_handler_pt finish);
 void ngx_http_securechat_resume(ngx_http_request_t *r);
 
+/* sc_session, or __Host-sc_session over TLS */
+const char *ngx_http_securechat_cookie_name(ngx_http_request_t *r);
 ngx_int_t ngx_http_securechat_set_session_cookie(ngx_http_request_t *r,
     u_char *token, time_t max_age);
 

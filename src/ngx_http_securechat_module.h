@@ -14,12 +14,20 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_securechat_passwd.h"
+#include "ngx_http_securechat_task.h"
 
 
 #define NGX_HTTP_SECURECHAT_NAME     "securechat"
 #define NGX_HTTP_SECURECHAT_VERSION  "0.1.0"
 
 #define NGX_HTTP_SECURECHAT_COOKIE   "sc_session"
+#define NGX_HTTP_SECURECHAT_TLS_COOKIE  "__Host-sc_session"
+
+/* session cookies tried in one request; see authenticate() */
+#define NGX_HTTP_SECURECHAT_COOKIE_TRIES  8
+
+/* bytes of a refused Origin repeated in the error message */
+#define NGX_HTTP_SECURECHAT_ORIGIN_SHOWN  128
 #define NGX_HTTP_SECURECHAT_CSRF_HEADER  "X-CSRF-Token"
 
 
@@ -32,6 +40,7 @@ typedef enum {
     NGX_HTTP_SECURECHAT_ROLE_DISCONNECT,
     NGX_HTTP_SECURECHAT_ROLE_CONNECT,
     NGX_HTTP_SECURECHAT_ROLE_CLIENTS,
+    NGX_HTTP_SECURECHAT_ROLE_NOT_FOUND,
     NGX_HTTP_SECURECHAT_ROLE_ECHO          /* test only: a WebSocket echo */
 } ngx_http_securechat_role_e;
 
@@ -40,6 +49,13 @@ typedef struct {
     ngx_str_t                           name;
     ngx_http_securechat_passwd_hash_t   hash;
 } ngx_http_securechat_user_t;
+
+
+/* where a directive was set, for messages about two directives */
+typedef struct {
+    ngx_str_t                           file;
+    ngx_uint_t                          line;    /* 0: not set */
+} ngx_http_securechat_conf_where_t;
 
 
 typedef struct {
@@ -84,17 +100,24 @@ typedef struct {
     ngx_uint_t                          ws_frame_rate;
     ngx_uint_t                          user_connections;
 
-    ngx_str_t                           thread_pool_name;
-    ngx_thread_pool_t                  *thread_pool;   /* password hashing */
+    ngx_http_securechat_task_pool_t    *login_tasks;   /* password hashing */
+    ngx_thread_pool_t                  *thread_pool;   /* its pool */
 
-    /* securechat_seal_thread_pool: signing; thread_pool unless set */
-    ngx_str_t                           seal_pool_name;
+    /* securechat_seal_thread_pool: signing; login_tasks unless set */
+    ngx_http_securechat_task_pool_t    *seal_tasks;
     ngx_thread_pool_t                  *seal_pool;
 
     /* added to the nice value of password-hashing threads; 0 if shared */
     ngx_uint_t                          password_nice;
 
     ngx_uint_t                          handlers;    /* locations using us */
+
+    /* for the messages that name two directives */
+    ngx_http_securechat_conf_where_t    handler_at;  /* the first one */
+    ngx_http_securechat_conf_where_t    max_body_at;
+    ngx_http_securechat_conf_where_t    message_max_at;
+    ngx_http_securechat_conf_where_t    ws_message_max_at;
+    ngx_http_securechat_conf_where_t    send_buffer_at;
 } ngx_http_securechat_main_conf_t;
 
 

@@ -114,7 +114,7 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 
 
 
-=== TEST 6: a real cookie sent twice is refused as ambiguous
+=== TEST 6: a real cookie sent twice is the same session: accepted
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 SecureChat::Test::expand_block($block);
@@ -125,7 +125,7 @@ POST /api/chat
 Content-Type: application/json
 Cookie: sc_session=$TEST_NGINX_COOKIE; sc_session=$TEST_NGINX_COOKIE
 X-CSRF-Token: $TEST_NGINX_CSRF
---- error_code: 401
+--- error_code: 202
 --- no_error_log
 [error]
 
@@ -287,6 +287,77 @@ POST /api/disconnect
 {"client_id":"c-1"}
 --- more_headers
 Content-Type: application/json
+--- error_code: 401
+--- no_error_log
+[error]
+
+
+
+=== TEST 16: a planted cookie beside the real one does not lock the user out, in either order and in either header
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+SecureChat::Test::expand_block($block);
+--- request eval
+["POST /api/chat\n{\"message\":\"planted first\"}",
+ "POST /api/chat\n{\"message\":\"planted last\"}",
+ "POST /api/chat\n{\"message\":\"planted, malformed\"}",
+ "POST /api/chat\n{\"message\":\"two Cookie headers\"}"]
+--- more_headers eval
+[map { "Content-Type: application/json\nX-CSRF-Token: \$TEST_NGINX_CSRF\n$_" }
+ "Cookie: sc_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA; sc_session=\$TEST_NGINX_COOKIE\n",
+ "Cookie: sc_session=\$TEST_NGINX_COOKIE; sc_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+ "Cookie: sc_session=forged; other=1; sc_session=\$TEST_NGINX_COOKIE\n",
+ "Cookie: sc_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nCookie: sc_session=\$TEST_NGINX_COOKIE\n"]
+--- error_code eval
+[202, 202, 202, 202]
+--- response_body_like eval
+[(qr/^\{"id":\d+\}$/) x 4]
+--- no_error_log
+[error]
+
+
+
+=== TEST 17: with two live sessions, the one whose CSRF token came is used (logout ends that one only)
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+SecureChat::Test::login_env('bob', 'bob-password', '_BOB');
+my ($s) = SecureChat::Test::http_request('POST', '/api/logout',
+    { 'Content-Type' => 'application/json',
+      'Cookie' => "sc_session=$ENV{TEST_NGINX_COOKIE}; sc_session=$ENV{TEST_NGINX_COOKIE_BOB}",
+      'X-CSRF-Token' => $ENV{TEST_NGINX_CSRF_BOB} }, '{}');
+Test::More::is($s, 200, "bob's logout with alice's cookie first");
+($s) = SecureChat::Test::http_request('POST', '/api/chat',
+    { 'Content-Type' => 'application/json',
+      'Cookie' => "sc_session=$ENV{TEST_NGINX_COOKIE_BOB}",
+      'X-CSRF-Token' => $ENV{TEST_NGINX_CSRF_BOB} }, '{"message":"x"}');
+Test::More::is($s, 401, "bob's session has ended");
+SecureChat::Test::expand_block($block);
+--- request
+POST /api/chat
+{"message":"alice is still in"}
+--- more_headers
+Content-Type: application/json
+Cookie: sc_session=$TEST_NGINX_COOKIE
+X-CSRF-Token: $TEST_NGINX_CSRF
+--- error_code: 202
+--- no_error_log
+[error]
+
+
+
+=== TEST 18: past 8 session cookies the rest are not tried (a bound on the work one request causes)
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+$ENV{TEST_NGINX_PLANTED} = CORE::join '; ',
+    map { sprintf 'sc_session=%042dA', $_ } 1 .. 8;
+SecureChat::Test::expand_block($block);
+--- request
+POST /api/chat
+{"message":"hello"}
+--- more_headers
+Content-Type: application/json
+Cookie: $TEST_NGINX_PLANTED; sc_session=$TEST_NGINX_COOKIE
+X-CSRF-Token: $TEST_NGINX_CSRF
 --- error_code: 401
 --- no_error_log
 [error]

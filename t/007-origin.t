@@ -8,6 +8,17 @@ securechat_defaults();
 repeat_each(2);
 no_shuffle();
 
+our $Port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+
+# a login whose Host and Origin are the given ones
+sub login_with_host {
+    my ($host, $origin) = @_;
+    my $body = '{"username":"alice","password":"alice-password"}';
+    return "POST /api/login HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n"
+           . "Content-Type: application/json\r\nOrigin: $origin\r\n"
+           . "Content-Length: " . length($body) . "\r\n\r\n$body";
+}
+
 run_tests();
 
 __DATA__
@@ -52,7 +63,7 @@ Content-Type: application/json
 Origin: https://evil.example.net
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin https://evil\.example\.net is not accepted; add it to securechat_allowed_origin"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -68,7 +79,7 @@ Content-Type: application/json
 Origin: null
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin null \(a sandboxed frame, a file: page or a redirect\) is never accepted"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -84,7 +95,7 @@ Content-Type: application/json
 Origin: https://chat.example.com.evil.example.net
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin https://chat\.example\.com\.evil\.example\.net is not accepted; add it to securechat_allowed_origin"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -100,7 +111,7 @@ Content-Type: application/json
 Origin: https://chat.example.co
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin https://chat\.example\.co is not accepted; add it to securechat_allowed_origin"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -116,7 +127,7 @@ Content-Type: application/json
 Origin: http://chat.example.com
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin http://chat\.example\.com is not accepted; add it to securechat_allowed_origin"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -132,7 +143,7 @@ Content-Type: application/json
 Origin: https://chat.example.com:443
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin https://chat\.example\.com:443 is not accepted; add it to securechat_allowed_origin"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -148,7 +159,7 @@ Content-Type: application/json
 Origin: https://CHAT.example.com
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin https://CHAT\.example\.com is not accepted; add it to securechat_allowed_origin"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -165,7 +176,7 @@ Origin: https://chat.example.com
 Origin: https://evil.example.net
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"more than one Origin header"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -181,7 +192,7 @@ Content-Type: application/json
 Sec-Fetch-Site: cross-site
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"cross-site requests \(Sec-Fetch-Site: cross-site\) are not accepted"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -232,7 +243,7 @@ Content-Type: application/json
 Origin: https://chat.example.com
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin https://chat\.example\.com is not accepted; add it to securechat_allowed_origin"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -249,7 +260,7 @@ Content-Type: application/json
 Origin: https://localhost
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin https://localhost is not accepted; add it to securechat_allowed_origin"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -270,7 +281,7 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 Origin: https://evil.example.net
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin https://evil\.example\.net is not accepted; add it to securechat_allowed_origin"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -291,7 +302,7 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 Origin: https://evil.example.net
 --- error_code: 403
 --- response_body_like chomp
-^\{"error":"forbidden_origin","message":"cross-site requests are not accepted"\}$
+^\{"error":"forbidden_origin","message":"Origin https://evil\.example\.net is not accepted; add it to securechat_allowed_origin"\}$
 --- response_headers
 !Access-Control-Allow-Origin
 --- no_error_log
@@ -312,5 +323,94 @@ Access-Control-Request-Method: POST
 --- response_headers
 !Access-Control-Allow-Origin
 !Access-Control-Allow-Credentials
+--- no_error_log
+[error]
+
+
+
+=== TEST 19: with an allowlist the request's own origin is accepted too
+--- request eval
+"POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
+--- more_headers
+Content-Type: application/json
+Origin: http://localhost
+--- error_code: 200
+--- response_body_like chomp
+"user":"alice"
+--- no_error_log
+[error]
+
+
+
+=== TEST 20: reached by another name or address, the page's own origin is accepted (the Host it sent)
+--- raw_request eval
+::login_with_host("127.0.0.1:$::Port", "http://127.0.0.1:$::Port")
+--- error_code: 200
+--- response_body_like chomp
+"user":"alice"
+--- no_error_log
+[error]
+
+
+
+=== TEST 21: reached by a host name of its own, that origin is accepted
+--- raw_request eval
+::login_with_host("chat.internal", "http://chat.internal")
+--- error_code: 200
+--- response_body_like chomp
+"user":"alice"
+--- no_error_log
+[error]
+
+
+
+=== TEST 22: an Origin that is not the Host it came with is refused, naming both the origin and the directive
+--- raw_request eval
+::login_with_host("chat.internal", "http://chat.internal.evil.com")
+--- error_code: 403
+--- response_body
+{"error":"forbidden_origin","message":"Origin http://chat.internal.evil.com is not accepted; add it to securechat_allowed_origin"}
+--- no_error_log
+[error]
+
+
+
+=== TEST 23: a refused Origin is shown escaped: quotes, backslashes, bytes that are not printable ASCII
+--- request eval
+"POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
+--- more_headers eval
+"Content-Type: application/json\nOrigin: http://a\"b\\c\xff\xfe.example"
+--- error_code: 403
+--- response_body
+{"error":"forbidden_origin","message":"Origin http://a\"b\\c??.example is not accepted; add it to securechat_allowed_origin"}
+--- no_error_log
+[error]
+
+
+
+=== TEST 24: a long refused Origin is cut at 128 bytes
+--- request eval
+"POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
+--- more_headers eval
+"Content-Type: application/json\nOrigin: http://" . ("a" x 300) . ".example"
+--- error_code: 403
+--- response_body eval
+'{"error":"forbidden_origin","message":"Origin http://' . ("a" x 121)
+. '... is not accepted; add it to securechat_allowed_origin"}' . "\n"
+--- no_error_log
+[error]
+
+
+
+=== TEST 25: an allowlisted origin passes even when the browser calls it cross-site (the operator listed it)
+--- request eval
+"POST /api/login\n{\"username\":\"alice\",\"password\":\"alice-password\"}"
+--- more_headers
+Content-Type: application/json
+Sec-Fetch-Site: cross-site
+Origin: https://chat.example.com
+--- error_code: 200
+--- response_body_like chomp
+"user":"alice"
 --- no_error_log
 [error]

@@ -138,7 +138,7 @@ GET /api/
     location = /api/ { securechat welcome; }
 --- must_die
 --- error_log
-"securechat_password_nice" 0 to 19
+"securechat_password_nice" must be 0 to 19, not "20"
 
 
 
@@ -159,4 +159,56 @@ Test::More::cmp_ok($grown, '<', 768,
 GET /api/
 --- error_code: 200
 --- no_error_log
+[error]
+
+
+
+=== TEST 9: a login storm against a full pool: 503 busy with Retry-After and a JSON body at once, one summary line in the log, never nginx's "queue overflow"
+--- main_config eval: "    load_module $ENV{TEST_NGINX_MODULE};\n    thread_pool securechat threads=1 max_queue=2;\n"
+--- http_config eval
+my $c = $::SlowUsers;
+$c =~ s{securechat_thread_pool\s+securechat;}{securechat_thread_pool securechat queue=2;}
+    or die "no securechat_thread_pool in the http config\n";
+$c
+--- init
+my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+my $body = '{"username":"carol","password":"carol-password"}';
+my @socks;
+for (1 .. 16) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect: $!";
+    print $s "POST /api/login HTTP/1.1\r\nHost: localhost\r\n"
+        . "Connection: close\r\nContent-Type: application/json\r\n"
+        . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    push @socks, $s;
+}
+my (%status, $busy_ok);
+$busy_ok = 0;
+for my $s (@socks) {
+    my $resp = do { local $/; <$s> } // '';
+    my ($code) = $resp =~ m{^HTTP/1\.1 (\d+)};
+    $status{$code // 'none'}++;
+    $busy_ok++ if ($code // 0) == 503
+        && $resp =~ /\r\nRetry-After: \d+\r\n/i
+        && $resp =~ /\r\n\r\n\{"error":"busy","message":"[^"]+"\}\n$/;
+}
+my $seen = CORE::join ', ', map { "$_ x$status{$_}" } sort keys %status;
+Test::More::ok(($status{503} // 0) >= 1, "some logins refused: $seen");
+Test::More::is($busy_ok, $status{503} // 0,
+               'each 503 has Retry-After and a JSON busy body');
+Test::More::is(($status{200} // 0) + ($status{503} // 0), 16,
+               'every other login succeeded');
+open my $log, '<', server_root() . '/logs/error.log' or die "error.log: $!";
+my @log = <$log>;
+my $summaries = grep { /securechat: \d+ logins refused, thread pool "securechat" busy/ } @log;
+Test::More::ok($summaries >= 1 && $summaries <= 2,
+               "$summaries summary lines for $status{503} refusals");
+Test::More::is(scalar(grep { /queue overflow/ } @log), 0,
+               'no "queue overflow" line from nginx');
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+queue overflow
 [error]

@@ -80,7 +80,9 @@ sub login_cookie {
 sub ws_connect {
     my ($cookie, %o) = @_;
     my %h = (Origin => $Origin, %{ delete $o{headers} || {} });
-    $h{Cookie} = "sc_session=$cookie" if defined $cookie;
+    # over TLS the cookie is __Host-sc_session (t/013)
+    $h{Cookie} = ($o{tls} ? '__Host-' : '') . "sc_session=$cookie"
+        if defined $cookie;
     return SecureChat::WS->connect(path => '/api/connect', headers => \%h,
                                    timeout => 5, %o);
 }
@@ -460,6 +462,37 @@ SecureChat::Test::expand_block($block);
 [401, 401]
 --- response_body_like eval
 [::refusal('unauthorized'), ::refusal('unauthorized')]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 18a: the request's own origin passes the Origin check wherever it is reached (then 401: no session)
+--- config eval: $::Routes
+--- request eval
+["GET /api/connect", "GET /api/connect"]
+--- more_headers eval
+[map { "Host: $_->[0]\nUpgrade: websocket\nConnection: Upgrade, close\n"
+       . "Sec-WebSocket-Version: 13\nSec-WebSocket-Key: $::Key\nOrigin: $_->[1]\n" }
+ ['localhost', 'http://localhost'], ['chat.internal:8000', 'http://chat.internal:8000']]
+--- error_code eval
+[401, 401]
+--- response_body_like eval
+[::refusal('unauthorized'), ::refusal('unauthorized')]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 18b: a refused upgrade names the origin and the directive that would allow it
+--- config eval: $::Routes
+--- raw_request eval
+::upgrade(Origin => 'http://localhost:1984.evil.com')
+--- error_code: 403
+--- response_body
+{"error":"forbidden_origin","message":"Origin http://localhost:1984.evil.com is not accepted; add it to securechat_allowed_origin"}
 --- no_error_log
 [error]
 [alert]

@@ -106,7 +106,8 @@ sub connect {
 
     my $ws = SecureChat::WS->connect(
         path => $path, tls => $o{tls}, port => $o{port}, rcvbuf => $o{rcvbuf},
-        headers => { Cookie => "sc_session=$self->{cookie}",
+        headers => { Cookie => ($o{tls} ? '__Host-' : '')
+                               . "sc_session=$self->{cookie}",
                      Origin => $Origin });
 
     die "connect: " . $ws->status . "\n" unless $ws->status == 101;
