@@ -1627,6 +1627,16 @@ sl_sc_hello(sl_conn_t *c, json_t *j)
     in.conn_id_len = strlen(c->conn_id);
     in.ts = json_integer_value(json_object_get(j, "ts"));
 
+    /* the history epoch: 16 lowercase hex digits, signed as a u64 */
+    s = json_string_value(json_object_get(j, "epoch"));
+    if (s == NULL || strlen(s) != NGX_HTTP_SECURECHAT_EPOCH_LEN
+        || strspn(s, "0123456789abcdef") != NGX_HTTP_SECURECHAT_EPOCH_LEN)
+    {
+        return -1;
+    }
+
+    in.epoch = strtoull(s, NULL, 16);
+
     if (ngx_http_securechat_hello_signed_bytes(&in, sl_sig_alg, wrapped, wlen,
                                                bytes, sizeof(bytes), &blen)
         != NGX_HTTP_SECURECHAT_ENV_OK)

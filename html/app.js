@@ -87,6 +87,7 @@ function forgetSession() {
 function showLogin(message) {
     clearInterval(clientsTimer);
     clientsTimer = null;
+    clientsStale(null);
     $("chat-view").hidden = true;
     $("account").hidden = true;
     $("login-view").hidden = false;
@@ -105,9 +106,9 @@ function showChat(user) {
     $("chat-view").hidden = false;
     $("login-error").textContent = "";
     $("message").focus();
-    refreshClients();
     clearInterval(clientsTimer);
-    clientsTimer = setInterval(refreshClients, CLIENTS_EVERY_MS);
+    clientsTimer = null;
+    pollClients();
 }
 
 // -- login -------------------------------------------------------------------
@@ -194,6 +195,15 @@ function notice(kind, text) {
     append(li);
 }
 
+function onReset() {
+    // the ids shown belong to a history the server no longer has; what
+    // its new history holds follows this notice
+    $("messages").replaceChildren();
+    notice("reset", "The server's history was reset (the server "
+           + "restarted): earlier messages are gone and message numbers "
+           + "start again.");
+}
+
 function onRejected(r) {
     // the id of a frame that failed is not to be believed: not shown
     notice("rejected", "⚠ A message failed verification and is not "
@@ -229,19 +239,22 @@ function onState(s) {
     switch (s.state) {
     case "connecting":
         setStatus("connecting", "Connecting…");
+        clientsStale("Connecting…");
         break;
     case "connected":
         setStatus("connected", "Connected");
         $("send-error").textContent = "";
-        refreshClients();
+        pollClients();
         break;
     case "resumed":
         setStatus("resumed", "Connected — resumed"
                   + (s.lastId !== null ? ` after message ${s.lastId}` : ""));
         $("send-error").textContent = "";
-        refreshClients();
+        pollClients();
         break;
     case "reconnecting":
+        clientsStale("Not connected: this list may be out of date. "
+                     + "Reconnecting…");
         if (s.delay === undefined) {
             setStatus("reconnecting", "Reconnecting…");
         } else if (s.code === 1012) {
@@ -260,6 +273,7 @@ function onState(s) {
 function onClosed(c) {
     clearInterval(clientsTimer);
     clientsTimer = null;
+    clientsStale("Not connected: this list may be out of date.");
     if (c.reason === "session ended") {
         forgetSession();
         showLogin("Your session has ended. Log in again.");
@@ -328,8 +342,26 @@ function onKey(ev) {
 
 // -- who is online -----------------------------------------------------------
 
+/* While the WebSocket is down the list is only what was true before: greyed
+ * with why (text), until a refresh on a live connection; null: current. */
+function clientsStale(text) {
+    $("clients").classList.toggle("stale", text !== null);
+    $("clients").setAttribute("aria-busy", String(text !== null));
+    $("clients-stale").textContent = text ?? "";
+    $("clients-stale").hidden = text === null;
+}
+
+/* Now and every CLIENTS_EVERY_MS (a connection after a close restarts it). */
+function pollClients() {
+    refreshClients();
+    if (clientsTimer === null) {
+        clientsTimer = setInterval(refreshClients, CLIENTS_EVERY_MS);
+    }
+}
+
 async function refreshClients() {
-    if (!client.session) return;
+    // polled only while connected: it is refreshed at the reconnection
+    if (!client.session || !client.connected) return;
     let list;
     try {
         list = (await client.listClients()).clients ?? [];
@@ -343,7 +375,11 @@ async function refreshClients() {
         $("clients-error").textContent = "Could not load who is online.";
         return;
     }
+    if (!client.connected) {
+        return;             // lost while asking: still stale
+    }
     $("clients-error").textContent = "";
+    clientsStale(null);
     const mine = client.conn?.conn;
     list.sort((a, b) => (a.user.localeCompare(b.user)) || a.since - b.since);
     const items = list.map((c) => {
@@ -428,6 +464,7 @@ function wire() {
     client.on("message", onMessage);
     client.on("rejected", onRejected);
     client.on("gap", onGap);
+    client.on("reset", onReset);
     client.on("error", onServerError);
     client.on("closed", onClosed);
 }

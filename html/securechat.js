@@ -136,11 +136,24 @@ export function u64(n) {
     return out;
 }
 
+/* A history epoch (16 lowercase hex digits) as its u64 bytes. */
+export function epochBytes(epoch) {
+    if (typeof epoch !== "string" || !/^[0-9a-f]{16}$/.test(epoch)) {
+        fail("bad_hello", "malformed epoch");
+    }
+    const out = new Uint8Array(8);
+    for (let i = 0; i < 8; i++) {
+        out[i] = parseInt(epoch.slice(2 * i, 2 * i + 2), 16);
+    }
+    return out;
+}
+
 /* Hello signed bytes (section 6); wrappedSk as raw bytes. */
 export function helloSignedBytes(h, wrappedSk) {
     return concat([
         field("securechat v1 hello"), field(h.conn), u64(h.ts),
-        field(h.server_key_id), field(h.client_key_id), field(h.sig_alg),
+        epochBytes(h.epoch), field(h.server_key_id), field(h.client_key_id),
+        field(h.sig_alg),
         field(WRAP_ALG), field(wrappedSk),
     ]);
 }
@@ -290,7 +303,7 @@ export async function deriveSessionKeys(skKey) {
     return {wrapKey, chatKey};
 }
 
-/* Checks a hello (the parsed frame) and returns {conn, ts, wrapKey,
+/* Checks a hello (the parsed frame) and returns {conn, ts, epoch, wrapKey,
  * chatKey}; throws a SecureChatError on any failure. */
 export async function verifyHello(h, server, client) {
     if (h === null || typeof h !== "object" || h.type !== "hello") {
@@ -300,7 +313,8 @@ export async function verifyHello(h, server, client) {
         fail("bad_hello", "unknown protocol version");
     }
     if (!isStr(h.conn) || !/^[A-Za-z0-9._~-]{1,64}$/.test(h.conn)
-        || !isId(h.ts) || !isStr(h.sig) || !isStr(h.wrapped_sk)) {
+        || !isId(h.ts) || !isStr(h.sig) || !isStr(h.wrapped_sk)
+        || !isStr(h.epoch) || !/^[0-9a-f]{16}$/.test(h.epoch)) {
         fail("bad_hello", "malformed hello");
     }
     if (h.server_key_id !== server.keyId) {
@@ -327,7 +341,8 @@ export async function verifyHello(h, server, client) {
     } catch (e) {
         fail("bad_unwrap", "session key does not unwrap");
     }
-    return {conn: h.conn, ts: h.ts, ...(await deriveSessionKeys(sk))};
+    return {conn: h.conn, ts: h.ts, epoch: h.epoch,
+            ...(await deriveSessionKeys(sk))};
 }
 
 /* Checks and opens a message frame (parsed).  `seen(id)` tells whether
@@ -508,7 +523,11 @@ const SEEN_MAX = 20000;
  * Events (client.on(type, fn)):
  *   state     {state: "connecting"|"connected"|"resumed"|"reconnecting"|
  *              "closed", code, reason, delay, attempt}
- *   hello     {conn, ts}
+ *   hello     {conn, ts, epoch}
+ *   reset     {epoch, previous}  the server's history is another one than
+ *              the messages seen so far came from (a full restart: ids
+ *              begin again at 1); the seen ids are forgotten and what the
+ *              new history holds follows
  *   message   {id, ts, sender, text, verified: true}
  *   rejected  {id, code, reason}   a frame that failed verification
  *   gap       {from, to}
@@ -544,6 +563,7 @@ export class SecureChatClient {
         this.conn = null;            // {conn, ts, wrapKey, chatKey}
         this.n = 0;                  // last chat counter used
         this.lastId = null;          // highest message id shown
+        this.epoch = null;           // the history lastId counts in
         this.since = null;           // first hello's ts (live-only start)
         this.seen = new Set();
         this.inbox = Promise.resolve();
@@ -764,7 +784,11 @@ export class SecureChatClient {
         const u = new URL(this.baseUrl + "/api/connect");
         u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
         if (this.lastId !== null) {
+            // with its epoch: a restarted server has other ids
             u.searchParams.set("last_id", String(this.lastId));
+            if (this.epoch !== null) {
+                u.searchParams.set("epoch", this.epoch);
+            }
         } else if (this.wantHistory || this.since !== null) {
             // history wanted, or resuming before any message was shown:
             // ask for all and drop what came before the first connection
@@ -876,9 +900,20 @@ export class SecureChatClient {
             if (this.since === null) {
                 this.since = this.conn.ts;
             }
+            if (this.epoch !== null && this.conn.epoch !== this.epoch) {
+                // ids begin again at 1: the seen ones say nothing now, and
+                // the server, given our old epoch, sends its whole history
+                const previous = this.epoch;
+                this.seen.clear();
+                this.lastId = null;
+                this.epoch = this.conn.epoch;
+                this.emit("reset", {epoch: this.epoch, previous});
+            }
+            this.epoch = this.conn.epoch;
             this.attempt = 0;
             this.everConnected = true;
-            this.emit("hello", {conn: this.conn.conn, ts: this.conn.ts});
+            this.emit("hello", {conn: this.conn.conn, ts: this.conn.ts,
+                                epoch: this.conn.epoch});
             this.emit("state", {state: resuming ? "resumed" : "connected",
                                 conn: this.conn.conn,
                                 lastId: this.lastId});

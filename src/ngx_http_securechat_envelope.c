@@ -44,7 +44,7 @@
 
 #define NGX_HTTP_SECURECHAT_HELLO_TBS_MAX                                   \
     (8 * 4 + sizeof(NGX_HTTP_SECURECHAT_CTX_HELLO)                          \
-     + NGX_HTTP_SECURECHAT_CONN_ID_MAX + 8                                  \
+     + NGX_HTTP_SECURECHAT_CONN_ID_MAX + 8 + 8                              \
      + 2 * NGX_HTTP_SECURECHAT_KEY_ID_LEN + NGX_HTTP_SECURECHAT_SIG_ALG_MAX \
      + sizeof(NGX_HTTP_SECURECHAT_ALG_WRAP)                                 \
      + NGX_HTTP_SECURECHAT_WRAPPED_SK_MAX)
@@ -471,6 +471,24 @@ done:
 }
 
 
+/*
+ * A string in JSON, not a number: 64 bits do not fit JavaScript's 2^53;
+ * the signed bytes carry the same value as a u64.
+ */
+
+void
+ngx_http_securechat_epoch_hex(uint64_t epoch, unsigned char *out)
+{
+    int                         i;
+    static const unsigned char  hex[] = "0123456789abcdef";
+
+    for (i = NGX_HTTP_SECURECHAT_EPOCH_LEN - 1; i >= 0; i--) {
+        out[i] = hex[epoch & 0xf];
+        epoch >>= 4;
+    }
+}
+
+
 int
 ngx_http_securechat_hello_signed_bytes(
     const ngx_http_securechat_hello_in_t *in, const char *sig_alg,
@@ -493,6 +511,7 @@ ngx_http_securechat_hello_signed_bytes(
                                   sizeof(NGX_HTTP_SECURECHAT_CTX_HELLO) - 1);
     ngx_http_securechat_put_field(&w, in->conn_id, in->conn_id_len);
     ngx_http_securechat_put_u64(&w, in->ts);
+    ngx_http_securechat_put_u64(&w, in->epoch);
     ngx_http_securechat_put_field(&w, in->server_key_id,
                                   NGX_HTTP_SECURECHAT_KEY_ID_LEN);
     ngx_http_securechat_put_field(&w, in->client_key_id,
@@ -516,6 +535,7 @@ ngx_http_securechat_hello_make(const ngx_http_securechat_hello_in_t *in,
     size_t                      tbs_len, sig_len;
     const char                 *sig_alg;
     ngx_http_securechat_put_t   w;
+    unsigned char               epoch[NGX_HTTP_SECURECHAT_EPOCH_LEN];
     unsigned char               tbs[NGX_HTTP_SECURECHAT_HELLO_TBS_MAX];
     unsigned char               sig[NGX_HTTP_SECURECHAT_SIG_MAX];
 
@@ -545,7 +565,10 @@ ngx_http_securechat_hello_make(const ngx_http_securechat_hello_in_t *in,
     ngx_http_securechat_put_bytes(&w, in->conn_id, in->conn_id_len);
     ngx_http_securechat_put_str(&w, "\",\"ts\":");
     ngx_http_securechat_put_dec(&w, in->ts);
-    ngx_http_securechat_put_str(&w, ",\"server_key_id\":\"");
+    ngx_http_securechat_put_str(&w, ",\"epoch\":\"");
+    ngx_http_securechat_epoch_hex(in->epoch, epoch);
+    ngx_http_securechat_put_bytes(&w, epoch, NGX_HTTP_SECURECHAT_EPOCH_LEN);
+    ngx_http_securechat_put_str(&w, "\",\"server_key_id\":\"");
     ngx_http_securechat_put_bytes(&w, in->server_key_id,
                                   NGX_HTTP_SECURECHAT_KEY_ID_LEN);
     ngx_http_securechat_put_str(&w, "\",\"client_key_id\":\"");

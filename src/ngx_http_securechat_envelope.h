@@ -26,6 +26,7 @@
 #define NGX_HTTP_SECURECHAT_WRAPPED_SK_MAX   512  /* RSA-4096 */
 #define NGX_HTTP_SECURECHAT_CONN_ID_MAX      64
 #define NGX_HTTP_SECURECHAT_SENDER_MAX       64
+#define NGX_HTTP_SECURECHAT_EPOCH_LEN        16   /* hex digits of a u64 */
 
 /* JSON numbers above 2^53 - 1 lose precision in JavaScript */
 #define NGX_HTTP_SECURECHAT_JSON_INT_MAX     9007199254740991ULL
@@ -83,6 +84,7 @@ typedef struct {
     const unsigned char  *conn_id;        /* 1..64 of [A-Za-z0-9._~-] */
     size_t                conn_id_len;
     uint64_t              ts;             /* ms since the epoch, <= 2^53-1 */
+    uint64_t              epoch;          /* the history's, any value */
 } ngx_http_securechat_hello_in_t;
 
 
@@ -136,6 +138,9 @@ int ngx_http_securechat_hello_build_fixed(
     const unsigned char *wrapped_sk, size_t wrapped_sk_len,
     ngx_http_securechat_channel_t *session, unsigned char *out, size_t size,
     size_t *out_len);
+
+/* a history epoch as the hello writes it: EPOCH_LEN lowercase hex digits */
+void ngx_http_securechat_epoch_hex(uint64_t epoch, unsigned char *out);
 
 /* the exact bytes the hello signature covers, into out; ENV_* code */
 int ngx_http_securechat_hello_signed_bytes(

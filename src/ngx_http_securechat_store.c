@@ -12,6 +12,8 @@
 #include "ngx_http_securechat_module.h"
 #include "ngx_http_securechat_store.h"
 
+#include <openssl/rand.h>
+
 
 #define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434832   /* "SCH2" */
 
@@ -135,6 +137,9 @@ typedef struct {
 
 typedef struct {
     ngx_uint_t                     magic;
+
+    /* drawn when the zone is made: which history the ids count in */
+    uint64_t                       epoch;
 
     ngx_rbtree_t                   sessions;
     ngx_rbtree_node_t              sessions_sentinel;
@@ -360,6 +365,17 @@ ngx_http_securechat_expected_workers(ngx_cycle_t *cycle)
 }
 
 
+uint64_t
+ngx_http_securechat_history_epoch(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+
+    return store->sh->epoch;
+}
+
+
 static ngx_int_t
 ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
@@ -451,6 +467,15 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     store->shpool->data = sh;
 
     sh->magic = NGX_HTTP_SECURECHAT_STORE_MAGIC;
+
+    /* a restart starts the ids again at 1: a new epoch tells clients */
+
+    if (RAND_bytes((u_char *) &sh->epoch, sizeof(sh->epoch)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "securechat_zone \"%V\": RAND_bytes() failed",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
 
     ngx_rbtree_init(&sh->sessions, &sh->sessions_sentinel,
                     ngx_str_rbtree_insert_value);

@@ -109,6 +109,8 @@ ngx_int_t ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone,
 uint64_t ngx_http_securechat_history_last(ngx_shm_zone_t *shm_zone);
 /* the highest id reserved: above last while messages are being sealed */
 uint64_t ngx_http_securechat_history_reserved(ngx_shm_zone_t *shm_zone);
+/* drawn at random when the zone is made, kept across reloads */
+uint64_t ngx_http_securechat_history_epoch(ngx_shm_zone_t *shm_zone);
 uint64_t ngx_http_securechat_history_oldest(ngx_shm_zone_t *shm_zone);
 size_t ngx_http_securechat_history_slot_data(ngx_shm_zone_t *shm_zone);
 

@@ -489,6 +489,7 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
     t->in.conn_id = ws->conn_id;
     t->in.conn_id_len = NGX_HTTP_SECURECHAT_CONN_ID_LEN;
     t->in.ts = client.since;
+    t->in.epoch = ngx_http_securechat_history_epoch(smcf->shm_zone);
 
     task->handler = ngx_http_securechat_ws_hello_thread;
     task->event.data = t;
@@ -601,17 +602,49 @@ ngx_http_securechat_ws_hello_finish(ngx_http_request_t *r)
 /*
  * ?last_id=N: the client has seen everything up to N and gets what
  * follows from the history; without it, only what is published from now.
+ * &epoch=E: the history N counts in; another one than the zone's (the
+ * server restarted since, ids began again at 1) means the client has seen
+ * nothing of this history: it gets all of it.
  */
 
 static ngx_int_t
 ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
     ngx_http_securechat_ws_t *ws, ngx_int_t *answer)
 {
-    off_t      n;
-    uint64_t   last;
-    ngx_str_t  value;
+    off_t       n;
+    u_char      epoch[NGX_HTTP_SECURECHAT_EPOCH_LEN];
+    uint64_t    last;
+    ngx_str_t   value;
+    ngx_uint_t  i, other;
 
     last = ngx_http_securechat_history_last(ws->smcf->shm_zone);
+    other = 0;
+
+    if (ngx_http_arg(r, (u_char *) "epoch", sizeof("epoch") - 1, &value)
+        == NGX_OK)
+    {
+        for (i = 0; i < value.len; i++) {
+            if ((value.data[i] < '0' || value.data[i] > '9')
+                && (value.data[i] < 'a' || value.data[i] > 'f'))
+            {
+                break;
+            }
+        }
+
+        if (i != NGX_HTTP_SECURECHAT_EPOCH_LEN
+            || value.len != NGX_HTTP_SECURECHAT_EPOCH_LEN)
+        {
+            *answer = ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                          "bad_epoch",
+                          "epoch must be 16 lowercase hex digits");
+            return NGX_ERROR;
+        }
+
+        ngx_http_securechat_epoch_hex(
+            ngx_http_securechat_history_epoch(ws->smcf->shm_zone), epoch);
+
+        other = ngx_strncmp(value.data, epoch, sizeof(epoch)) != 0;
+    }
 
     if (ngx_http_arg(r, (u_char *) "last_id", sizeof("last_id") - 1, &value)
         != NGX_OK)
@@ -629,6 +662,10 @@ ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
                       "bad_last_id",
                       "last_id must be a message id (0 or more)");
         return NGX_ERROR;
+    }
+
+    if (other) {
+        n = 0;
     }
 
     /* an id from the future (a restarted server): resume from now */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // securechat command-line client: the same html/securechat.js as the web
-// page, with Node 20's fetch and WebCrypto and the `ws` package.
+// page, with Node's fetch and WebCrypto and the `ws` package.
 //
 //   securechat-cli.mjs [--url URL] [--user NAME] [--history]
 //                      [--pin-file FILE] [--accept-new-key]
@@ -8,18 +8,22 @@
 // The password comes from SECURECHAT_PASSWORD, else a prompt (hidden) on
 // the terminal.  Verified messages are printed as "[time] sender: text";
 // each line typed is sent as a chat message; end of input logs out.
-// Everything else (state, gaps, rejected frames) goes to stderr.
+// Everything else (state, gaps, rejected frames) goes to stderr.  When the
+// session ends (expired, logged out elsewhere) it logs in again, with the
+// same password or by asking again, and resumes where it was.
 
 import {createInterface} from "node:readline";
 import {readFileSync, writeFileSync, mkdirSync, renameSync} from "node:fs";
 import {dirname, join} from "node:path";
 import {homedir} from "node:os";
 import {webcrypto} from "node:crypto";
-import WebSocket from "ws";
+import {fileURLToPath} from "node:url";
 import {SecureChatClient, memoryKeyStore} from "../html/securechat.js";
 
 // Node 18 (Debian 12's) has WebCrypto only under node:crypto
 globalThis.crypto ??= webcrypto;
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
 const USAGE = `usage: securechat-cli.mjs [options]
   --url URL          server (env SECURECHAT_URL, default http://127.0.0.1:8000)
@@ -68,6 +72,20 @@ function die(msg, code = 2) {
 }
 
 const note = (msg) => process.stderr.write(`-- ${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/* The one npm dependency: missing, say how to get it (no stack trace). */
+async function loadWebSocket() {
+    try {
+        return (await import("ws")).default;
+    } catch (e) {
+        if (e && e.code === "ERR_MODULE_NOT_FOUND") {
+            die("the npm package \"ws\" is missing: run `npm ci` in "
+                + `${ROOT} (or \`make browser-deps\` there)`);
+        }
+        throw e;
+    }
+}
 
 /* The pinned server key ids, one JSON file: {"origin": "key id"}. */
 function filePinStore(file) {
@@ -133,9 +151,12 @@ async function main() {
     } catch (e) {
         die(`not a URL: ${o.url}`);
     }
+    const WebSocket = await loadWebSocket();
     const tty = process.stdin.isTTY;
     const user = o.user || (tty ? await ask("user: ") : "");
-    const password = process.env.SECURECHAT_PASSWORD
+    // kept for logging in again; a prompted one is asked for again
+    const fromEnv = process.env.SECURECHAT_PASSWORD !== undefined;
+    let password = process.env.SECURECHAT_PASSWORD
         ?? (tty ? await ask("password: ", true) : null);
     if (!user || password === null) {
         die("give --user and SECURECHAT_PASSWORD (no terminal to ask on)");
@@ -165,6 +186,9 @@ async function main() {
         process.stderr.write(`!! REJECTED a frame${r.id !== null
             ? ` (id ${r.id})` : ""} that failed verification: ${r.reason}\n`);
     });
+    client.on("reset", () => note("the server's history was reset (the "
+        + "server restarted): message ids start again; showing its new "
+        + "history"));
     client.on("gap", (g) => note(`messages ${g.from} to ${g.to} were not `
                                  + "delivered"));
     client.on("error", (e) => note(`server: ${e.code}${e.message
@@ -187,20 +211,69 @@ async function main() {
         die(e.message, 1);
     }
     note(`server key ${info.server.keyId} (${info.server.alg})`);
+    const why = (e) => ({
+        invalid_credentials: "wrong user name or password",
+        throttled: `too many failed logins; try again in `
+                   + `${e.retryAfter ?? "a few"} s`,
+        invalid_public_key: `the server refused our key: ${e.message}`,
+    }[e.code] ?? e.message);
     try {
         await client.login(user, password);
     } catch (e) {
-        const why = {
-            invalid_credentials: "wrong user name or password",
-            throttled: `too many failed logins; try again in `
-                       + `${e.retryAfter ?? "a few"} s`,
-            invalid_public_key: `the server refused our key: ${e.message}`,
-        }[e.code] ?? e.message;
-        die(`login failed: ${why}`, 1);
+        die(`login failed: ${why(e)}`, 1);
     }
     note(`logged in as ${user}`);
 
     let ending = false;
+    let relogging = false;
+    let rl = null;
+
+    /* The session ended under us: log in again and resume (lastId is
+     * kept).  A server that is away is waited for; a password that no
+     * longer works is asked for again on a terminal, else it is the end. */
+    const relogin = async () => {
+        relogging = true;
+        note("the session ended; logging in again");
+        let askAgain = !fromEnv;
+        for (let wait = 500; !ending; wait = Math.min(wait * 2, 30000)) {
+            if (askAgain) {
+                if (!tty) {
+                    die("the session ended and there is no terminal to ask "
+                        + "for the password on", 1);
+                }
+                // the line reader would take the password as a message
+                const r = rl;
+                rl = null;
+                r?.close();
+                password = await ask("password: ", true);
+                askAgain = false;
+            }
+            try {
+                await client.login(user, password);
+                break;
+            } catch (e) {
+                if (e.code === "invalid_credentials" && fromEnv) {
+                    die(`login failed: ${why(e)}`, 1);
+                }
+                note(`login failed: ${why(e)}`);
+                if (e.code === "invalid_credentials") {
+                    askAgain = true;
+                    continue;
+                }
+                await sleep((e.retryAfter ?? 0) * 1000 || wait);
+            }
+        }
+        if (ending) {
+            return;
+        }
+        note(`logged in again as ${user}`);
+        relogging = false;
+        if (rl === null) {
+            readLines();
+        }
+        client.connect();
+    };
+
     const end = async (code) => {
         if (ending) return;
         ending = true;
@@ -212,33 +285,57 @@ async function main() {
         }
         process.exit(code);
     };
-    client.on("closed", (c) => {
-        if (!ending) {
-            note(`connection closed: ${c.reason} (${c.code})`);
-            process.exit(c.code === 1000 ? 0 : 1);
+    client.on("closed", async (c) => {
+        if (ending || relogging) {
+            return;
         }
+        // 1000 is also what an expired session or a logout elsewhere
+        // closes with: the session tells which
+        let ended = c.reason === "session ended";
+        if (!ended && c.code === 1000) {
+            try {
+                await client.listClients();
+            } catch (e) {
+                ended = e.status === 401;
+            }
+        }
+        if (ended) {
+            await relogin();
+            return;
+        }
+        note(`connection closed: ${c.reason} (${c.code})`);
+        process.exit(c.code === 1000 ? 0 : 1);
     });
     const ready = new Promise((resolve) => client.on("hello", resolve));
     client.connect();
     await ready;
 
-    const rl = createInterface({input: process.stdin, terminal: false});
     let pending = Promise.resolve();
-    rl.on("line", (line) => {
-        if (line.trim() === "") return;
-        pending = pending.then(async () => {
-            // wait out a reconnection rather than drop the line
-            for (let i = 0; i < 100 && !client.connected; i++) {
-                await new Promise((r) => setTimeout(r, 100));
-            }
-            try {
-                await client.send(line);
-            } catch (e) {
-                note(`not sent: ${e.message}`);
+    const readLines = () => {
+        const r = createInterface({input: process.stdin, terminal: false});
+        rl = r;
+        r.on("line", (line) => {
+            if (line.trim() === "") return;
+            pending = pending.then(async () => {
+                // wait out a reconnection rather than drop the line
+                for (let i = 0; i < 100 && !client.connected; i++) {
+                    await sleep(100);
+                }
+                try {
+                    await client.send(line);
+                } catch (e) {
+                    note(`not sent: ${e.message}`);
+                }
+            });
+        });
+        r.on("close", () => {
+            // closed by relogin() to ask for the password: not the end
+            if (rl === r) {
+                pending.then(() => end(0));
             }
         });
-    });
-    rl.on("close", () => pending.then(() => end(0)));
+    };
+    readLines();
     process.on("SIGINT", () => end(130));
     process.on("SIGTERM", () => end(143));
 }

@@ -36,6 +36,7 @@
 #define SV_FILE_MAX    16384
 #define SV_BUF         65536
 #define SV_TS_HELLO    1700000000000ULL
+#define SV_EPOCH       0x0123456789abcdefULL
 #define SV_TS_MESSAGE  1700000001000ULL
 #define SV_MESSAGE_ID  7
 #define SV_SENDER      "alice"
@@ -289,6 +290,7 @@ sv_hello(sv_server_t *s, sv_client_t *c, int fixed, int deterministic)
     in.conn_id = (const unsigned char *) c->conn;
     in.conn_id_len = strlen(c->conn);
     in.ts = SV_TS_HELLO;
+    in.epoch = SV_EPOCH;
 
     if (fixed) {
         rc = ngx_http_securechat_hello_build_fixed(&in, c->sk, c->wrapped,
@@ -312,6 +314,7 @@ sv_hello(sv_server_t *s, sv_client_t *c, int fixed, int deterministic)
         alg = ngx_http_securechat_crypto_key_alg(s->pkey);
         json_object_set_new(o, "conn", json_string(c->conn));
         json_object_set_new(o, "ts", json_integer(SV_TS_HELLO));
+        json_object_set_new(o, "epoch", json_string("0123456789abcdef"));
 
         if (ngx_http_securechat_hello_signed_bytes(&in, alg, c->wrapped,
                                                    c->wrapped_len, tbs,

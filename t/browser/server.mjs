@@ -70,6 +70,7 @@ http {
     securechat_thread_pool      securechat;
     securechat_login_free_failures 3;
     securechat_login_max_lockout   10s;
+${opts.extra ?? ""}
 
     server {
         listen       127.0.0.1:${port};
@@ -129,34 +130,64 @@ export async function startServer(opts = {}) {
     const conf = join(dir, "nginx.conf");
     writeFileSync(conf, config(dir, port, opts));
 
-    const proc = spawn(NGINX, ["-p", dir + "/", "-c", conf, "-e",
-                               join(dir, "error.log"), "-g", "daemon off;"],
-                       {stdio: ["ignore", "inherit", "inherit"],
-                        env: nginxEnv()});
-    let exited = null;
-    proc.on("exit", (code, sig) => { exited = {code, sig}; });
     const baseUrl = `http://127.0.0.1:${port}`;
-    for (let i = 0; ; i++) {
+    let proc, exited;
+    const run = async () => {
+        proc = spawn(NGINX, ["-p", dir + "/", "-c", conf, "-e",
+                             join(dir, "error.log"), "-g", "daemon off;"],
+                     {stdio: ["ignore", "inherit", "inherit"],
+                      env: nginxEnv()});
+        exited = null;
+        const mine = proc;
+        proc.on("exit", (code, sig) => {
+            if (proc === mine) {
+                exited = {code, sig};
+            }
+        });
+        for (let i = 0; ; i++) {
+            if (exited) {
+                throw new Error(`nginx exited ${JSON.stringify(exited)}:\n`
+                                + errorLog(dir));
+            }
+            try {
+                const r = await fetch(baseUrl + "/api/");
+                if (r.ok) {
+                    break;
+                }
+            } catch (e) {
+                if (i > 100) {
+                    throw e;
+                }
+            }
+            await sleep(100);
+        }
+    };
+    const quit = async () => {
         if (exited) {
-            throw new Error(`nginx exited ${JSON.stringify(exited)}:\n`
-                            + errorLog(dir));
+            return;
         }
-        try {
-            const r = await fetch(baseUrl + "/api/");
-            if (r.ok) {
-                break;
-            }
-        } catch (e) {
-            if (i > 100) {
-                throw e;
-            }
-        }
-        await sleep(100);
-    }
+        const done = new Promise((r) => proc.once("exit", r));
+        process.kill(proc.pid, "SIGQUIT");
+        const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
+        await done;
+        clearTimeout(t);
+    };
+    await run();
 
     const server = {
-        baseUrl, port, dir, proc,
+        baseUrl, port, dir,
+        get proc() { return proc; },
         errorLog: () => errorLog(dir),
+
+        /* A full restart, in two steps when the test wants to look in
+         * between: the same state directory and configuration, a new zone
+         * (sessions and history gone, ids from 1 again). */
+        down: quit,
+        up: run,
+        async restart() {
+            await quit();
+            await run();
+        },
 
         /* nginx -s reload: resolves once the new workers run. */
         async reload() {
@@ -171,11 +202,7 @@ export async function startServer(opts = {}) {
             if (exited) {
                 return;
             }
-            const done = new Promise((r) => proc.once("exit", r));
-            process.kill(proc.pid, "SIGQUIT");
-            const t = setTimeout(() => proc.kill("SIGKILL"), 5000);
-            await done;
-            clearTimeout(t);
+            await quit();
             if (!process.env.KEEP_STATE) {
                 rmSync(dir, {recursive: true, force: true});
             }

@@ -130,6 +130,7 @@ sub tool {
         my $t = "vectors: hello $h->{server} -> $h->{client}";
         my $s = $session{ $h->{client} };
         my %f = (conn => $h->{conn}, ts => $h->{ts},
+                 epoch => $h->{epoch},
                  server_key_id => $id{ $h->{server} },
                  client_key_id => $id{"client_$h->{client}"},
                  sig_alg => $alg{ $h->{server} },
@@ -311,6 +312,8 @@ for my $type (qw(Ed25519 RSA-2048)) {
                          $sig);
         $bad++ if sig_ok($pub, $alg, hello_tbs({ %$h, ts => $h->{ts} + 1 },
                                                $wrapped), $sig);
+        my %other = (%$h, epoch => scalar reverse $h->{epoch});
+        $bad++ if sig_ok($pub, $alg, hello_tbs(\%other, $wrapped), $sig);
         is($bad, 0, "$t: hello $c->{name}: no tampered hello verifies");
 
         my $sk = oaep_decrypt($c->{priv}, $wrapped);

@@ -151,7 +151,7 @@ for (const h of V.hello) {
         const client = await clientKey(h.client);
         const s = session(h.client);
         const frame = h.frame ? JSON.parse(h.frame) : {
-            type: "hello", v: 1, conn: h.conn, ts: h.ts,
+            type: "hello", v: 1, conn: h.conn, ts: h.ts, epoch: h.epoch,
             server_key_id: server.keyId, client_key_id: client.keyId,
             sig_alg: server.alg, wrap_alg: "RSA-OAEP-SHA256",
             wrapped_sk: s.wrapped_sk};
@@ -164,6 +164,8 @@ for (const h of V.hello) {
         const got = await verifyHello(frame, server, client);
         assert.equal(got.conn, h.conn);
         assert.equal(got.ts, h.ts);
+        assert.equal(got.epoch, h.epoch);
+        assert.equal(frame.epoch, "0123456789abcdef");
 
         // the derived chat key is the vector's: seal with both, compare
         const ref = await subtle.importKey("raw", b64uDecode(s.chat_key),
@@ -188,6 +190,17 @@ for (const h of V.hello) {
         await assert.rejects(verifyHello({...frame, conn: "conn-x"},
                                          server, client),
                              {code: "bad_signature"});
+        // the epoch is signed: another history cannot be claimed
+        await assert.rejects(verifyHello({...frame,
+                                          epoch: "0123456789abcdee"},
+                                         server, client),
+                             {code: "bad_signature"});
+        for (const epoch of [undefined, 81985529216486895, "0123456789ABCDEF",
+                             "0123456789abcde", "0123456789abcdef0"]) {
+            await assert.rejects(verifyHello({...frame, epoch}, server,
+                                             client),
+                                 {code: "bad_hello"}, `epoch ${epoch}`);
+        }
         // checks before the signature
         const other = await clientKey(h.client === "a" ? "b" : "a");
         await assert.rejects(verifyHello(frame, server, other),

@@ -371,6 +371,7 @@ t_hello(t_keys_t *k, EVP_PKEY *server, const unsigned char *sid, int who,
     in.conn_id = (const unsigned char *) T_CONN;
     in.conn_id_len = sizeof(T_CONN) - 1;
     in.ts = 1700000000123ULL;
+    in.epoch = 0xfedcba9876543210ULL;
 
     assert_int_equal(ngx_http_securechat_hello_build(&in, s, frame,
                                                      sizeof(frame), &len),
@@ -394,7 +395,9 @@ t_hello(t_keys_t *k, EVP_PKEY *server, const unsigned char *sid, int who,
                         "RSA-OAEP-SHA256");
     alg = json_string_value(json_object_get(doc, "sig_alg"));
     assert_string_equal(alg, ngx_http_securechat_crypto_key_alg(server));
-    assert_int_equal(json_object_size(doc), 10);
+    assert_string_equal(json_string_value(json_object_get(doc, "epoch")),
+                        "fedcba9876543210");
+    assert_int_equal(json_object_size(doc), 11);
 
     wrapped = t_b64(doc, "wrapped_sk");
     sig = t_b64(doc, "sig");
@@ -404,6 +407,7 @@ t_hello(t_keys_t *k, EVP_PKEY *server, const unsigned char *sid, int who,
     t_put_field(&p, "securechat v1 hello", 19);
     t_put_field(&p, T_CONN, sizeof(T_CONN) - 1);
     t_put_u64(&p, 1700000000123ULL);
+    t_put_u64(&p, 0xfedcba9876543210ULL);
     t_put_field(&p, sid, NGX_HTTP_SECURECHAT_KEY_ID_LEN);
     t_put_field(&p, k->client_id[who], NGX_HTTP_SECURECHAT_KEY_ID_LEN);
     t_put_field(&p, alg, strlen(alg));

@@ -98,11 +98,13 @@ sub api {
 
 
 # Opens a WebSocket; returns a connection (a hash) whose hello verified,
-# or dies.  last_id: resume after that id.
+# or dies.  last_id: resume after that id; epoch: of the history it counts
+# in.  The connection keeps the parsed hello (hello) and its epoch.
 sub connect {
     my ($self, %o) = @_;
-    my $path = '/api/connect'
-               . (defined $o{last_id} ? "?last_id=$o{last_id}" : '');
+    my @q = ((defined $o{last_id} ? "last_id=$o{last_id}" : ()),
+             (defined $o{epoch} ? "epoch=$o{epoch}" : ()));
+    my $path = '/api/connect' . (@q ? '?' . join('&', @q) : '');
 
     my $ws = SecureChat::WS->connect(
         path => $path, tls => $o{tls}, port => $o{port}, rcvbuf => $o{rcvbuf},
@@ -136,7 +138,8 @@ sub connect {
     my ($wrap, $chat) = session_keys($sk);
 
     return bless { ws => $ws, chat => $self, conn => $h->{conn},
-                   wrap => $wrap, chat_key => $chat, n => 0 },
+                   wrap => $wrap, chat_key => $chat, n => 0,
+                   hello => $h, epoch => $h->{epoch} },
                  'SecureChat::Chat::Connection';
 }
 

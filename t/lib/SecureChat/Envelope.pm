@@ -108,11 +108,16 @@ sub oaep_decrypt {
     return defined $sk && length $sk == 32 ? $sk : undef;
 }
 
+# the epoch: 16 lowercase hex digits in JSON, its u64 in the signed bytes
 sub hello_tbs {
     my ($h, $wrapped) = @_;
 
+    die "hello: malformed epoch\n"
+        unless defined $h->{epoch} && $h->{epoch} =~ /\A[0-9a-f]{16}\z/;
+
     return F('securechat v1 hello') . F($h->{conn}) . u64($h->{ts})
-           . F($h->{server_key_id}) . F($h->{client_key_id})
+           . pack('H16', $h->{epoch}) . F($h->{server_key_id})
+           . F($h->{client_key_id})
            . F($h->{sig_alg}) . F('RSA-OAEP-SHA256') . F($wrapped);
 }
 
@@ -120,7 +125,8 @@ sub hello_text {
     my ($h) = @_;
 
     return '{"type":"hello","v":1,"conn":"' . $h->{conn} . '","ts":'
-           . $h->{ts} . ',"server_key_id":"' . $h->{server_key_id}
+           . $h->{ts} . ',"epoch":"' . $h->{epoch}
+           . '","server_key_id":"' . $h->{server_key_id}
            . '","client_key_id":"' . $h->{client_key_id}
            . '","sig_alg":"' . $h->{sig_alg}
            . '","wrap_alg":"RSA-OAEP-SHA256","wrapped_sk":"'
