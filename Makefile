@@ -130,8 +130,9 @@ run: $(MODULE_SO) $(STATE)/.ready
 	      "stops it, make reload reloads it)"
 	@exec $(RUN_NGINX) -g 'daemon off; master_process on;'
 
-# signal the nginx of `make run` (its pid file is in $(STATE))
-reload: $(MODULE_SO)
+# signal the nginx of `make run` (its pid file is in $(STATE)); no rebuild
+# here: nginx does not take a changed module at reload
+reload:
 	@$(call RUN_CONF_WRITE,$(RUN_PORT))
 	$(RUN_NGINX) -s reload
 
@@ -144,7 +145,6 @@ password: $(STATE)/.ready
 	@$(BUILD)/bin/securechat-passwd -g $(STATE)/users $(PASSWORD_USER) \
 	    > $(STATE)/demo-password
 	@$(call RUN_SHOW_PASSWORD)
-	@echo "a running nginx takes it at: make reload"
 
 # -- tests -----------------------------------------------------------------
 

@@ -47,6 +47,7 @@ $(BROWSER_NODE_STAMP): package.json package-lock.json
 	@$(call SC_APT_INSTALL,$(BROWSER_APT_PACKAGES))
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 18 ? 0 : 1)' \
 	    || { echo "Node.js 18 or later is needed (node --version: $$(node --version))"; exit 1; }
+	@echo "node $$(node --version), npm $$(npm --version)"
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	touch $@
 
