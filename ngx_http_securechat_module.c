@@ -173,6 +173,13 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       offsetof(ngx_http_securechat_main_conf_t, ws_frame_rate),
       NULL },
 
+    { ngx_string("securechat_ws_message_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, ws_message_timeout),
+      NULL },
+
     { ngx_string("securechat_user_connections"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -255,6 +262,7 @@ ngx_http_securechat_create_main_conf(ngx_conf_t *cf)
     smcf->send_buffer = NGX_CONF_UNSET_SIZE;
     smcf->ping_interval = NGX_CONF_UNSET_MSEC;
     smcf->ws_frame_rate = NGX_CONF_UNSET_UINT;
+    smcf->ws_message_timeout = NGX_CONF_UNSET_MSEC;
     smcf->user_connections = NGX_CONF_UNSET_UINT;
     smcf->password_nice = NGX_CONF_UNSET_UINT;
 
@@ -278,6 +286,7 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(smcf->send_buffer, 256 * 1024);
     ngx_conf_init_msec_value(smcf->ping_interval, 30000);
     ngx_conf_init_uint_value(smcf->ws_frame_rate, 100);
+    ngx_conf_init_msec_value(smcf->ws_message_timeout, 10000);
     ngx_conf_init_uint_value(smcf->user_connections, 8);
     ngx_conf_init_uint_value(smcf->password_nice, 10);
 
@@ -348,6 +357,13 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
                            "\"securechat_ping_interval\" at least 1s, "
                            "\"securechat_password_nice\" 0 to 19",
                            2 * smcf->ws_message_max);
+        return NGX_CONF_ERROR;
+    }
+
+    if (smcf->ws_message_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"securechat_ws_message_timeout\" must be more "
+                           "than 0");
         return NGX_CONF_ERROR;
     }
 
