@@ -128,6 +128,11 @@ static ngx_http_securechat_conf_bounds_t  ngx_http_securechat_ping_bounds
     = ngx_http_securechat_bounds_of(MSEC, 1000, 0, "at least 1s",
                                     ping_interval);
 
+static ngx_http_securechat_conf_bounds_t
+    ngx_http_securechat_message_timeout_bounds
+    = ngx_http_securechat_bounds_of(MSEC, 1, 0, "more than 0",
+                                    ws_message_timeout);
+
 static ngx_http_securechat_conf_bounds_t  ngx_http_securechat_rate_bounds
     = ngx_http_securechat_bounds_of(NUM, 1, 0, "at least 1", ws_frame_rate);
 
@@ -265,6 +270,13 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       offsetof(ngx_http_securechat_main_conf_t, ws_frame_rate),
       &ngx_http_securechat_rate_bounds },
 
+    { ngx_string("securechat_ws_message_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, ws_message_timeout),
+      &ngx_http_securechat_message_timeout_bounds },
+
     { ngx_string("securechat_user_connections"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -348,6 +360,7 @@ ngx_http_securechat_create_main_conf(ngx_conf_t *cf)
     smcf->send_buffer = NGX_CONF_UNSET_SIZE;
     smcf->ping_interval = NGX_CONF_UNSET_MSEC;
     smcf->ws_frame_rate = NGX_CONF_UNSET_UINT;
+    smcf->ws_message_timeout = NGX_CONF_UNSET_MSEC;
     smcf->user_connections = NGX_CONF_UNSET_UINT;
     smcf->password_nice = NGX_CONF_UNSET_UINT;
 
@@ -373,6 +386,7 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(smcf->send_buffer, 256 * 1024);
     ngx_conf_init_msec_value(smcf->ping_interval, 30000);
     ngx_conf_init_uint_value(smcf->ws_frame_rate, 100);
+    ngx_conf_init_msec_value(smcf->ws_message_timeout, 10000);
     ngx_conf_init_uint_value(smcf->user_connections, 8);
     ngx_conf_init_uint_value(smcf->password_nice, 10);
 

@@ -27,6 +27,7 @@ typedef struct {
     size_t        len;
     size_t        offset;
     uint32_t      hash;
+    unsigned int  frames;   /* frames begun so far: split-independent too */
 } fuzz_frame_event_t;
 
 
@@ -176,6 +177,7 @@ fuzz_frame_run(const uint8_t *data, size_t size, size_t limit,
                 out[nev].len = ev.len;
                 out[nev].offset = off + pos + used;
                 out[nev].hash = h;
+                out[nev].frames = p.frames;
                 nev++;
             }
 

@@ -89,6 +89,7 @@ ngx_http_securechat_frame_parse(ngx_http_securechat_frame_parser_t *p,
 
         case NGX_HTTP_SECURECHAT_FRAME_ST_HDR0:
             c = buf[i++];
+            p->frames++;
 
             /* no extension is ever negotiated, so RSV1-3 must be clear */
 

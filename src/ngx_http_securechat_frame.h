@@ -108,6 +108,13 @@ typedef struct {
     /* binary messages are refused (1003) unless allowed */
     unsigned int                  binary_ok;
 
+    /*
+     * Frames begun (first header byte read) since the caller last zeroed
+     * this: data, continuation and control frames alike, for a rate
+     * limit that fragments cannot escape.
+     */
+    unsigned int                  frames;
+
     /* the (possibly fragmented) text or binary message */
     unsigned int                  in_message;
     unsigned int                  msg_binary;

@@ -98,6 +98,7 @@ typedef struct {
     size_t                              send_buffer;
     ngx_msec_t                          ping_interval;
     ngx_uint_t                          ws_frame_rate;
+    ngx_msec_t                          ws_message_timeout;
     ngx_uint_t                          user_connections;
 
     ngx_http_securechat_task_pool_t    *login_tasks;   /* password hashing */

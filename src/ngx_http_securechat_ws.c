@@ -72,6 +72,9 @@ typedef struct {
     ngx_msec_t                           rate_time;
     ngx_uint_t                           rate_excess;  /* frames * 1000 */
 
+    /* when the message being read began: see ws_message_time() */
+    ngx_msec_t                           msg_start;
+
     /* the location's timeouts, still there after the request is gone */
     ngx_http_core_loc_conf_t            *clcf;
     time_t                               lingering_until;
@@ -90,6 +93,7 @@ typedef struct {
     unsigned                             closing:1;    /* close frame sent */
     unsigned                             ping_sent:1;
     unsigned                             finished:1;
+    unsigned                             msg_started:1;
 
     /* a chat client */
     void                                *client;   /* the zone's node */
@@ -141,7 +145,11 @@ static void ngx_http_securechat_ws_expire(ngx_event_t *ev);
 static void ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws,
     u_char *data, size_t len);
-static ngx_int_t ngx_http_securechat_ws_rate(ngx_http_securechat_ws_t *ws);
+static ngx_int_t ngx_http_securechat_ws_rate(ngx_http_securechat_ws_t *ws,
+    ngx_uint_t frames);
+static ngx_int_t ngx_http_securechat_ws_message_time(
+    ngx_http_securechat_ws_t *ws);
+static void ngx_http_securechat_ws_read_timer(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws,
     const u_char *frame, size_t len);
 static u_char *ngx_http_securechat_ws_reserve(ngx_http_securechat_ws_t *ws,
@@ -1108,6 +1116,12 @@ ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws)
 
     c = ws->connection;
 
+    /* before the ping's check: the timer may be the message's bound */
+
+    if (!ws->closing && ngx_http_securechat_ws_message_time(ws) != NGX_OK) {
+        return;
+    }
+
     if (ws->closing || ws->ping_sent) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       ws->closing ? "securechat: client did not close"
@@ -1130,7 +1144,7 @@ ngx_http_securechat_ws_idle(ngx_http_securechat_ws_t *ws)
     }
 
     ws->ping_sent = 1;
-    ngx_add_timer(c->read, ws->smcf->ping_interval);
+    ngx_http_securechat_ws_read_timer(ws);
 
     ngx_http_securechat_ws_flush(ws);
 }
@@ -1240,7 +1254,30 @@ ngx_http_securechat_ws_read(ngx_http_securechat_ws_t *ws)
         return;
     }
 
-    ngx_add_timer(c->read, ws->smcf->ping_interval);
+    ngx_http_securechat_ws_read_timer(ws);
+}
+
+
+/*
+ * Silence for a ping interval gets a ping; a message begun is also given
+ * until its time bound, whichever comes first.
+ */
+
+static void
+ngx_http_securechat_ws_read_timer(ngx_http_securechat_ws_t *ws)
+{
+    ngx_msec_t  timer, spent, bound;
+
+    timer = ws->smcf->ping_interval;
+
+    if (ws->msg_started) {
+        spent = ngx_current_msec - ws->msg_start;
+        bound = ws->smcf->ws_message_timeout;
+
+        timer = ngx_min(timer, (spent < bound) ? bound - spent : 0);
+    }
+
+    ngx_add_timer(ws->connection->read, timer);
 }
 
 
@@ -1250,6 +1287,7 @@ ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws, u_char *data,
 {
     int                                 rc;
     size_t                              used;
+    ngx_uint_t                          frames;
     ngx_http_securechat_frame_event_t   ev;
 
     ws->ping_sent = 0;
@@ -1274,14 +1312,27 @@ ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws, u_char *data,
         data += used;
         len -= used;
 
+        /*
+         * Every frame counts against the rate, fragments and control
+         * frames alike, even when it ends no event; a close or a broken
+         * frame ends the connection anyway.
+         */
+
+        frames = ws->parser.frames;
+        ws->parser.frames = 0;
+
+        if (frames
+            && rc != NGX_HTTP_SECURECHAT_FRAME_CLOSE
+            && rc != NGX_HTTP_SECURECHAT_FRAME_ERROR
+            && ngx_http_securechat_ws_rate(ws, frames) != NGX_OK)
+        {
+            break;
+        }
+
         switch (rc) {
 
         case NGX_HTTP_SECURECHAT_FRAME_TEXT:
         case NGX_HTTP_SECURECHAT_FRAME_BINARY:
-            if (ngx_http_securechat_ws_rate(ws) != NGX_OK) {
-                break;
-            }
-
             if (ws->echo) {
                 (void) ngx_http_securechat_ws_frame(ws,
                             rc == NGX_HTTP_SECURECHAT_FRAME_TEXT
@@ -1295,16 +1346,9 @@ ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws, u_char *data,
             break;
 
         case NGX_HTTP_SECURECHAT_FRAME_PING:
-            if (ngx_http_securechat_ws_rate(ws) == NGX_OK) {
-                (void) ngx_http_securechat_ws_frame(ws,
+            (void) ngx_http_securechat_ws_frame(ws,
                                                 NGX_HTTP_SECURECHAT_WS_PONG,
                                                 ev.data, ev.len);
-            }
-
-            break;
-
-        case NGX_HTTP_SECURECHAT_FRAME_PONG:
-            (void) ngx_http_securechat_ws_rate(ws);
             break;
 
         case NGX_HTTP_SECURECHAT_FRAME_CLOSE:
@@ -1319,13 +1363,18 @@ ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws, u_char *data,
             ngx_http_securechat_ws_close(ws, ev.code, NULL);
             break;
 
-        default: /* AGAIN: all used; DONE cannot happen before closing */
+        default:
+            /* PONG: counted above; AGAIN: all used; DONE: not yet */
             break;
         }
     }
 
     if (ws->finished) {
         return;
+    }
+
+    if (!ws->closing) {
+        (void) ngx_http_securechat_ws_message_time(ws);
     }
 
     if (ws->msg != NULL && !ngx_http_securechat_frame_parser_busy(&ws->parser))
@@ -1339,13 +1388,47 @@ ngx_http_securechat_ws_input(ngx_http_securechat_ws_t *ws, u_char *data,
 
 
 /*
+ * A message begun (a frame or a fragment of it read) must end within
+ * ws_message_timeout, or the size limit alone would let a client hold
+ * its buffer for ever with a byte now and then.  NGX_ERROR: closed.
+ */
+
+static ngx_int_t
+ngx_http_securechat_ws_message_time(ngx_http_securechat_ws_t *ws)
+{
+    if (!ngx_http_securechat_frame_parser_busy(&ws->parser)) {
+        ws->msg_started = 0;
+        return NGX_OK;
+    }
+
+    if (!ws->msg_started) {
+        ws->msg_started = 1;
+        ws->msg_start = ngx_current_msec;
+        return NGX_OK;
+    }
+
+    if (ngx_current_msec - ws->msg_start < ws->smcf->ws_message_timeout) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "securechat: client did not finish a message in time");
+
+    ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_POLICY,
+                                 "message too slow");
+
+    return NGX_ERROR;
+}
+
+
+/*
  * The flood limit: a leaky bucket of ws_frame_rate frames a second with
  * a burst of twice that, counted in thousandths of a frame like
  * limit_req.
  */
 
 static ngx_int_t
-ngx_http_securechat_ws_rate(ngx_http_securechat_ws_t *ws)
+ngx_http_securechat_ws_rate(ngx_http_securechat_ws_t *ws, ngx_uint_t frames)
 {
     ngx_msec_t  now, ms;
     ngx_uint_t  rate, leaked;
@@ -1359,7 +1442,7 @@ ngx_http_securechat_ws_rate(ngx_http_securechat_ws_t *ws)
 
     ws->rate_excess = (ws->rate_excess > leaked) ? ws->rate_excess - leaked
                                                  : 0;
-    ws->rate_excess += 1000;
+    ws->rate_excess += frames * 1000;
 
     if (ws->rate_excess > rate * 2 * 1000) {
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,

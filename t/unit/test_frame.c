@@ -86,6 +86,7 @@ static void test_close_handling(void **state);
 static void test_close_codes(void **state);
 static void test_after_close(void **state);
 static void test_busy(void **state);
+static void test_frame_count(void **state);
 static void test_encode_header(void **state);
 static void test_encode_close_body(void **state);
 
@@ -1387,6 +1388,59 @@ test_busy(void **state)
 }
 
 
+/*
+ * Every frame counts, whether or not it ends an event: fragments and
+ * control frames inside a message too, and however the input is split.
+ */
+
+static void
+test_frame_count(void **state)
+{
+    size_t                              i, n, used, step;
+    unsigned int                        total, events;
+    unsigned char                       msg[64];
+    ngx_http_securechat_frame_event_t   ev;
+    ngx_http_securechat_frame_parser_t  p;
+
+    t_reset();
+    t_frame(T_TEXT, "a", 1);
+    t_frame(T_CONT, "b", 1);
+    t_frame(T_CONT, "", 0);
+    t_frame(T_FIN | T_PING, "p", 1);
+    t_frame(T_CONT, "c", 1);
+    t_frame(T_FIN | T_PONG, "", 0);
+    t_frame(T_FIN | T_CONT, "d", 1);
+    t_frame(T_FIN | T_TEXT, "e", 1);
+
+    for (step = 1; step <= t_len; step++) {
+        ngx_http_securechat_frame_parser_init(&p, msg, sizeof(msg));
+        assert_int_equal(p.frames, 0);
+
+        total = 0;
+        events = 0;
+
+        for (i = 0; i < t_len; i += used) {
+            n = (t_len - i < step) ? t_len - i : step;
+
+            if (ngx_http_securechat_frame_parse(&p, t_in + i, n, &used, &ev)
+                != NGX_HTTP_SECURECHAT_FRAME_AGAIN)
+            {
+                events++;
+            }
+
+            total += p.frames;
+            p.frames = 0;
+        }
+
+        /* ping, pong, "abcd", "e" */
+        assert_int_equal(events, 4);
+        assert_int_equal(total, 8);
+    }
+
+    t_cases++;
+}
+
+
 static void
 test_encode_header(void **state)
 {
@@ -1498,6 +1552,7 @@ main(void)
         cmocka_unit_test(test_close_codes),
         cmocka_unit_test(test_after_close),
         cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_frame_count),
         cmocka_unit_test(test_encode_header),
         cmocka_unit_test(test_encode_close_body),
     };
