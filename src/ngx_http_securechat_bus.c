@@ -265,11 +265,19 @@ ngx_http_securechat_bus_retry(ngx_event_t *ev)
 static void
 ngx_http_securechat_bus_stall(ngx_event_t *ev)
 {
+    ngx_uint_t                  gaps;
     ngx_http_securechat_bus_t  *bus;
 
     bus = ev->data;
 
-    if (ngx_http_securechat_history_expire(bus->smcf->shm_zone)) {
+    gaps = ngx_http_securechat_history_expire(bus->smcf->shm_zone);
+
+    if (gaps) {
+        ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                      "securechat: %ui message ids left as gaps: the "
+                      "process sealing them died or stopped for over %ds",
+                      gaps, NGX_HTTP_SECURECHAT_RESERVE_TIMEOUT);
+
         ngx_http_securechat_bus_ring(bus, 0);
     }
 

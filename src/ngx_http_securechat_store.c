@@ -1087,7 +1087,7 @@ ngx_http_securechat_history_abandon(ngx_shm_zone_t *shm_zone, uint64_t id)
 ngx_uint_t
 ngx_http_securechat_history_expire(ngx_shm_zone_t *shm_zone)
 {
-    ngx_uint_t                    moved;
+    ngx_uint_t                    gaps;
     ngx_http_securechat_store_t  *store;
 
     store = shm_zone->data;
@@ -1097,17 +1097,18 @@ ngx_http_securechat_history_expire(ngx_shm_zone_t *shm_zone)
     }
 
     ngx_shmtx_lock(&store->shpool->mutex);
-    moved = ngx_http_securechat_history_advance_locked(store->sh, 1);
+    gaps = ngx_http_securechat_history_advance_locked(store->sh, 1);
     ngx_shmtx_unlock(&store->shpool->mutex);
 
-    return moved;
+    return gaps;
 }
 
 
 /*
  * Moves last_id over every final id after it: committed, a gap, or one
  * whose slot a newer id took.  With expire, a reservation in the way is
- * made a gap when its process is gone or it is older than the bound.
+ * made a gap when its process is gone or it is older than the bound;
+ * returns how many were.
  */
 
 static ngx_uint_t
@@ -1115,9 +1116,11 @@ ngx_http_securechat_history_advance_locked(ngx_http_securechat_shctx_t *sh,
     ngx_uint_t expire)
 {
     uint64_t                     next, last;
+    ngx_uint_t                   gaps;
     ngx_http_securechat_slot_t  *slot;
 
     last = sh->last_id;
+    gaps = 0;
 
     while (last < sh->reserved) {
         next = last + 1;
@@ -1139,20 +1142,19 @@ ngx_http_securechat_history_advance_locked(ngx_http_securechat_shctx_t *sh,
             }
 
             slot->state = NGX_HTTP_SECURECHAT_SLOT_GAP;
+            gaps++;
         }
 
         last = next;
     }
 
-    if (last == sh->last_id) {
-        return 0;
+    if (last != sh->last_id) {
+        /* readers copy a slot only after they saw last_id pass it */
+        ngx_memory_barrier();
+        sh->last_id = last;
     }
 
-    /* readers copy a slot only after they saw last_id pass it */
-    ngx_memory_barrier();
-    sh->last_id = last;
-
-    return 1;
+    return gaps;
 }
 
 

@@ -89,7 +89,7 @@ void ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone,
  * it, in order, so an id still reserved holds back the ones after it.
  * expire: abandons reservations whose process died, or that are older
  * than NGX_HTTP_SECURECHAT_RESERVE_TIMEOUT seconds (a stopped process);
- * returns 1 when last moved.
+ * returns how many.
  * read: lock-free; NGX_OK, NGX_DECLINED (dropped from the ring, or a
  * gap), NGX_AGAIN (not yet published).  buf holds history_slot_data()
  * bytes.
