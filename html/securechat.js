@@ -651,10 +651,11 @@ export class SecureChatClient {
             ? res.headers.getSetCookie()
             : [res.headers.get("set-cookie")].filter(Boolean);
         for (const c of list) {
-            const m = /^\s*sc_session=([^;]*)/.exec(c);
+            // over TLS the server names it __Host-sc_session
+            const m = /^\s*((?:__Host-)?sc_session)=([^;]*)/.exec(c);
             if (m) {
-                this.cookie = m[1] === "" || /max-age=0\b/i.test(c)
-                    ? null : `sc_session=${m[1]}`;
+                this.cookie = m[2] === "" || /max-age=0\b/i.test(c)
+                    ? null : `${m[1]}=${m[2]}`;
             }
         }
     }
