@@ -503,7 +503,15 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
     task->event.data = t;
     task->event.handler = ngx_http_securechat_ws_hello_done;
 
-    if (ngx_thread_task_post(smcf->seal_pool, task) != NGX_OK) {
+    /*
+     * Counted, and refused before nginx's own queue overflows: nginx logs
+     * an [error] for each task a full queue refuses, a line per handshake
+     * in a storm; ours sums them up once per interval.
+     */
+
+    if (ngx_http_securechat_task_post(smcf->seal_tasks, task, "hellos")
+        != NGX_OK)
+    {
         ws->hello = NULL;
         ngx_free(task);
         return ngx_http_securechat_send_error(r,
@@ -538,9 +546,14 @@ ngx_http_securechat_ws_hello_done(ngx_event_t *ev)
 {
     ngx_http_securechat_hello_task_t  *t = ev->data;
 
-    ngx_http_securechat_ws_t  *ws;
+    ngx_http_securechat_ws_t          *ws;
+    ngx_http_securechat_main_conf_t   *smcf;
 
     ws = t->ws;
+
+    smcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                              ngx_http_securechat_module);
+    ngx_http_securechat_task_done(smcf->seal_tasks);
 
     /* hello_finish (or nginx's finalizer) runs in here and uses t */
     ngx_http_securechat_resume(ws->request);

@@ -212,3 +212,59 @@ GET /api/
 --- no_error_log
 queue overflow
 [error]
+
+
+
+=== TEST 10: a handshake while the pool is full of logins: 503 busy with a JSON body, counted in the summary, never nginx's "queue overflow"; the next one after the logins is served
+--- main_config eval: "    load_module $ENV{TEST_NGINX_MODULE};\n    thread_pool securechat threads=1 max_queue=2;\n"
+--- http_config eval
+my $c = $::SlowUsers;
+$c =~ s{securechat_thread_pool\s+securechat;}{securechat_thread_pool securechat queue=2;}
+    or die "no securechat_thread_pool in the http config\n";
+$c
+--- config eval
+$SecureChat::Test::ApiConfig
+    . "    location = /api/connect { securechat connect; }\n"
+--- init
+require SecureChat::WS;
+require SecureChat::Chat;
+my $port = $ENV{TEST_NGINX_SERVER_PORT} || $ENV{TEST_NGINX_PORT} || 1984;
+my $cookie = SecureChat::Chat->login('alice', 'alice-password')->{cookie};
+my %ws = (path => '/api/connect',
+          headers => { Cookie => "sc_session=$cookie",
+                       Origin => "http://localhost:$port" });
+# two slow logins: one hashing in the pool's only thread, one queued
+my $body = '{"username":"carol","password":"carol-password"}';
+my @slow;
+for (1 .. 2) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+        or die "connect: $!";
+    print $s "POST /api/login HTTP/1.1\r\nHost: localhost\r\n"
+        . "Connection: close\r\nContent-Type: application/json\r\n"
+        . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    push @slow, $s;
+}
+select undef, undef, undef, 0.2;
+my $busy = SecureChat::WS->connect(%ws);
+Test::More::is($busy->status, 503, "the handshake is refused at once: " . ($busy->status_line // "") . " " . ($busy->body // ""));
+Test::More::like($busy->body, qr/^\{"error":"busy","message":"[^"]+"\}\n?$/,
+                 'with a JSON busy body');
+my @codes = map { (do { local $/; <$_> } // '') =~ m{^HTTP/1\.1 (\d+)} }
+            @slow;
+Test::More::is("@codes", '200 200', 'both logins were served');
+my $ws = SecureChat::WS->connect(%ws);
+Test::More::is($ws->status, 101, 'a handshake after them is served');
+$ws->close;
+open my $log, '<', server_root() . '/logs/error.log' or die "error.log: $!";
+my @log = <$log>;
+Test::More::is(scalar(grep { /securechat: \d+ hellos refused, thread pool "securechat" busy/ } @log),
+               1, 'the refusal is in one summary line');
+Test::More::is(scalar(grep { /queue overflow/ } @log), 0,
+               'no "queue overflow" line from nginx');
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+queue overflow
+[error]
