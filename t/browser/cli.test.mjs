@@ -46,6 +46,8 @@ describe("the CLI", () => {
                      join(dir, "tools", "securechat-cli.mjs"));
         copyFileSync(join(ROOT, "html", "securechat.js"),
                      join(dir, "html", "securechat.js"));
+        // ES modules as in the project (Node 18 does not detect them)
+        copyFileSync(join(ROOT, "package.json"), join(dir, "package.json"));
         const p = spawn(process.execPath,
                         [join(dir, "tools", "securechat-cli.mjs"),
                          "--url", server.baseUrl, "--user", "alice"],
