@@ -245,17 +245,24 @@ sub collect {
 # a chat frame (PROTOCOL.md section 8) under the connection's chat key
 sub send_chat {
     my ($c, $text, %o) = @_;
+    $c->{ws}->send_raw($c->chat_frame($text, %o));
+    return;
+}
+
+# the bytes of a chat frame, masked, to send later or many in one write
+sub chat_frame {
+    my ($c, $text, %o) = @_;
     my $n = $o{n} // ++$c->{n};
     my $iv = random_bytes(12);
     my ($ct, $tag) = gcm_encrypt_authenticate('AES', $c->{chat_key}, $iv,
                                               chat_aad($c->{conn}, $n),
                                               $text);
 
-    $c->{ws}->send_text($SecureChat::Chat::JSON->encode({ type => 'chat', n => $n,
-                                        iv => encode_b64u($iv),
-                                        ct => encode_b64u($ct),
-                                        tag => encode_b64u($tag) }));
-    return;
+    return SecureChat::WS::frame_bytes(SecureChat::WS::OP_TEXT(),
+        $SecureChat::Chat::JSON->encode({ type => 'chat', n => $n,
+                                          iv => encode_b64u($iv),
+                                          ct => encode_b64u($ct),
+                                          tag => encode_b64u($tag) }));
 }
 
 1;
