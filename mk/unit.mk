@@ -1,5 +1,5 @@
 # Unit tests, fuzzers and the securechat-passwd tool for the pure units
-# (src/ngx_http_securechat_{json,token,passwd}.c).  Included by the top
+# (src/ngx_http_securechat_{json,token,passwd,room}.c).  Included by the top
 # Makefile; also usable alone from the project root:
 #
 #     make -f mk/unit.mk unit tools fuzz-smoke unit-valgrind
@@ -42,13 +42,16 @@ UNIT_SRC_DIR   = src
 UNIT_JSON      = $(UNIT_SRC_DIR)/ngx_http_securechat_json
 UNIT_TOKEN     = $(UNIT_SRC_DIR)/ngx_http_securechat_token
 UNIT_PASSWD    = $(UNIT_SRC_DIR)/ngx_http_securechat_passwd
-UNIT_ALL_SRC   = $(UNIT_JSON).c $(UNIT_TOKEN).c $(UNIT_PASSWD).c
-UNIT_ALL_HDR   = $(UNIT_JSON).h $(UNIT_TOKEN).h $(UNIT_PASSWD).h
+UNIT_ROOM      = $(UNIT_SRC_DIR)/ngx_http_securechat_room
+UNIT_ALL_SRC   = $(UNIT_JSON).c $(UNIT_TOKEN).c $(UNIT_PASSWD).c \
+                 $(UNIT_ROOM).c
+UNIT_ALL_HDR   = $(UNIT_JSON).h $(UNIT_TOKEN).h $(UNIT_PASSWD).h \
+                 $(UNIT_ROOM).h
 
 UNIT_TESTS     = $(BUILD)/unit/test_json $(BUILD)/unit/test_token \
-                 $(BUILD)/unit/test_passwd
+                 $(BUILD)/unit/test_passwd $(BUILD)/unit/test_room
 UNIT_TOOL      = $(BUILD)/bin/securechat-passwd
-FUZZ_NAMES     = fuzz_json fuzz_cookie fuzz_passwd
+FUZZ_NAMES     = fuzz_json fuzz_cookie fuzz_passwd fuzz_room
 FUZZ_BINS      = $(addprefix $(BUILD)/fuzz/,$(FUZZ_NAMES))
 
 
@@ -127,6 +130,11 @@ $(BUILD)/unit/test_passwd: t/unit/test_passwd.c $(UNIT_PASSWD).c \
 	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
 	    t/unit/test_passwd.c $(UNIT_PASSWD).c $(UNIT_TOKEN).c \
 	    -lcmocka $(UNIT_LIBS)
+
+$(BUILD)/unit/test_room: t/unit/test_room.c $(UNIT_ROOM).c $(UNIT_ROOM).h
+	@mkdir -p $(@D)
+	$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_CPPFLAGS) -o $@ \
+	    t/unit/test_room.c $(UNIT_ROOM).c -lcmocka $(UNIT_LIBS)
 
 $(UNIT_TOOL): tools/securechat-passwd.c $(UNIT_PASSWD).c $(UNIT_PASSWD).h \
               $(UNIT_TOKEN).c $(UNIT_TOKEN).h

@@ -1,0 +1,102 @@
+
+/*
+ * libFuzzer target: the room name checks and the direct room name of two
+ * user names split from the input.  Checks the promises of the header: a
+ * valid name is exactly the allowed bytes, a creatable one is valid and not
+ * reserved, a direct name is the same for either order, of the direct
+ * shape, valid and never creatable.
+ */
+
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_http_securechat_room.h"
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int fuzz_room_name_ok(const uint8_t *s, size_t len);
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t         split;
+    unsigned char  ab[NGX_HTTP_SECURECHAT_ROOM_DIRECT_LEN];
+    unsigned char  ba[NGX_HTTP_SECURECHAT_ROOM_DIRECT_LEN];
+
+    if (ngx_http_securechat_room_name_ok(data, size)
+        != fuzz_room_name_ok(data, size))
+    {
+        abort();
+    }
+
+    if (ngx_http_securechat_room_name_creatable(data, size)
+        && (!fuzz_room_name_ok(data, size)
+            || ngx_http_securechat_room_name_direct(data, size)))
+    {
+        abort();
+    }
+
+    /* first byte: where the two names split */
+
+    if (size == 0) {
+        return 0;
+    }
+
+    split = data[0] % size;
+    data++;
+    size--;
+
+    if (split > size) {
+        split = size;
+    }
+
+    if (ngx_http_securechat_room_direct_name(data, split, data + split,
+                                             size - split, ab)
+        != 0)
+    {
+        if (split != size - split || memcmp(data, data + split, split) != 0) {
+            abort();    /* refused two different names */
+        }
+
+        return 0;
+    }
+
+    if (ngx_http_securechat_room_direct_name(data + split, size - split,
+                                             data, split, ba)
+        != 0
+        || memcmp(ab, ba, sizeof(ab)) != 0
+        || !ngx_http_securechat_room_name_direct(ab, sizeof(ab))
+        || !ngx_http_securechat_room_name_ok(ab, sizeof(ab))
+        || ngx_http_securechat_room_name_creatable(ab, sizeof(ab)))
+    {
+        abort();
+    }
+
+    return 0;
+}
+
+
+static int
+fuzz_room_name_ok(const uint8_t *s, size_t len)
+{
+    size_t  i;
+
+    if (len < 1 || len > 64) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (strchr("abcdefghijklmnopqrstuvwxyz0123456789._-", s[i]) == NULL
+            || s[i] == '\0')
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}

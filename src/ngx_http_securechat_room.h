@@ -1,0 +1,131 @@
+
+/*
+ * Rooms: the rules that need no state.  Which names are valid, the name of
+ * the direct room of two users, and who may do what in a room, by kind and
+ * role.  Pure: plain C and OpenSSL only, so unit tests and fuzzers call it
+ * directly; the zone (membership, bans, mutes) and the HTTP routes ask it.
+ */
+
+#ifndef _NGX_HTTP_SECURECHAT_ROOM_H_INCLUDED_
+#define _NGX_HTTP_SECURECHAT_ROOM_H_INCLUDED_
+
+
+#include <stddef.h>
+
+
+#define NGX_HTTP_SECURECHAT_ROOM_NAME_MAX   64
+#define NGX_HTTP_SECURECHAT_ROOM_GENERAL    "general"
+
+/*
+ * Direct rooms are named "dm-" and 40 hex digits of a hash of the two user
+ * names; the prefix is reserved, so no created room can take a pair's name.
+ */
+#define NGX_HTTP_SECURECHAT_ROOM_DIRECT_PREFIX  "dm-"
+#define NGX_HTTP_SECURECHAT_ROOM_DIRECT_LEN     43
+
+
+typedef enum {
+    NGX_HTTP_SECURECHAT_ROOM_PUBLIC = 0,
+    NGX_HTTP_SECURECHAT_ROOM_PRIVATE,
+    NGX_HTTP_SECURECHAT_ROOM_DIRECT
+} ngx_http_securechat_room_kind_e;
+
+
+/* ordered: a higher role may do all a lower one may */
+typedef enum {
+    NGX_HTTP_SECURECHAT_ROLE_NONE = 0,      /* not a member */
+    NGX_HTTP_SECURECHAT_ROLE_MEMBER,
+    NGX_HTTP_SECURECHAT_ROLE_MODERATOR,
+    NGX_HTTP_SECURECHAT_ROLE_OWNER
+} ngx_http_securechat_room_role_e;
+
+
+typedef enum {
+    NGX_HTTP_SECURECHAT_ACT_READ = 0,       /* history, members */
+    NGX_HTTP_SECURECHAT_ACT_POST,
+    NGX_HTTP_SECURECHAT_ACT_JOIN,           /* by oneself, uninvited */
+    NGX_HTTP_SECURECHAT_ACT_LEAVE,
+    NGX_HTTP_SECURECHAT_ACT_INVITE,
+    NGX_HTTP_SECURECHAT_ACT_REMOVE,         /* a kick: may join again */
+    NGX_HTTP_SECURECHAT_ACT_BAN,            /* and unban */
+    NGX_HTTP_SECURECHAT_ACT_MUTE,           /* and unmute */
+    NGX_HTTP_SECURECHAT_ACT_SET_ROLE,       /* promote or demote */
+    NGX_HTTP_SECURECHAT_ACT_RENAME,         /* the title; names never change */
+    NGX_HTTP_SECURECHAT_ACT_TRANSFER,       /* ownership */
+    NGX_HTTP_SECURECHAT_ACT_DELETE,
+    NGX_HTTP_SECURECHAT_ACT_COUNT
+} ngx_http_securechat_room_act_e;
+
+
+/* why an act is refused; each has the code the API answers with */
+typedef enum {
+    NGX_HTTP_SECURECHAT_ROOM_OK = 0,
+    NGX_HTTP_SECURECHAT_ROOM_NOT_MEMBER,
+    NGX_HTTP_SECURECHAT_ROOM_BANNED,
+    NGX_HTTP_SECURECHAT_ROOM_MUTED,
+    NGX_HTTP_SECURECHAT_ROOM_NOT_ALLOWED,
+    NGX_HTTP_SECURECHAT_ROOM_ALREADY_MEMBER,
+    NGX_HTTP_SECURECHAT_ROOM_ERR_COUNT
+} ngx_http_securechat_room_rc_e;
+
+
+/*
+ * What is known of the actor, and of the target for acts on another
+ * member (REMOVE, BAN, MUTE, SET_ROLE, TRANSFER, INVITE).
+ */
+typedef struct {
+    ngx_http_securechat_room_kind_e   kind;
+    ngx_http_securechat_room_role_e   actor;
+    unsigned                          actor_banned:1;
+    unsigned                          actor_muted:1;
+    unsigned                          general:1;   /* the room "general" */
+    unsigned                          self:1;      /* target is the actor */
+    unsigned                          target_banned:1;
+    ngx_http_securechat_room_role_e   target;
+    ngx_http_securechat_room_role_e   new_role;    /* SET_ROLE only */
+} ngx_http_securechat_room_ask_t;
+
+
+/* 1 if name is 1..64 of [a-z0-9._-] */
+int ngx_http_securechat_room_name_ok(const unsigned char *name, size_t len);
+
+/* 1 if a user may create a room of that name: valid and not reserved */
+int ngx_http_securechat_room_name_creatable(const unsigned char *name,
+    size_t len);
+
+/* 1 if name is the shape of a direct room's name */
+int ngx_http_securechat_room_name_direct(const unsigned char *name,
+    size_t len);
+
+/*
+ * The direct room of users a and b (in either order) into
+ * out[NGX_HTTP_SECURECHAT_ROOM_DIRECT_LEN]: "dm-" and the first 40 hex
+ * digits of SHA-256("securechat direct v1" 0 lower 0 higher), where lower
+ * and higher are the two names in byte order.  Returns 0, or -1 if a and
+ * b are the same user or SHA-256 failed.
+ */
+int ngx_http_securechat_room_direct_name(const unsigned char *a,
+    size_t a_len, const unsigned char *b, size_t b_len, unsigned char *out);
+
+/* "public", "private", "direct" to a kind: 0, or -1 if none */
+int ngx_http_securechat_room_kind_parse(const unsigned char *s, size_t len,
+    ngx_http_securechat_room_kind_e *kind);
+const char *ngx_http_securechat_room_kind_name(
+    ngx_http_securechat_room_kind_e kind);
+
+/* "owner", "moderator", "member" to a role: 0, or -1 if none */
+int ngx_http_securechat_room_role_parse(const unsigned char *s, size_t len,
+    ngx_http_securechat_room_role_e *role);
+const char *ngx_http_securechat_room_role_name(
+    ngx_http_securechat_room_role_e role);
+
+/* may the actor do act?  OK, or the first rule that refuses */
+ngx_http_securechat_room_rc_e ngx_http_securechat_room_may(
+    ngx_http_securechat_room_act_e act,
+    const ngx_http_securechat_room_ask_t *ask);
+
+/* the API's error code of a refusal: "not_member", "banned", ... */
+const char *ngx_http_securechat_room_rc_code(ngx_http_securechat_room_rc_e rc);
+
+
+#endif /* _NGX_HTTP_SECURECHAT_ROOM_H_INCLUDED_ */
