@@ -58,6 +58,7 @@ static ngx_conf_enum_t  ngx_http_securechat_roles[] = {
     { ngx_string("connect"), NGX_HTTP_SECURECHAT_ROLE_CONNECT },
     { ngx_string("clients"), NGX_HTTP_SECURECHAT_ROLE_CLIENTS },
     { ngx_string("not_found"), NGX_HTTP_SECURECHAT_ROLE_NOT_FOUND },
+    { ngx_string("rooms"), NGX_HTTP_SECURECHAT_ROLE_ROOMS },
     { ngx_string("echo"), NGX_HTTP_SECURECHAT_ROLE_ECHO },
     { ngx_null_string, 0 }
 };
@@ -140,6 +141,21 @@ static ngx_http_securechat_conf_bounds_t
     ngx_http_securechat_connections_bounds
     = ngx_http_securechat_bounds_of(NUM, 1, 0, "at least 1",
                                     user_connections);
+
+static ngx_http_securechat_conf_bounds_t
+    ngx_http_securechat_rooms_bounds
+    = ngx_http_securechat_bounds_of(NUM, 1, 0, "at least 1",
+                                    room_limits.rooms);
+
+static ngx_http_securechat_conf_bounds_t
+    ngx_http_securechat_room_members_bounds
+    = ngx_http_securechat_bounds_of(NUM, 2, 0, "at least 2",
+                                    room_limits.members);
+
+static ngx_http_securechat_conf_bounds_t
+    ngx_http_securechat_user_rooms_bounds
+    = ngx_http_securechat_bounds_of(NUM, 1, 0, "at least 1",
+                                    room_limits.per_user);
 
 
 static ngx_command_t  ngx_http_securechat_commands[] = {
@@ -284,6 +300,27 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       offsetof(ngx_http_securechat_main_conf_t, user_connections),
       &ngx_http_securechat_connections_bounds },
 
+    { ngx_string("securechat_rooms_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, room_limits.rooms),
+      &ngx_http_securechat_rooms_bounds },
+
+    { ngx_string("securechat_room_members_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, room_limits.members),
+      &ngx_http_securechat_room_members_bounds },
+
+    { ngx_string("securechat_user_rooms_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, room_limits.per_user),
+      &ngx_http_securechat_user_rooms_bounds },
+
     { ngx_string("securechat"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_securechat,
@@ -362,6 +399,9 @@ ngx_http_securechat_create_main_conf(ngx_conf_t *cf)
     smcf->ws_frame_rate = NGX_CONF_UNSET_UINT;
     smcf->ws_message_timeout = NGX_CONF_UNSET_MSEC;
     smcf->user_connections = NGX_CONF_UNSET_UINT;
+    smcf->room_limits.rooms = NGX_CONF_UNSET_UINT;
+    smcf->room_limits.members = NGX_CONF_UNSET_UINT;
+    smcf->room_limits.per_user = NGX_CONF_UNSET_UINT;
     smcf->password_nice = NGX_CONF_UNSET_UINT;
 
     return smcf;
@@ -388,6 +428,9 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(smcf->ws_frame_rate, 100);
     ngx_conf_init_msec_value(smcf->ws_message_timeout, 10000);
     ngx_conf_init_uint_value(smcf->user_connections, 8);
+    ngx_conf_init_uint_value(smcf->room_limits.rooms, 1000);
+    ngx_conf_init_uint_value(smcf->room_limits.members, 1000);
+    ngx_conf_init_uint_value(smcf->room_limits.per_user, 100);
     ngx_conf_init_uint_value(smcf->password_nice, 10);
 
     if (smcf->handlers == 0) {

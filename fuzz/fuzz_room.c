@@ -90,6 +90,11 @@ fuzz_room_name_ok(const uint8_t *s, size_t len)
         return 0;
     }
 
+    if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+    {
+        return 0;
+    }
+
     for (i = 0; i < len; i++) {
         if (strchr("abcdefghijklmnopqrstuvwxyz0123456789._-", s[i]) == NULL
             || s[i] == '\0')

@@ -20,6 +20,8 @@
 #include "ngx_http_securechat_http.h"
 #include "ngx_http_securechat_json.h"
 #include "ngx_http_securechat_passwd.h"
+#include "ngx_http_securechat_rooms.h"
+#include "ngx_http_securechat_rooms_api.h"
 #include "ngx_http_securechat_secrets.h"
 #include "ngx_http_securechat_store.h"
 #include "ngx_http_securechat_task.h"
@@ -44,11 +46,6 @@ typedef struct ngx_http_securechat_login_task_s {
 
 
 static ngx_int_t ngx_http_securechat_welcome(ngx_http_request_t *r);
-static ngx_int_t ngx_http_securechat_post_route(ngx_http_request_t *r,
-    ngx_http_client_body_handler_pt body_handler, ngx_uint_t authenticate);
-static ngx_int_t ngx_http_securechat_parse_body(ngx_http_request_t *r,
-    ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_json_field_t *fields,
-    size_t n, ngx_int_t *answer);
 
 static void ngx_http_securechat_login_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_securechat_login_start(ngx_http_request_t *r);
@@ -109,6 +106,9 @@ ngx_http_securechat_handler(ngx_http_request_t *r)
     case NGX_HTTP_SECURECHAT_ROLE_CLIENTS:
         return ngx_http_securechat_clients(r);
 
+    case NGX_HTTP_SECURECHAT_ROLE_ROOMS:
+        return ngx_http_securechat_rooms_handler(r);
+
     case NGX_HTTP_SECURECHAT_ROLE_NOT_FOUND:
         /* the rest of /api/: the same JSON and headers as every route */
         return ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
@@ -145,7 +145,7 @@ ngx_http_securechat_welcome(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_securechat_post_route(ngx_http_request_t *r,
     ngx_http_client_body_handler_pt body_handler, ngx_uint_t authenticate)
 {
@@ -177,12 +177,7 @@ ngx_http_securechat_post_route(ngx_http_request_t *r,
 }
 
 
-/*
- * Returns NGX_OK when the body is a valid document for fields; otherwise
- * an error answer was sent and *answer is what to finalize with.
- */
-
-static ngx_int_t
+ngx_int_t
 ngx_http_securechat_parse_body(ngx_http_request_t *r,
     ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_json_field_t *fields,
     size_t n, ngx_int_t *answer)
@@ -625,6 +620,14 @@ ngx_http_securechat_login_answer(ngx_http_request_t *r)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /*
+     * A first login joins "general".  A full zone does not refuse the
+     * login: the rooms routes try again, and a session is what matters.
+     */
+
+    (void) ngx_http_securechat_rooms_welcome(smcf->shm_zone, &ctx->user,
+                                             &smcf->room_limits);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "securechat: \"%V\" logged in", &ctx->user);

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_securechat_passwd.h"
+#include "ngx_http_securechat_rooms.h"
 #include "ngx_http_securechat_task.h"
 
 
@@ -41,6 +42,7 @@ typedef enum {
     NGX_HTTP_SECURECHAT_ROLE_CONNECT,
     NGX_HTTP_SECURECHAT_ROLE_CLIENTS,
     NGX_HTTP_SECURECHAT_ROLE_NOT_FOUND,
+    NGX_HTTP_SECURECHAT_ROLE_ROOMS,
     NGX_HTTP_SECURECHAT_ROLE_ECHO          /* test only: a WebSocket echo */
 } ngx_http_securechat_role_e;
 
@@ -100,6 +102,9 @@ typedef struct {
     ngx_uint_t                          ws_frame_rate;
     ngx_msec_t                          ws_message_timeout;
     ngx_uint_t                          user_connections;
+
+    /* securechat_rooms_max, _room_members_max, _user_rooms_max */
+    ngx_http_securechat_rooms_limits_t  room_limits;
 
     ngx_http_securechat_task_pool_t    *login_tasks;   /* password hashing */
     ngx_thread_pool_t                  *thread_pool;   /* its pool */

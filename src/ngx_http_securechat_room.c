@@ -54,6 +54,12 @@ ngx_http_securechat_room_name_ok(const unsigned char *name, size_t len)
         return 0;
     }
 
+    /* a name is a path segment of the routes: "." and ".." are not kept */
+
+    if (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.'))) {
+        return 0;
+    }
+
     for (i = 0; i < len; i++) {
         c = name[i];
 
@@ -265,7 +271,7 @@ ngx_http_securechat_room_may(ngx_http_securechat_room_act_e act,
 
     if (act == NGX_HTTP_SECURECHAT_ACT_JOIN) {
 
-        if (ask->actor != NGX_HTTP_SECURECHAT_ROLE_NONE) {
+        if (ask->actor != NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE) {
             return NGX_HTTP_SECURECHAT_ROOM_ALREADY_MEMBER;
         }
 
@@ -274,7 +280,7 @@ ngx_http_securechat_room_may(ngx_http_securechat_room_act_e act,
                : NGX_HTTP_SECURECHAT_ROOM_NOT_ALLOWED;
     }
 
-    if (ask->actor == NGX_HTTP_SECURECHAT_ROLE_NONE) {
+    if (ask->actor == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE) {
         return NGX_HTTP_SECURECHAT_ROOM_NOT_MEMBER;
     }
 
@@ -318,7 +324,7 @@ ngx_http_securechat_room_may_member(ngx_http_securechat_room_act_e act,
     const ngx_http_securechat_room_ask_t *ask)
 {
     if (act == NGX_HTTP_SECURECHAT_ACT_LEAVE) {
-        return ask->actor == NGX_HTTP_SECURECHAT_ROLE_OWNER
+        return ask->actor == NGX_HTTP_SECURECHAT_ROOM_ROLE_OWNER
                ? NGX_HTTP_SECURECHAT_ROOM_NOT_ALLOWED
                : NGX_HTTP_SECURECHAT_ROOM_OK;
     }
@@ -326,12 +332,12 @@ ngx_http_securechat_room_may_member(ngx_http_securechat_room_act_e act,
     /* INVITE */
 
     if (ask->kind == NGX_HTTP_SECURECHAT_ROOM_PRIVATE
-        && ask->actor < NGX_HTTP_SECURECHAT_ROLE_MODERATOR)
+        && ask->actor < NGX_HTTP_SECURECHAT_ROOM_ROLE_MODERATOR)
     {
         return NGX_HTTP_SECURECHAT_ROOM_NOT_ALLOWED;
     }
 
-    if (ask->target != NGX_HTTP_SECURECHAT_ROLE_NONE) {
+    if (ask->target != NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE) {
         return NGX_HTTP_SECURECHAT_ROOM_ALREADY_MEMBER;
     }
 
@@ -346,14 +352,14 @@ static ngx_http_securechat_room_rc_e
 ngx_http_securechat_room_may_moderate(ngx_http_securechat_room_act_e act,
     const ngx_http_securechat_room_ask_t *ask)
 {
-    if (ask->actor < NGX_HTTP_SECURECHAT_ROLE_MODERATOR || ask->self) {
+    if (ask->actor < NGX_HTTP_SECURECHAT_ROOM_ROLE_MODERATOR || ask->self) {
         return NGX_HTTP_SECURECHAT_ROOM_NOT_ALLOWED;
     }
 
     /* a ban (or unban) may name a non-member: it keeps them out */
 
     if (act != NGX_HTTP_SECURECHAT_ACT_BAN
-        && ask->target == NGX_HTTP_SECURECHAT_ROLE_NONE)
+        && ask->target == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE)
     {
         return NGX_HTTP_SECURECHAT_ROOM_NOT_MEMBER;
     }
@@ -369,7 +375,7 @@ static ngx_http_securechat_room_rc_e
 ngx_http_securechat_room_may_own(ngx_http_securechat_room_act_e act,
     const ngx_http_securechat_room_ask_t *ask)
 {
-    if (ask->actor != NGX_HTTP_SECURECHAT_ROLE_OWNER) {
+    if (ask->actor != NGX_HTTP_SECURECHAT_ROOM_ROLE_OWNER) {
         return NGX_HTTP_SECURECHAT_ROOM_NOT_ALLOWED;
     }
 
@@ -390,15 +396,15 @@ ngx_http_securechat_room_may_own(ngx_http_securechat_room_act_e act,
         return NGX_HTTP_SECURECHAT_ROOM_NOT_ALLOWED;
     }
 
-    if (ask->target == NGX_HTTP_SECURECHAT_ROLE_NONE) {
+    if (ask->target == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE) {
         return NGX_HTTP_SECURECHAT_ROOM_NOT_MEMBER;
     }
 
     /* ownership moves only by a transfer, so there is always one owner */
 
     if (act == NGX_HTTP_SECURECHAT_ACT_SET_ROLE
-        && ask->new_role != NGX_HTTP_SECURECHAT_ROLE_MEMBER
-        && ask->new_role != NGX_HTTP_SECURECHAT_ROLE_MODERATOR)
+        && ask->new_role != NGX_HTTP_SECURECHAT_ROOM_ROLE_MEMBER
+        && ask->new_role != NGX_HTTP_SECURECHAT_ROOM_ROLE_MODERATOR)
     {
         return NGX_HTTP_SECURECHAT_ROOM_NOT_ALLOWED;
     }

@@ -33,10 +33,10 @@ typedef enum {
 
 /* ordered: a higher role may do all a lower one may */
 typedef enum {
-    NGX_HTTP_SECURECHAT_ROLE_NONE = 0,      /* not a member */
-    NGX_HTTP_SECURECHAT_ROLE_MEMBER,
-    NGX_HTTP_SECURECHAT_ROLE_MODERATOR,
-    NGX_HTTP_SECURECHAT_ROLE_OWNER
+    NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE = 0,     /* not a member */
+    NGX_HTTP_SECURECHAT_ROOM_ROLE_MEMBER,
+    NGX_HTTP_SECURECHAT_ROOM_ROLE_MODERATOR,
+    NGX_HTTP_SECURECHAT_ROOM_ROLE_OWNER
 } ngx_http_securechat_room_role_e;
 
 
@@ -86,7 +86,7 @@ typedef struct {
 } ngx_http_securechat_room_ask_t;
 
 
-/* 1 if name is 1..64 of [a-z0-9._-] */
+/* 1 if name is 1..64 of [a-z0-9._-], and not "." or ".." */
 int ngx_http_securechat_room_name_ok(const unsigned char *name, size_t len);
 
 /* 1 if a user may create a room of that name: valid and not reserved */

@@ -11,11 +11,12 @@
 
 #include "ngx_http_securechat_module.h"
 #include "ngx_http_securechat_store.h"
+#include "ngx_http_securechat_rooms.h"
 
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434832   /* "SCH2" */
+#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434833   /* "SCH3" */
 
 /* a throttle record is forgotten this long after its last failure */
 #define NGX_HTTP_SECURECHAT_THROTTLE_TTL   3600
@@ -165,6 +166,8 @@ typedef struct {
 
     ngx_http_securechat_workers_t *workers;
     ngx_uint_t                     nworkers; /* entries in all chunks */
+
+    void                          *rooms;    /* ngx_http_securechat_rooms.c */
 } ngx_http_securechat_shctx_t;
 
 
@@ -365,6 +368,28 @@ ngx_http_securechat_expected_workers(ngx_cycle_t *cycle)
 }
 
 
+ngx_slab_pool_t *
+ngx_http_securechat_store_pool(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+
+    return store->shpool;
+}
+
+
+void *
+ngx_http_securechat_store_rooms(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+
+    return store->sh->rooms;
+}
+
+
 uint64_t
 ngx_http_securechat_history_epoch(ngx_shm_zone_t *shm_zone)
 {
@@ -495,6 +520,11 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     sh->reserved = 0;
 
     ngx_queue_init(&sh->clients);
+
+    sh->rooms = ngx_http_securechat_rooms_init_zone(store->shpool);
+    if (sh->rooms == NULL) {
+        return NGX_ERROR;
+    }
 
     /* the history and the throttle area are fixed from the start */
 

@@ -1,7 +1,7 @@
 
 /*
- * The shared memory zone: sessions, login throttling and the message
- * history, shared by all worker processes and kept across reloads.
+ * The shared memory zone: sessions, login throttling, the message
+ * history and the rooms' root, shared by all worker processes and kept across reloads.
  */
 
 #ifndef _NGX_HTTP_SECURECHAT_STORE_H_INCLUDED_
@@ -43,6 +43,13 @@ typedef struct {
     u_char           key_id[NGX_HTTP_SECURECHAT_KEY_ID_LEN];
 } ngx_http_securechat_client_t;
 
+
+/*
+ * For the rooms (ngx_http_securechat_rooms.c): the zone's slab pool, whose
+ * mutex guards them too, and the registry made by rooms_init_zone().
+ */
+ngx_slab_pool_t *ngx_http_securechat_store_pool(ngx_shm_zone_t *shm_zone);
+void *ngx_http_securechat_store_rooms(ngx_shm_zone_t *shm_zone);
 
 ngx_shm_zone_t *ngx_http_securechat_store_add(ngx_conf_t *cf,
     ngx_str_t *name, size_t size);

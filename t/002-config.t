@@ -410,3 +410,30 @@ qr{\[emerg\] \d+#\d+: "securechat_ws_message_max" 1024 \(in \S+/html/bad\.conf:3
 --- must_die
 --- error_log eval
 qr{\[emerg\] \d+#\d+: "securechat_max_body" 8192 \(in \S+/html/bad\.conf:2\) must not be below "securechat_message_max" 16384 \(in \S+/html/bad\.conf:3\)$}
+
+
+=== TEST 48: securechat_rooms_max 0 names the directive and its own line
+--- http_config eval: $::Include
+--- user_files eval
+::included(q{securechat_rooms_max 0;})
+--- must_die
+--- error_log eval
+::emerg_at(2, q{"securechat_rooms_max" must be at least 1, not "0"})
+
+
+=== TEST 49: securechat_room_members_max 1: a room holds at least two
+--- http_config eval: $::Include
+--- user_files eval
+::included(q{securechat_room_members_max 1;})
+--- must_die
+--- error_log eval
+::emerg_at(2, q{"securechat_room_members_max" must be at least 2, not "1"})
+
+
+=== TEST 50: securechat_user_rooms_max 0 names the directive and its own line
+--- http_config eval: $::Include
+--- user_files eval
+::included(q{securechat_user_rooms_max 0;})
+--- must_die
+--- error_log eval
+::emerg_at(2, q{"securechat_user_rooms_max" must be at least 1, not "0"})

@@ -78,6 +78,11 @@ printf 'bob-password\n' | "$passwd_tool" -l 10 users bob >/dev/null
 cp users users-slow
 printf 'carol-password\n' | "$passwd_tool" -l 17 users-slow carol >/dev/null
 
+# four users, for the rooms' limits and moderation
+cp users users-four
+printf 'carol-password\n' | "$passwd_tool" -l 10 users-four carol >/dev/null
+printf 'dave-password\n' | "$passwd_tool" -l 10 users-four dave >/dev/null
+
 printf '# nobody here\n\n' > users-empty
 printf 'carol:not-a-hash\n' > users-bad
 cat users users > users-dup
@@ -86,4 +91,4 @@ chmod 644 users-open
 
 chmod 600 rsa.pem ed25519.pem rsa1024.pem ec.pem encrypted.pem two-keys.pem \
     public-only.pem garbage.pem secret short-secret users users-empty \
-    users-bad users-dup users-slow
+    users-bad users-dup users-slow users-four

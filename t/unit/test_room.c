@@ -29,10 +29,10 @@
 #define PRIVATE      NGX_HTTP_SECURECHAT_ROOM_PRIVATE
 #define DIRECT       NGX_HTTP_SECURECHAT_ROOM_DIRECT
 
-#define NONE         NGX_HTTP_SECURECHAT_ROLE_NONE
-#define MEMBER       NGX_HTTP_SECURECHAT_ROLE_MEMBER
-#define MODERATOR    NGX_HTTP_SECURECHAT_ROLE_MODERATOR
-#define OWNER        NGX_HTTP_SECURECHAT_ROLE_OWNER
+#define NONE         NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE
+#define MEMBER       NGX_HTTP_SECURECHAT_ROOM_ROLE_MEMBER
+#define MODERATOR    NGX_HTTP_SECURECHAT_ROOM_ROLE_MODERATOR
+#define OWNER        NGX_HTTP_SECURECHAT_ROOM_ROLE_OWNER
 
 
 static ngx_http_securechat_room_ask_t t_ask(
@@ -107,6 +107,10 @@ test_name_ok(void **state)
     assert_false(ngx_http_securechat_room_name_ok(U("General")));
     assert_false(ngx_http_securechat_room_name_ok(U("a b")));
     assert_false(ngx_http_securechat_room_name_ok(U("a/b")));
+    assert_false(ngx_http_securechat_room_name_ok(U(".")));
+    assert_false(ngx_http_securechat_room_name_ok(U("..")));
+    assert_true(ngx_http_securechat_room_name_ok(U("...")));
+    assert_true(ngx_http_securechat_room_name_ok(U(".a")));
     assert_false(ngx_http_securechat_room_name_ok(
                      (const unsigned char *) "a\0b", 3));
 
@@ -123,15 +127,22 @@ test_name_every_byte(void **state)
 {
     int            want;
     unsigned int   c;
-    unsigned char  b;
+    unsigned char  b, two[2];
 
     (void) state;
+
+    /* each byte after an "a", and alone (where "." is a path segment) */
 
     for (c = 0; c < 256; c++) {
         b = (unsigned char) c;
         want = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
                || c == '.' || c == '_' || c == '-';
-        assert_int_equal(ngx_http_securechat_room_name_ok(&b, 1), want);
+
+        two[0] = 'a';
+        two[1] = b;
+        assert_int_equal(ngx_http_securechat_room_name_ok(two, 2), want);
+        assert_int_equal(ngx_http_securechat_room_name_ok(&b, 1),
+                         want && c != '.');
     }
 }
 

@@ -1,0 +1,106 @@
+
+/*
+ * The rooms in the shared memory zone: each room with its members, roles,
+ * bans and mutes, and for each user the rooms they belong to.  The rules
+ * of who may do what are ngx_http_securechat_room.c's; this file keeps the
+ * state and applies them under the zone's lock.  Results are copied into
+ * the caller's pool.  docs/ROOMS-DESIGN.md says what comes next.
+ */
+
+#ifndef _NGX_HTTP_SECURECHAT_ROOMS_H_INCLUDED_
+#define _NGX_HTTP_SECURECHAT_ROOMS_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_securechat_room.h"
+
+
+#define NGX_HTTP_SECURECHAT_ROOM_TITLE_MAX  128     /* bytes of UTF-8 */
+
+
+/* the limits of the configuration, passed to the calls that grow */
+typedef struct {
+    ngx_uint_t                          rooms;      /* in the zone */
+    ngx_uint_t                          members;    /* per room */
+    ngx_uint_t                          per_user;   /* rooms per user */
+} ngx_http_securechat_rooms_limits_t;
+
+
+/* what a call answers beyond the rules of ngx_http_securechat_room.h */
+typedef enum {
+    NGX_HTTP_SECURECHAT_ROOMS_OK = 0,
+    NGX_HTTP_SECURECHAT_ROOMS_REFUSED,      /* a rule: see *why */
+    NGX_HTTP_SECURECHAT_ROOMS_NO_ROOM,      /* none, or private and not ours */
+    NGX_HTTP_SECURECHAT_ROOMS_EXISTS,
+    NGX_HTTP_SECURECHAT_ROOMS_ROOM_FULL,    /* members per room */
+    NGX_HTTP_SECURECHAT_ROOMS_TOO_MANY,     /* rooms per user */
+    NGX_HTTP_SECURECHAT_ROOMS_LIMIT,        /* rooms in the zone */
+    NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL,    /* the zone's memory */
+    NGX_HTTP_SECURECHAT_ROOMS_ERROR
+} ngx_http_securechat_rooms_rc_e;
+
+
+/* a room as the routes see it */
+typedef struct {
+    ngx_str_t                           name;
+    ngx_str_t                           title;
+    ngx_http_securechat_room_kind_e     kind;
+    ngx_http_securechat_room_role_e     role;       /* the caller's */
+    ngx_uint_t                          members;
+    time_t                              created;
+} ngx_http_securechat_room_info_t;
+
+
+typedef struct {
+    ngx_str_t                           user;
+    ngx_http_securechat_room_role_e     role;
+    unsigned                            muted:1;
+} ngx_http_securechat_room_member_t;
+
+
+/* for the store: the registry a new zone starts with, or NULL */
+void *ngx_http_securechat_rooms_init_zone(ngx_slab_pool_t *shpool);
+
+/*
+ * A user's first time: creates "general" if it is not there and makes the
+ * user a member of it, once; later calls do nothing, so a user who left
+ * general stays out.  OK, ZONE_FULL or ERROR.
+ */
+ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_welcome(
+    ngx_shm_zone_t *shm_zone, ngx_str_t *user,
+    ngx_http_securechat_rooms_limits_t *limits);
+
+ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_create(
+    ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *name,
+    ngx_str_t *title, ngx_http_securechat_room_kind_e kind,
+    ngx_http_securechat_rooms_limits_t *limits);
+
+ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_join(
+    ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *name,
+    ngx_http_securechat_rooms_limits_t *limits,
+    ngx_http_securechat_room_rc_e *why);
+
+ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_leave(
+    ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *name,
+    ngx_http_securechat_room_rc_e *why);
+
+/* the user's rooms, an array of ngx_http_securechat_room_info_t */
+ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_of_user(
+    ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_pool_t *pool,
+    ngx_array_t **list);
+
+/* the public rooms, in order of creation */
+ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_directory(
+    ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_pool_t *pool,
+    ngx_array_t **list);
+
+/* a room's members (ngx_http_securechat_room_member_t), for a member */
+ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_members(
+    ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *name,
+    ngx_pool_t *pool, ngx_http_securechat_room_info_t *info,
+    ngx_array_t **list, ngx_http_securechat_room_rc_e *why);
+
+
+#endif /* _NGX_HTTP_SECURECHAT_ROOMS_H_INCLUDED_ */

@@ -1,0 +1,672 @@
+
+/*
+ * The rooms routes.  The location names the collection (e.g.
+ * `location /api/rooms { securechat rooms; }`); what follows it is
+ * routed here:
+ *
+ *   GET  /api/rooms                 the caller's rooms
+ *   POST /api/rooms                 create {name, title?, kind?}
+ *   GET  /api/rooms/directory       the public rooms
+ *   POST /api/rooms/NAME/join       {}
+ *   POST /api/rooms/NAME/leave      {}
+ *   GET  /api/rooms/NAME/members    a room's members
+ *
+ * POST routes check method, Origin, session and CSRF token before the
+ * body, as every POST route does (ngx_http_securechat_post_route()); GET
+ * routes need a session.  Every answer is JSON, every refusal names the
+ * rule (see README, "Rooms").
+ */
+
+#include "ngx_http_securechat_module.h"
+
+#include "ngx_http_securechat_api.h"
+#include "ngx_http_securechat_http.h"
+#include "ngx_http_securechat_json.h"
+#include "ngx_http_securechat_room.h"
+#include "ngx_http_securechat_rooms.h"
+#include "ngx_http_securechat_rooms_api.h"
+
+
+/* the longest kind word a create body may carry ("private") */
+#define NGX_HTTP_SECURECHAT_ROOM_KIND_MAX  16
+
+
+typedef ngx_int_t (*ngx_http_securechat_rooms_get_pt)(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx);
+
+
+/* a route on a named room: /api/rooms/NAME/ACTION */
+typedef struct {
+    ngx_str_t                          action;
+    ngx_http_securechat_rooms_get_pt   get;       /* GET and HEAD */
+    ngx_http_client_body_handler_pt    post;      /* POST, a JSON body */
+} ngx_http_securechat_rooms_route_t;
+
+
+static ngx_int_t ngx_http_securechat_rooms_split(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *action);
+static ngx_int_t ngx_http_securechat_rooms_get(ngx_http_request_t *r,
+    ngx_http_securechat_rooms_get_pt get);
+static ngx_int_t ngx_http_securechat_rooms_begin(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_json_field_t *fields,
+    size_t n);
+static ngx_int_t ngx_http_securechat_rooms_refusal(ngx_http_request_t *r,
+    ngx_http_securechat_rooms_rc_e rc, ngx_http_securechat_room_rc_e why);
+static json_t *ngx_http_securechat_rooms_json(
+    ngx_http_securechat_room_info_t *info);
+static ngx_int_t ngx_http_securechat_rooms_send_list(ngx_http_request_t *r,
+    ngx_array_t *list);
+
+static ngx_int_t ngx_http_securechat_rooms_mine(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx);
+static ngx_int_t ngx_http_securechat_rooms_public(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx);
+static ngx_int_t ngx_http_securechat_rooms_members_list(
+    ngx_http_request_t *r, ngx_http_securechat_ctx_t *ctx);
+static void ngx_http_securechat_rooms_create_body(ngx_http_request_t *r);
+static void ngx_http_securechat_rooms_join_body(ngx_http_request_t *r);
+static void ngx_http_securechat_rooms_leave_body(ngx_http_request_t *r);
+
+
+static ngx_http_securechat_rooms_route_t  ngx_http_securechat_rooms_routes[] = {
+    { ngx_string("join"), NULL, ngx_http_securechat_rooms_join_body },
+    { ngx_string("leave"), NULL, ngx_http_securechat_rooms_leave_body },
+    { ngx_string("members"), ngx_http_securechat_rooms_members_list, NULL },
+    { ngx_null_string, NULL, NULL }
+};
+
+
+ngx_int_t
+ngx_http_securechat_rooms_handler(ngx_http_request_t *r)
+{
+    ngx_str_t                           name, action;
+    ngx_http_securechat_ctx_t          *ctx;
+    ngx_http_securechat_rooms_route_t  *route;
+
+    if (ngx_http_securechat_rooms_split(r, &name, &action) != NGX_OK) {
+        return ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
+                                              "not_found", "no such route");
+    }
+
+    /* the collection */
+
+    if (name.len == 0) {
+        if (r->method == NGX_HTTP_POST) {
+            return ngx_http_securechat_post_route(r,
+                       ngx_http_securechat_rooms_create_body, 1);
+        }
+
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            return ngx_http_securechat_rooms_get(r,
+                                                ngx_http_securechat_rooms_mine);
+        }
+
+        return ngx_http_securechat_method_not_allowed(r, "GET, HEAD, POST");
+    }
+
+    if (action.len == 0) {
+        if (name.len == sizeof("directory") - 1
+            && ngx_strncmp(name.data, "directory", name.len) == 0)
+        {
+            if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+                return ngx_http_securechat_method_not_allowed(r, "GET, HEAD");
+            }
+
+            return ngx_http_securechat_rooms_get(r,
+                                              ngx_http_securechat_rooms_public);
+        }
+
+        return ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
+                                              "not_found", "no such route");
+    }
+
+    for (route = ngx_http_securechat_rooms_routes; route->action.len; route++)
+    {
+        if (route->action.len == action.len
+            && ngx_strncmp(route->action.data, action.data, action.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (route->action.len == 0) {
+        return ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
+                                              "not_found", "no such route");
+    }
+
+    if (!ngx_http_securechat_room_name_ok(name.data, name.len)) {
+        return ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "bad_room_name",
+                   "a room name is 1 to 64 of a-z 0-9 . _ -");
+    }
+
+    ctx = ngx_http_securechat_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->room = name;
+
+    if (route->post != NULL) {
+        return ngx_http_securechat_post_route(r, route->post, 1);
+    }
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return ngx_http_securechat_method_not_allowed(r, "GET, HEAD");
+    }
+
+    return ngx_http_securechat_rooms_get(r, route->get);
+}
+
+
+/*
+ * The path after the location's own name: "" or "/" (the collection),
+ * "/NAME" or "/NAME/ACTION".  Anything else (more segments, an empty one,
+ * a location whose name is a regex) is not a route.  The URI is nginx's
+ * decoded and normalized one, so "." and ".." never reach here as names.
+ */
+
+static ngx_int_t
+ngx_http_securechat_rooms_split(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *action)
+{
+    u_char                    *p, *last, *start;
+    ngx_str_t                  base;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    base = clcf->name;
+
+    if (base.len && base.data[base.len - 1] == '/') {
+        base.len--;
+    }
+
+    if (r->uri.len < base.len
+        || ngx_strncmp(r->uri.data, base.data, base.len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = r->uri.data + base.len;
+    last = r->uri.data + r->uri.len;
+
+    ngx_str_null(name);
+    ngx_str_null(action);
+
+    if (p == last || (*p == '/' && p + 1 == last)) {
+        return NGX_OK;
+    }
+
+    if (*p++ != '/') {
+        return NGX_DECLINED;
+    }
+
+    for (start = p; p < last && *p != '/'; p++) { /* void */ }
+
+    if (p == start) {
+        return NGX_DECLINED;
+    }
+
+    name->data = start;
+    name->len = p - start;
+
+    if (p == last) {
+        return NGX_OK;
+    }
+
+    for (start = ++p; p < last && *p != '/'; p++) { /* void */ }
+
+    if (p != last || p == start) {
+        return NGX_DECLINED;
+    }
+
+    action->data = start;
+    action->len = p - start;
+
+    return NGX_OK;
+}
+
+
+/* a GET route: a session (no CSRF token: nothing changes), then get() */
+
+static ngx_int_t
+ngx_http_securechat_rooms_get(ngx_http_request_t *r,
+    ngx_http_securechat_rooms_get_pt get)
+{
+    ngx_int_t                         rc;
+    ngx_http_securechat_ctx_t        *ctx;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    ctx = ngx_http_securechat_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_securechat_authenticate(r, ctx, 0);
+    if (rc != NGX_OK) {
+        return ngx_http_securechat_send_auth_error(r, rc);
+    }
+
+    /* a login that found the zone full joins "general" now */
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    (void) ngx_http_securechat_rooms_welcome(smcf->shm_zone,
+                                             &ctx->session.user,
+                                             &smcf->room_limits);
+
+    return get(r, ctx);
+}
+
+
+/*
+ * In a POST route's body handler: the body, then the welcome a login may
+ * have missed.  NGX_OK, or the request was finalized.
+ */
+
+static ngx_int_t
+ngx_http_securechat_rooms_begin(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_json_field_t *fields,
+    size_t n)
+{
+    ngx_int_t                         answer;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    if (ngx_http_securechat_parse_body(r, ctx, fields, n, &answer) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, answer);
+        return NGX_ERROR;
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    (void) ngx_http_securechat_rooms_welcome(smcf->shm_zone,
+                                             &ctx->session.user,
+                                             &smcf->room_limits);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_securechat_rooms_refusal(ngx_http_request_t *r,
+    ngx_http_securechat_rooms_rc_e rc, ngx_http_securechat_room_rc_e why)
+{
+    ngx_uint_t   status;
+    const char  *message;
+
+    switch (rc) {
+
+    case NGX_HTTP_SECURECHAT_ROOMS_REFUSED:
+        break;
+
+    case NGX_HTTP_SECURECHAT_ROOMS_NO_ROOM:
+        /* also a private room the caller is not in: see room.c */
+        return ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
+                   "no_such_room", "there is no room of that name");
+
+    case NGX_HTTP_SECURECHAT_ROOMS_EXISTS:
+        return ngx_http_securechat_send_error(r, NGX_HTTP_CONFLICT,
+                   "room_exists", "a room of that name exists");
+
+    case NGX_HTTP_SECURECHAT_ROOMS_ROOM_FULL:
+        return ngx_http_securechat_send_error(r, NGX_HTTP_FORBIDDEN,
+                   "room_full",
+                   "the room has as many members as this server allows");
+
+    case NGX_HTTP_SECURECHAT_ROOMS_TOO_MANY:
+        return ngx_http_securechat_send_error(r, NGX_HTTP_FORBIDDEN,
+                   "too_many_rooms",
+                   "you are in as many rooms as this server allows");
+
+    case NGX_HTTP_SECURECHAT_ROOMS_LIMIT:
+        return ngx_http_securechat_send_error(r, NGX_HTTP_FORBIDDEN,
+                   "rooms_limit",
+                   "this server holds as many rooms as it allows");
+
+    case NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL:
+        if (ngx_http_securechat_add_header(r, "Retry-After",
+                                           (u_char *) "60", 2)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_securechat_send_error(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "zone_full",
+                   "the server's memory for rooms is full; try again later");
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (why) {
+
+    case NGX_HTTP_SECURECHAT_ROOM_NOT_MEMBER:
+        message = "you are not a member of this room";
+        status = NGX_HTTP_FORBIDDEN;
+        break;
+
+    case NGX_HTTP_SECURECHAT_ROOM_BANNED:
+        message = "you are banned from this room";
+        status = NGX_HTTP_FORBIDDEN;
+        break;
+
+    case NGX_HTTP_SECURECHAT_ROOM_MUTED:
+        message = "you are muted in this room";
+        status = NGX_HTTP_FORBIDDEN;
+        break;
+
+    case NGX_HTTP_SECURECHAT_ROOM_ALREADY_MEMBER:
+        message = "you are already a member of this room";
+        status = NGX_HTTP_CONFLICT;
+        break;
+
+    default:
+        message = "your role in this room does not allow this";
+        status = NGX_HTTP_FORBIDDEN;
+    }
+
+    return ngx_http_securechat_send_error(r, status,
+                                    ngx_http_securechat_room_rc_code(why),
+                                    message);
+}
+
+
+static json_t *
+ngx_http_securechat_rooms_json(ngx_http_securechat_room_info_t *info)
+{
+    const char  *role;
+
+    role = info->role == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE
+           ? NULL : ngx_http_securechat_room_role_name(info->role);
+
+    /* titles were checked as UTF-8 on their way in; s% checks again */
+
+    return json_pack("{s:s%, s:s%, s:s, s:s?, s:I, s:I}",
+                     "name", info->name.data, info->name.len,
+                     "title", info->title.data, info->title.len,
+                     "kind", ngx_http_securechat_room_kind_name(info->kind),
+                     "role", role,
+                     "members", (json_int_t) info->members,
+                     "created", (json_int_t) info->created);
+}
+
+
+static ngx_int_t
+ngx_http_securechat_rooms_send_list(ngx_http_request_t *r, ngx_array_t *list)
+{
+    json_t                           *rooms, *item;
+    ngx_uint_t                        i;
+    ngx_http_securechat_room_info_t  *info;
+
+    rooms = json_array();
+    if (rooms == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    info = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        item = ngx_http_securechat_rooms_json(&info[i]);
+
+        if (item == NULL || json_array_append_new(rooms, item) != 0) {
+            json_decref(rooms);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+                                         json_pack("{s:o}", "rooms", rooms));
+}
+
+
+static ngx_int_t
+ngx_http_securechat_rooms_mine(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx)
+{
+    ngx_array_t                      *list;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    if (ngx_http_securechat_rooms_of_user(smcf->shm_zone, &ctx->session.user,
+                                          r->pool, &list)
+        != NGX_HTTP_SECURECHAT_ROOMS_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_securechat_rooms_send_list(r, list);
+}
+
+
+static ngx_int_t
+ngx_http_securechat_rooms_public(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx)
+{
+    ngx_array_t                      *list;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    if (ngx_http_securechat_rooms_directory(smcf->shm_zone,
+                                            &ctx->session.user, r->pool,
+                                            &list)
+        != NGX_HTTP_SECURECHAT_ROOMS_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_securechat_rooms_send_list(r, list);
+}
+
+
+static ngx_int_t
+ngx_http_securechat_rooms_members_list(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx)
+{
+    json_t                             *members, *item, *room;
+    ngx_uint_t                          i;
+    ngx_array_t                        *list;
+    ngx_http_securechat_rooms_rc_e      rc;
+    ngx_http_securechat_room_rc_e       why;
+    ngx_http_securechat_room_info_t     info;
+    ngx_http_securechat_room_member_t  *m;
+    ngx_http_securechat_main_conf_t    *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    why = NGX_HTTP_SECURECHAT_ROOM_OK;
+
+    rc = ngx_http_securechat_rooms_members(smcf->shm_zone, &ctx->session.user,
+                                           &ctx->room, r->pool, &info, &list,
+                                           &why);
+    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        return ngx_http_securechat_rooms_refusal(r, rc, why);
+    }
+
+    members = json_array();
+    if (members == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    m = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        item = json_pack("{s:s%, s:s, s:b}",
+                         "user", m[i].user.data, m[i].user.len,
+                         "role", ngx_http_securechat_room_role_name(m[i].role),
+                         "muted", (int) m[i].muted);
+
+        if (item == NULL || json_array_append_new(members, item) != 0) {
+            json_decref(members);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    room = ngx_http_securechat_rooms_json(&info);
+    if (room == NULL) {
+        json_decref(members);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+                                         json_pack("{s:o, s:o}",
+                                                   "room", room,
+                                                   "members", members));
+}
+
+
+static void
+ngx_http_securechat_rooms_create_body(ngx_http_request_t *r)
+{
+    ngx_str_t                          name, title, word;
+    ngx_http_securechat_ctx_t         *ctx;
+    ngx_http_securechat_rooms_rc_e     rc;
+    ngx_http_securechat_room_kind_e    kind;
+    ngx_http_securechat_room_info_t    info;
+    ngx_http_securechat_main_conf_t   *smcf;
+    ngx_http_securechat_json_field_t   fields[] = {
+        { "name", 1, NGX_HTTP_SECURECHAT_ROOM_NAME_MAX, 1, 1, NULL, 0 },
+        { "title", 0, NGX_HTTP_SECURECHAT_ROOM_TITLE_MAX, 0, 1, NULL, 0 },
+        { "kind", 1, NGX_HTTP_SECURECHAT_ROOM_KIND_MAX, 0, 1, NULL, 0 }
+    };
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    if (ngx_http_securechat_rooms_begin(r, ctx, fields, 3) != NGX_OK) {
+        return;
+    }
+
+    name.data = (u_char *) fields[0].value;
+    name.len = fields[0].len;
+
+    if (!ngx_http_securechat_room_name_creatable(name.data, name.len)) {
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                "bad_room_name",
+                "a room name is 1 to 64 of a-z 0-9 . _ - and does not "
+                "begin with dm- (direct rooms)"));
+        return;
+    }
+
+    kind = NGX_HTTP_SECURECHAT_ROOM_PUBLIC;
+
+    if (fields[2].value != NULL) {
+        word.data = (u_char *) fields[2].value;
+        word.len = fields[2].len;
+
+        /* a direct room is opened with its other user, never created */
+
+        if (ngx_http_securechat_room_kind_parse(word.data, word.len, &kind)
+            != 0
+            || kind == NGX_HTTP_SECURECHAT_ROOM_DIRECT)
+        {
+            ngx_http_finalize_request(r,
+                ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                    "bad_kind", "kind is \"public\" or \"private\""));
+            return;
+        }
+    }
+
+    /* no title, or an empty one: the name stands for it */
+
+    if (fields[1].value != NULL && fields[1].len > 0) {
+        title.data = (u_char *) fields[1].value;
+        title.len = fields[1].len;
+
+    } else {
+        title = name;
+    }
+
+    rc = ngx_http_securechat_rooms_create(smcf->shm_zone, &ctx->session.user,
+                                          &name, &title, kind,
+                                          &smcf->room_limits);
+    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_rooms_refusal(r, rc,
+                                              NGX_HTTP_SECURECHAT_ROOM_OK));
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "securechat: \"%V\" created room \"%V\"",
+                  &ctx->session.user, &name);
+
+    info.name = name;
+    info.title = title;
+    info.kind = kind;
+    info.role = NGX_HTTP_SECURECHAT_ROOM_ROLE_OWNER;
+    info.members = 1;
+    info.created = ngx_time();
+
+    ngx_http_finalize_request(r,
+        ngx_http_securechat_send_json(r, NGX_HTTP_CREATED,
+            json_pack("{s:o}", "room",
+                      ngx_http_securechat_rooms_json(&info))));
+}
+
+
+static void
+ngx_http_securechat_rooms_join_body(ngx_http_request_t *r)
+{
+    ngx_http_securechat_ctx_t        *ctx;
+    ngx_http_securechat_rooms_rc_e    rc;
+    ngx_http_securechat_room_rc_e     why;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    if (ngx_http_securechat_rooms_begin(r, ctx, NULL, 0) != NGX_OK) {
+        return;
+    }
+
+    why = NGX_HTTP_SECURECHAT_ROOM_OK;
+
+    rc = ngx_http_securechat_rooms_join(smcf->shm_zone, &ctx->session.user,
+                                        &ctx->room, &smcf->room_limits, &why);
+    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        ngx_http_finalize_request(r,
+                             ngx_http_securechat_rooms_refusal(r, rc, why));
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+                                      json_pack("{s:b}", "ok", 1)));
+}
+
+
+static void
+ngx_http_securechat_rooms_leave_body(ngx_http_request_t *r)
+{
+    ngx_http_securechat_ctx_t        *ctx;
+    ngx_http_securechat_rooms_rc_e    rc;
+    ngx_http_securechat_room_rc_e     why;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    if (ngx_http_securechat_rooms_begin(r, ctx, NULL, 0) != NGX_OK) {
+        return;
+    }
+
+    why = NGX_HTTP_SECURECHAT_ROOM_OK;
+
+    rc = ngx_http_securechat_rooms_leave(smcf->shm_zone, &ctx->session.user,
+                                         &ctx->room, &why);
+    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        ngx_http_finalize_request(r,
+                             ngx_http_securechat_rooms_refusal(r, rc, why));
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+                                      json_pack("{s:b}", "ok", 1)));
+}
