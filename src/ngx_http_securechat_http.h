@@ -29,8 +29,9 @@ typedef struct {
     ngx_str_t                        throttle_key;
     struct ngx_http_securechat_login_task_s  *login;
 
-    /* the rooms routes: the room the path names */
+    /* the rooms routes: the room the path names, and the route */
     ngx_str_t                        room;
+    const void                      *room_route;
 
     /* chat: the id the message got, 0 if it could not be published */
     uint64_t                         chat_id;

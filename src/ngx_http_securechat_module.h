@@ -103,7 +103,10 @@ typedef struct {
     ngx_msec_t                          ws_message_timeout;
     ngx_uint_t                          user_connections;
 
-    /* securechat_rooms_max, _room_members_max, _user_rooms_max */
+    /*
+     * securechat_rooms_max, _room_members_max, _user_rooms_max,
+     * _room_create_rate
+     */
     ngx_http_securechat_rooms_limits_t  room_limits;
 
     ngx_http_securechat_task_pool_t    *login_tasks;   /* password hashing */

@@ -4,9 +4,10 @@
  * the zone's slab and all under its mutex: a room, keyed by name, with a
  * tree of its member records; a member record (also kept for a ban: role
  * none, banned), linked into its user's list as well; and a user, keyed
- * by name, with the list of their records.  A user node, once made, is
- * never freed: it is how "first login" is told apart from a user who left
- * every room.
+ * by name, with the list of their records.  User nodes are made only for
+ * users of the users file (who logged in, or were invited or banned) and
+ * never freed: a node remembers that its user was welcomed to "general"
+ * once, and how fast they made rooms.
  */
 
 #include "ngx_http_securechat_module.h"
@@ -23,6 +24,12 @@ typedef struct {
     ngx_str_node_t                      sn;        /* str: the user name */
     ngx_queue_t                         records;   /* member records */
     ngx_uint_t                          nrooms;    /* as a member */
+
+    /* rooms made: a leaky bucket, in thousandths of a room */
+    ngx_msec_t                          made_last;
+    ngx_uint_t                          made_excess;
+
+    unsigned                            welcomed:1;  /* general, once */
     u_char                              name[NGX_HTTP_SECURECHAT_USER_MAX];
 } ngx_http_securechat_rooms_user_t;
 
@@ -93,6 +100,21 @@ static ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_enter_locked(
 static void ngx_http_securechat_rooms_drop_locked(
     ngx_http_securechat_rooms_ctx_t *ctx,
     ngx_http_securechat_rooms_record_t *rec);
+static ngx_int_t ngx_http_securechat_rooms_member_cmp(
+    const void *one, const void *two);
+static void ngx_http_securechat_rooms_delete_locked(
+    ngx_http_securechat_rooms_ctx_t *ctx,
+    ngx_http_securechat_room_node_t *room);
+static ngx_int_t ngx_http_securechat_rooms_made_locked(
+    ngx_http_securechat_rooms_user_t *un,
+    ngx_http_securechat_rooms_limits_t *limits);
+static ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_apply_locked(
+    ngx_http_securechat_rooms_ctx_t *ctx,
+    ngx_http_securechat_room_node_t *room,
+    ngx_http_securechat_rooms_record_t *rec,
+    ngx_http_securechat_rooms_record_t *trec,
+    ngx_http_securechat_rooms_act_t *act,
+    ngx_http_securechat_rooms_limits_t *limits);
 static void ngx_http_securechat_rooms_ask(
     ngx_http_securechat_room_node_t *room,
     ngx_http_securechat_rooms_record_t *rec,
@@ -149,7 +171,13 @@ ngx_http_securechat_rooms_welcome(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
 
     ngx_shmtx_lock(&ctx.shpool->mutex);
 
-    if (ngx_http_securechat_rooms_user_locked(&ctx, user, 0) != NULL) {
+    un = ngx_http_securechat_rooms_user_locked(&ctx, user, 1);
+    if (un == NULL) {
+        ngx_shmtx_unlock(&ctx.shpool->mutex);
+        return NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL;
+    }
+
+    if (un->welcomed) {
         ngx_shmtx_unlock(&ctx.shpool->mutex);
         return NGX_HTTP_SECURECHAT_ROOMS_OK;
     }
@@ -167,28 +195,30 @@ ngx_http_securechat_rooms_welcome(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
         }
     }
 
-    un = ngx_http_securechat_rooms_user_locked(&ctx, user, 1);
-    if (un == NULL) {
-        ngx_shmtx_unlock(&ctx.shpool->mutex);
-        return NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL;
-    }
+    /* invited to it, or banned from it, before the first login: as is */
 
-    rc = ngx_http_securechat_rooms_enter_locked(&ctx, room, un, NULL,
+    rc = NGX_HTTP_SECURECHAT_ROOMS_OK;
+
+    if (ngx_http_securechat_rooms_record_locked(room, user) == NULL) {
+        rc = ngx_http_securechat_rooms_enter_locked(&ctx, room, un, NULL,
                                         NGX_HTTP_SECURECHAT_ROOM_ROLE_MEMBER,
                                         limits);
+    }
 
-    if (rc == NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL) {
-        /* not welcomed yet: the next call tries again */
-        ngx_rbtree_delete(&ctx.sh->users, &un->sn.node);
-        ngx_slab_free_locked(ctx.shpool, un);
+    /*
+     * A full zone leaves the user to be welcomed by the next call; a full
+     * general room (or a user in too many rooms) leaves them out of it,
+     * as a join would.
+     */
+
+    if (rc != NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL) {
+        un->welcomed = 1;
+        rc = NGX_HTTP_SECURECHAT_ROOMS_OK;
     }
 
     ngx_shmtx_unlock(&ctx.shpool->mutex);
 
-    /* a full general room leaves the user out of it, like a join would */
-
-    return rc == NGX_HTTP_SECURECHAT_ROOMS_ROOM_FULL
-           ? NGX_HTTP_SECURECHAT_ROOMS_OK : rc;
+    return rc;
 }
 
 
@@ -231,6 +261,11 @@ ngx_http_securechat_rooms_create(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
 
     if (ctx.sh->nrooms >= limits->rooms) {
         rc = NGX_HTTP_SECURECHAT_ROOMS_LIMIT;
+        goto done;
+    }
+
+    if (ngx_http_securechat_rooms_made_locked(un, limits) != NGX_OK) {
+        rc = NGX_HTTP_SECURECHAT_ROOMS_TOO_FAST;
         goto done;
     }
 
@@ -358,6 +393,333 @@ done:
     ngx_shmtx_unlock(&ctx.shpool->mutex);
 
     return rc;
+}
+
+
+ngx_http_securechat_rooms_rc_e
+ngx_http_securechat_rooms_act(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
+    ngx_str_t *name, ngx_http_securechat_rooms_act_t *act,
+    ngx_http_securechat_rooms_limits_t *limits,
+    ngx_http_securechat_room_rc_e *why)
+{
+    ngx_http_securechat_rooms_rc_e       rc;
+    ngx_http_securechat_room_ask_t       ask;
+    ngx_http_securechat_rooms_ctx_t      ctx;
+    ngx_http_securechat_room_node_t     *room;
+    ngx_http_securechat_rooms_record_t  *rec, *trec;
+
+    if (act->title.len > NGX_HTTP_SECURECHAT_ROOM_TITLE_MAX) {
+        return NGX_HTTP_SECURECHAT_ROOMS_ERROR;
+    }
+
+    ngx_http_securechat_rooms_ctx(shm_zone, &ctx);
+
+    ngx_shmtx_lock(&ctx.shpool->mutex);
+
+    room = ngx_http_securechat_rooms_find_locked(&ctx, name);
+    rec = room ? ngx_http_securechat_rooms_record_locked(room, user) : NULL;
+
+    ngx_http_securechat_rooms_ask(room, rec, &ask);
+
+    if (room == NULL
+        || (room->kind != NGX_HTTP_SECURECHAT_ROOM_PUBLIC
+            && ask.actor == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE))
+    {
+        rc = NGX_HTTP_SECURECHAT_ROOMS_NO_ROOM;
+        goto done;
+    }
+
+    trec = NULL;
+
+    if (act->target.len) {
+        trec = ngx_http_securechat_rooms_record_locked(room, &act->target);
+
+        ask.self = act->target.len == user->len
+                   && ngx_strncmp(act->target.data, user->data, user->len)
+                      == 0;
+
+        if (trec != NULL) {
+            ask.target = trec->role;
+            ask.target_banned = trec->banned;
+        }
+    }
+
+    ask.new_role = act->new_role;
+
+    *why = ngx_http_securechat_room_may(act->act, &ask);
+
+    if (ask.actor != NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE
+        && (*why == NGX_HTTP_SECURECHAT_ROOM_NOT_MEMBER
+            || *why == NGX_HTTP_SECURECHAT_ROOM_BANNED
+            || *why == NGX_HTTP_SECURECHAT_ROOM_ALREADY_MEMBER))
+    {
+        /* the caller is a member (so not banned): it is about the other */
+        rc = NGX_HTTP_SECURECHAT_ROOMS_REFUSED_TARGET;
+        goto done;
+    }
+
+    if (*why != NGX_HTTP_SECURECHAT_ROOM_OK) {
+        rc = NGX_HTTP_SECURECHAT_ROOMS_REFUSED;
+        goto done;
+    }
+
+    rc = ngx_http_securechat_rooms_apply_locked(&ctx, room, rec, trec, act,
+                                                limits);
+
+done:
+
+    ngx_shmtx_unlock(&ctx.shpool->mutex);
+
+    return rc;
+}
+
+
+/* what an allowed act does; rec is the actor's, trec the target's */
+
+static ngx_http_securechat_rooms_rc_e
+ngx_http_securechat_rooms_apply_locked(ngx_http_securechat_rooms_ctx_t *ctx,
+    ngx_http_securechat_room_node_t *room,
+    ngx_http_securechat_rooms_record_t *rec,
+    ngx_http_securechat_rooms_record_t *trec,
+    ngx_http_securechat_rooms_act_t *act,
+    ngx_http_securechat_rooms_limits_t *limits)
+{
+    ngx_http_securechat_rooms_rc_e     rc;
+    ngx_http_securechat_rooms_user_t  *un;
+
+    switch (act->act) {
+
+    case NGX_HTTP_SECURECHAT_ACT_INVITE:
+        un = ngx_http_securechat_rooms_user_locked(ctx, &act->target, 1);
+        if (un == NULL) {
+            return NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL;
+        }
+
+        rc = ngx_http_securechat_rooms_enter_locked(ctx, room, un, trec,
+                                         NGX_HTTP_SECURECHAT_ROOM_ROLE_MEMBER,
+                                         limits);
+
+        return rc == NGX_HTTP_SECURECHAT_ROOMS_TOO_MANY
+               ? NGX_HTTP_SECURECHAT_ROOMS_TARGET_FULL : rc;
+
+    case NGX_HTTP_SECURECHAT_ACT_REMOVE:
+        ngx_http_securechat_rooms_drop_locked(ctx, trec);
+        return NGX_HTTP_SECURECHAT_ROOMS_OK;
+
+    case NGX_HTTP_SECURECHAT_ACT_BAN:
+        if (act->undo) {
+            if (trec != NULL && trec->banned) {
+                trec->banned = 0;
+
+                if (trec->role == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE) {
+                    ngx_http_securechat_rooms_drop_locked(ctx, trec);
+                }
+            }
+
+            return NGX_HTTP_SECURECHAT_ROOMS_OK;
+        }
+
+        if (trec == NULL) {
+            /* a ban ahead of a join: a record that holds only the ban */
+
+            un = ngx_http_securechat_rooms_user_locked(ctx, &act->target, 1);
+            if (un == NULL) {
+                return NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL;
+            }
+
+            trec = ngx_slab_calloc_locked(ctx->shpool,
+                                   sizeof(ngx_http_securechat_rooms_record_t));
+            if (trec == NULL) {
+                return NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL;
+            }
+
+            trec->sn.str = un->sn.str;
+            trec->sn.node.key = un->sn.node.key;
+            trec->room = room;
+            trec->user = un;
+            trec->role = NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE;
+
+            ngx_rbtree_insert(&room->records, &trec->sn.node);
+            ngx_queue_insert_tail(&un->records, &trec->by_user);
+        }
+
+        /* banned is set first, so that the record stays */
+
+        trec->banned = 1;
+        trec->muted = 0;
+        ngx_http_securechat_rooms_drop_locked(ctx, trec);
+        return NGX_HTTP_SECURECHAT_ROOMS_OK;
+
+    case NGX_HTTP_SECURECHAT_ACT_MUTE:
+        trec->muted = !act->undo;
+        return NGX_HTTP_SECURECHAT_ROOMS_OK;
+
+    case NGX_HTTP_SECURECHAT_ACT_SET_ROLE:
+        trec->role = act->new_role;
+        return NGX_HTTP_SECURECHAT_ROOMS_OK;
+
+    case NGX_HTTP_SECURECHAT_ACT_TRANSFER:
+        /* one owner at every moment: the old one stays, as a moderator */
+        trec->role = NGX_HTTP_SECURECHAT_ROOM_ROLE_OWNER;
+        trec->muted = 0;
+        rec->role = NGX_HTTP_SECURECHAT_ROOM_ROLE_MODERATOR;
+        return NGX_HTTP_SECURECHAT_ROOMS_OK;
+
+    case NGX_HTTP_SECURECHAT_ACT_RENAME:
+        ngx_memcpy(room->title, act->title.data, act->title.len);
+        room->title_len = act->title.len;
+        return NGX_HTTP_SECURECHAT_ROOMS_OK;
+
+    case NGX_HTTP_SECURECHAT_ACT_DELETE:
+        ngx_http_securechat_rooms_delete_locked(ctx, room);
+        return NGX_HTTP_SECURECHAT_ROOMS_OK;
+
+    default:
+        return NGX_HTTP_SECURECHAT_ROOMS_ERROR;
+    }
+}
+
+
+ngx_http_securechat_rooms_rc_e
+ngx_http_securechat_rooms_direct(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
+    ngx_str_t *peer, ngx_pool_t *pool,
+    ngx_http_securechat_rooms_limits_t *limits,
+    ngx_http_securechat_room_info_t *info, ngx_uint_t *created)
+{
+    u_char                              *p;
+    ngx_str_t                            name, title, *lower, *higher;
+    ngx_http_securechat_rooms_rc_e       rc;
+    ngx_http_securechat_rooms_ctx_t      ctx;
+    ngx_http_securechat_rooms_user_t    *un, *pn;
+    ngx_http_securechat_room_node_t     *room;
+    ngx_http_securechat_rooms_record_t  *rec;
+    u_char                               buf[NGX_HTTP_SECURECHAT_ROOM_DIRECT_LEN];
+    u_char                               tbuf[2 * NGX_HTTP_SECURECHAT_USER_MAX
+                                              + 2];
+
+    *created = 0;
+
+    if (ngx_http_securechat_room_direct_name(user->data, user->len,
+                                             peer->data, peer->len, buf)
+        != 0)
+    {
+        return NGX_HTTP_SECURECHAT_ROOMS_ERROR;
+    }
+
+    name.data = buf;
+    name.len = sizeof(buf);
+
+    /* the title names both, in the order the name hashes them */
+
+    if (ngx_memn2cmp(user->data, peer->data, user->len, peer->len) < 0) {
+        lower = user;
+        higher = peer;
+
+    } else {
+        lower = peer;
+        higher = user;
+    }
+
+    p = ngx_cpymem(tbuf, lower->data, lower->len);
+    *p++ = ','; *p++ = ' ';
+    p = ngx_cpymem(p, higher->data, higher->len);
+
+    title.data = tbuf;
+    title.len = p - tbuf;
+
+    ngx_http_securechat_rooms_ctx(shm_zone, &ctx);
+
+    ngx_shmtx_lock(&ctx.shpool->mutex);
+
+    room = ngx_http_securechat_rooms_find_locked(&ctx, &name);
+
+    if (room != NULL) {
+        rec = ngx_http_securechat_rooms_record_locked(room, user);
+
+        /* the name is the pair's: never another room's, never a third's */
+
+        rc = (rec != NULL && rec->role != NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE)
+             ? NGX_HTTP_SECURECHAT_ROOMS_OK : NGX_HTTP_SECURECHAT_ROOMS_ERROR;
+
+        if (rc == NGX_HTTP_SECURECHAT_ROOMS_OK
+            && ngx_http_securechat_rooms_info(pool, room, rec->role, info)
+               != NGX_OK)
+        {
+            rc = NGX_HTTP_SECURECHAT_ROOMS_ERROR;
+        }
+
+        goto done;
+    }
+
+    un = ngx_http_securechat_rooms_user_locked(&ctx, user, 1);
+    pn = ngx_http_securechat_rooms_user_locked(&ctx, peer, 1);
+
+    if (un == NULL || pn == NULL) {
+        rc = NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL;
+        goto done;
+    }
+
+    if (un->nrooms >= limits->per_user) {
+        rc = NGX_HTTP_SECURECHAT_ROOMS_TOO_MANY;
+        goto done;
+    }
+
+    if (pn->nrooms >= limits->per_user) {
+        rc = NGX_HTTP_SECURECHAT_ROOMS_TARGET_FULL;
+        goto done;
+    }
+
+    if (ngx_http_securechat_rooms_made_locked(un, limits) != NGX_OK) {
+        rc = NGX_HTTP_SECURECHAT_ROOMS_TOO_FAST;
+        goto done;
+    }
+
+    room = ngx_http_securechat_rooms_add_locked(&ctx, &name, &title,
+                                             NGX_HTTP_SECURECHAT_ROOM_DIRECT);
+    if (room == NULL) {
+        rc = NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL;
+        goto done;
+    }
+
+    rc = ngx_http_securechat_rooms_enter_locked(&ctx, room, un, NULL,
+                                        NGX_HTTP_SECURECHAT_ROOM_ROLE_MEMBER,
+                                        limits);
+    if (rc == NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        rc = ngx_http_securechat_rooms_enter_locked(&ctx, room, pn, NULL,
+                                        NGX_HTTP_SECURECHAT_ROOM_ROLE_MEMBER,
+                                        limits);
+    }
+
+    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        /* half a direct room must not stay */
+        ngx_http_securechat_rooms_delete_locked(&ctx, room);
+        goto done;
+    }
+
+    *created = 1;
+
+    if (ngx_http_securechat_rooms_info(pool, room,
+                                       NGX_HTTP_SECURECHAT_ROOM_ROLE_MEMBER,
+                                       info)
+        != NGX_OK)
+    {
+        rc = NGX_HTTP_SECURECHAT_ROOMS_ERROR;
+    }
+
+done:
+
+    ngx_shmtx_unlock(&ctx.shpool->mutex);
+
+    return rc;
+}
+
+
+time_t
+ngx_http_securechat_rooms_retry_after(
+    ngx_http_securechat_rooms_limits_t *limits)
+{
+    /* one room's worth of the bucket drains in a minute / rate */
+    return (60 + limits->create_rate - 1) / limits->create_rate;
 }
 
 
@@ -524,7 +886,11 @@ ngx_http_securechat_rooms_members(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
         {
             r = (ngx_http_securechat_rooms_record_t *) node;
 
-            if (r->role == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE) {
+            /* bans are for those who may lift them */
+
+            if (r->role == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE
+                && ask.actor < NGX_HTTP_SECURECHAT_ROOM_ROLE_MODERATOR)
+            {
                 continue;
             }
 
@@ -541,6 +907,7 @@ ngx_http_securechat_rooms_members(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
 
             m->role = r->role;
             m->muted = r->muted;
+            m->banned = r->banned;
         }
     }
 
@@ -550,7 +917,25 @@ done:
 
     ngx_shmtx_unlock(&ctx.shpool->mutex);
 
+    /* the tree's order is its hashes': people read names in order */
+
+    if (rc == NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        ngx_sort((*list)->elts, (*list)->nelts,
+                 sizeof(ngx_http_securechat_room_member_t),
+                 ngx_http_securechat_rooms_member_cmp);
+    }
+
     return rc;
+}
+
+
+static ngx_int_t
+ngx_http_securechat_rooms_member_cmp(const void *one, const void *two)
+{
+    const ngx_http_securechat_room_member_t  *a = one, *b = two;
+
+    return ngx_memn2cmp(a->user.data, b->user.data, a->user.len,
+                        b->user.len);
 }
 
 
@@ -766,6 +1151,71 @@ ngx_http_securechat_rooms_info(ngx_pool_t *pool,
     info->role = role;
     info->members = room->nmembers;
     info->created = room->created;
+
+    return NGX_OK;
+}
+
+
+/* the room goes, and every record in it (bans too) */
+
+static void
+ngx_http_securechat_rooms_delete_locked(ngx_http_securechat_rooms_ctx_t *ctx,
+    ngx_http_securechat_room_node_t *room)
+{
+    ngx_rbtree_node_t                   *node;
+    ngx_http_securechat_rooms_record_t  *rec;
+
+    while (room->records.root != room->records.sentinel) {
+        node = ngx_rbtree_min(room->records.root, room->records.sentinel);
+        rec = (ngx_http_securechat_rooms_record_t *) node;
+
+        rec->banned = 0;
+        ngx_http_securechat_rooms_drop_locked(ctx, rec);
+    }
+
+    if (room->kind != NGX_HTTP_SECURECHAT_ROOM_DIRECT
+        && !(room->sn.str.len == sizeof(NGX_HTTP_SECURECHAT_ROOM_GENERAL) - 1
+             && ngx_strncmp(room->name, NGX_HTTP_SECURECHAT_ROOM_GENERAL,
+                            room->sn.str.len) == 0))
+    {
+        ctx->sh->nrooms--;
+    }
+
+    ngx_queue_remove(&room->queue);
+    ngx_rbtree_delete(&ctx->sh->rooms, &room->sn.node);
+    ngx_slab_free_locked(ctx->shpool, room);
+}
+
+
+/*
+ * The creation rate: a leaky bucket of limits->create_rate rooms a
+ * minute, as deep as one minute's worth.  NGX_OK counts one room made,
+ * NGX_BUSY refuses it.  ngx_current_msec is the same monotonic clock in
+ * every worker.
+ */
+
+static ngx_int_t
+ngx_http_securechat_rooms_made_locked(ngx_http_securechat_rooms_user_t *un,
+    ngx_http_securechat_rooms_limits_t *limits)
+{
+    ngx_msec_int_t  ms;
+    ngx_uint_t      drained, excess;
+
+    ms = (ngx_msec_int_t) (ngx_current_msec - un->made_last);
+
+    if (ms < 0) {
+        ms = 0;
+    }
+
+    drained = (ngx_uint_t) ms * limits->create_rate / 60;
+    excess = un->made_excess > drained ? un->made_excess - drained : 0;
+
+    if (excess + 1000 > limits->create_rate * 1000) {
+        return NGX_BUSY;
+    }
+
+    un->made_excess = excess + 1000;
+    un->made_last = ngx_current_msec;
 
     return NGX_OK;
 }

@@ -25,6 +25,7 @@ typedef struct {
     ngx_uint_t                          rooms;      /* in the zone */
     ngx_uint_t                          members;    /* per room */
     ngx_uint_t                          per_user;   /* rooms per user */
+    ngx_uint_t                          create_rate;  /* per user a minute */
 } ngx_http_securechat_rooms_limits_t;
 
 
@@ -38,8 +39,25 @@ typedef enum {
     NGX_HTTP_SECURECHAT_ROOMS_TOO_MANY,     /* rooms per user */
     NGX_HTTP_SECURECHAT_ROOMS_LIMIT,        /* rooms in the zone */
     NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL,    /* the zone's memory */
+    NGX_HTTP_SECURECHAT_ROOMS_REFUSED_TARGET,  /* a rule, about the other */
+    NGX_HTTP_SECURECHAT_ROOMS_TARGET_FULL,  /* the other user: rooms per user */
+    NGX_HTTP_SECURECHAT_ROOMS_TOO_FAST,     /* creations per minute */
     NGX_HTTP_SECURECHAT_ROOMS_ERROR
 } ngx_http_securechat_rooms_rc_e;
+
+
+/*
+ * What a member does to another user or to the room (the acts of
+ * ngx_http_securechat_room.h from INVITE on).  Unban and unmute are BAN
+ * and MUTE undone: the same rule allows both.
+ */
+typedef struct {
+    ngx_http_securechat_room_act_e      act;
+    ngx_str_t                           target;     /* a user, or empty */
+    ngx_http_securechat_room_role_e     new_role;   /* SET_ROLE */
+    ngx_str_t                           title;      /* RENAME */
+    unsigned                            undo:1;     /* unban, unmute */
+} ngx_http_securechat_rooms_act_t;
 
 
 /* a room as the routes see it */
@@ -53,10 +71,12 @@ typedef struct {
 } ngx_http_securechat_room_info_t;
 
 
+/* a member, or (for moderators and the owner) a banned user: role none */
 typedef struct {
     ngx_str_t                           user;
     ngx_http_securechat_room_role_e     role;
     unsigned                            muted:1;
+    unsigned                            banned:1;
 } ngx_http_securechat_room_member_t;
 
 
@@ -85,6 +105,33 @@ ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_join(
 ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_leave(
     ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *name,
     ngx_http_securechat_room_rc_e *why);
+
+/*
+ * act on a room whose member user is; the target, when there is one, is a
+ * user of the users file (the caller checks).  *why says which rule
+ * refused (REFUSED).
+ */
+ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_act(
+    ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *name,
+    ngx_http_securechat_rooms_act_t *act,
+    ngx_http_securechat_rooms_limits_t *limits,
+    ngx_http_securechat_room_rc_e *why);
+
+/*
+ * The direct room of user and peer (a user of the users file, not user):
+ * made with both as members on the first call, found on the next ones
+ * (*created says which).  info is filled from the caller's pool.  A direct
+ * room is not counted against the rooms in the zone, but against each
+ * one's rooms, and its making against the caller's creation rate.
+ */
+ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_direct(
+    ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *peer,
+    ngx_pool_t *pool, ngx_http_securechat_rooms_limits_t *limits,
+    ngx_http_securechat_room_info_t *info, ngx_uint_t *created);
+
+/* seconds until the user may create a room again, after TOO_FAST */
+time_t ngx_http_securechat_rooms_retry_after(
+    ngx_http_securechat_rooms_limits_t *limits);
 
 /* the user's rooms, an array of ngx_http_securechat_room_info_t */
 ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_of_user(

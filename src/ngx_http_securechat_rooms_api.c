@@ -7,9 +7,15 @@
  *   GET  /api/rooms                 the caller's rooms
  *   POST /api/rooms                 create {name, title?, kind?}
  *   GET  /api/rooms/directory       the public rooms
+ *   POST /api/rooms/direct          {user}: the direct room with user
  *   POST /api/rooms/NAME/join       {}
  *   POST /api/rooms/NAME/leave      {}
- *   GET  /api/rooms/NAME/members    a room's members
+ *   GET  /api/rooms/NAME/members    a room's members (and bans)
+ *   POST /api/rooms/NAME/ACT        {user}: invite, remove, ban, unban,
+ *                                   mute, unmute, transfer
+ *   POST /api/rooms/NAME/role       {user, role}
+ *   POST /api/rooms/NAME/title      {title}
+ *   DELETE /api/rooms/NAME
  *
  * POST routes check method, Origin, session and CSRF token before the
  * body, as every POST route does (ngx_http_securechat_post_route()); GET
@@ -25,6 +31,7 @@
 #include "ngx_http_securechat_room.h"
 #include "ngx_http_securechat_rooms.h"
 #include "ngx_http_securechat_rooms_api.h"
+#include "ngx_http_securechat_secrets.h"
 
 
 /* the longest kind word a create body may carry ("private") */
@@ -40,6 +47,9 @@ typedef struct {
     ngx_str_t                          action;
     ngx_http_securechat_rooms_get_pt   get;       /* GET and HEAD */
     ngx_http_client_body_handler_pt    post;      /* POST, a JSON body */
+    ngx_http_securechat_room_act_e     act;       /* for act_body() */
+    unsigned                           undo:1;
+    const char                        *done;      /* for the log */
 } ngx_http_securechat_rooms_route_t;
 
 
@@ -52,6 +62,8 @@ static ngx_int_t ngx_http_securechat_rooms_begin(ngx_http_request_t *r,
     size_t n);
 static ngx_int_t ngx_http_securechat_rooms_refusal(ngx_http_request_t *r,
     ngx_http_securechat_rooms_rc_e rc, ngx_http_securechat_room_rc_e why);
+static ngx_int_t ngx_http_securechat_rooms_send_later(ngx_http_request_t *r,
+    ngx_uint_t status, time_t seconds, const char *code, const char *message);
 static json_t *ngx_http_securechat_rooms_json(
     ngx_http_securechat_room_info_t *info);
 static ngx_int_t ngx_http_securechat_rooms_send_list(ngx_http_request_t *r,
@@ -66,14 +78,46 @@ static ngx_int_t ngx_http_securechat_rooms_members_list(
 static void ngx_http_securechat_rooms_create_body(ngx_http_request_t *r);
 static void ngx_http_securechat_rooms_join_body(ngx_http_request_t *r);
 static void ngx_http_securechat_rooms_leave_body(ngx_http_request_t *r);
+static void ngx_http_securechat_rooms_act_body(ngx_http_request_t *r);
+static void ngx_http_securechat_rooms_direct_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_securechat_rooms_delete(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx);
+static ngx_int_t ngx_http_securechat_rooms_target(ngx_http_request_t *r,
+    ngx_http_securechat_json_field_t *field, ngx_str_t *user);
+static void ngx_http_securechat_rooms_acted(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_rooms_act_t *act,
+    const ngx_http_securechat_rooms_route_t *route);
 
+
+#define ngx_http_securechat_rooms_act_route(word, act, undo, done)           \
+    { ngx_string(word), NULL, ngx_http_securechat_rooms_act_body,            \
+      NGX_HTTP_SECURECHAT_ACT_ ## act, undo, done }
 
 static ngx_http_securechat_rooms_route_t  ngx_http_securechat_rooms_routes[] = {
-    { ngx_string("join"), NULL, ngx_http_securechat_rooms_join_body },
-    { ngx_string("leave"), NULL, ngx_http_securechat_rooms_leave_body },
-    { ngx_string("members"), ngx_http_securechat_rooms_members_list, NULL },
-    { ngx_null_string, NULL, NULL }
+    { ngx_string("join"), NULL, ngx_http_securechat_rooms_join_body,
+      NGX_HTTP_SECURECHAT_ACT_JOIN, 0, NULL },
+    { ngx_string("leave"), NULL, ngx_http_securechat_rooms_leave_body,
+      NGX_HTTP_SECURECHAT_ACT_LEAVE, 0, NULL },
+    { ngx_string("members"), ngx_http_securechat_rooms_members_list, NULL,
+      NGX_HTTP_SECURECHAT_ACT_READ, 0, NULL },
+    ngx_http_securechat_rooms_act_route("invite", INVITE, 0, "invited"),
+    ngx_http_securechat_rooms_act_route("remove", REMOVE, 0, "removed"),
+    ngx_http_securechat_rooms_act_route("ban", BAN, 0, "banned"),
+    ngx_http_securechat_rooms_act_route("unban", BAN, 1, "unbanned"),
+    ngx_http_securechat_rooms_act_route("mute", MUTE, 0, "muted"),
+    ngx_http_securechat_rooms_act_route("unmute", MUTE, 1, "unmuted"),
+    ngx_http_securechat_rooms_act_route("role", SET_ROLE, 0, "set the role of"),
+    ngx_http_securechat_rooms_act_route("title", RENAME, 0, "retitled"),
+    ngx_http_securechat_rooms_act_route("transfer", TRANSFER, 0,
+                                        "gave the ownership to"),
+    { ngx_null_string, NULL, NULL, 0, 0, NULL }
 };
+
+
+/* DELETE /api/rooms/NAME, for the log */
+static ngx_http_securechat_rooms_route_t  ngx_http_securechat_rooms_deleting
+    = { ngx_string("delete"), NULL, NULL, NGX_HTTP_SECURECHAT_ACT_DELETE, 0,
+        "deleted" };
 
 
 ngx_int_t
@@ -104,7 +148,13 @@ ngx_http_securechat_rooms_handler(ngx_http_request_t *r)
         return ngx_http_securechat_method_not_allowed(r, "GET, HEAD, POST");
     }
 
+    /* a room's own path names no room route: names and words never mix */
+
     if (action.len == 0) {
+        if (r->method == NGX_HTTP_DELETE) {
+            goto named;
+        }
+
         if (name.len == sizeof("directory") - 1
             && ngx_strncmp(name.data, "directory", name.len) == 0)
         {
@@ -116,8 +166,19 @@ ngx_http_securechat_rooms_handler(ngx_http_request_t *r)
                                               ngx_http_securechat_rooms_public);
         }
 
-        return ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
+        if (name.len == sizeof("direct") - 1
+            && ngx_strncmp(name.data, "direct", name.len) == 0)
+        {
+            return ngx_http_securechat_post_route(r,
+                       ngx_http_securechat_rooms_direct_body, 1);
+        }
+
+        if (!ngx_http_securechat_room_name_ok(name.data, name.len)) {
+            return ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
                                               "not_found", "no such route");
+        }
+
+        return ngx_http_securechat_method_not_allowed(r, "DELETE");
     }
 
     for (route = ngx_http_securechat_rooms_routes; route->action.len; route++)
@@ -134,6 +195,8 @@ ngx_http_securechat_rooms_handler(ngx_http_request_t *r)
                                               "not_found", "no such route");
     }
 
+named:
+
     if (!ngx_http_securechat_room_name_ok(name.data, name.len)) {
         return ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
                    "bad_room_name",
@@ -146,6 +209,12 @@ ngx_http_securechat_rooms_handler(ngx_http_request_t *r)
     }
 
     ctx->room = name;
+
+    if (action.len == 0) {
+        return ngx_http_securechat_rooms_delete(r, ctx);
+    }
+
+    ctx->room_route = route;
 
     if (route->post != NULL) {
         return ngx_http_securechat_post_route(r, route->post, 1);
@@ -293,8 +362,9 @@ static ngx_int_t
 ngx_http_securechat_rooms_refusal(ngx_http_request_t *r,
     ngx_http_securechat_rooms_rc_e rc, ngx_http_securechat_room_rc_e why)
 {
-    ngx_uint_t   status;
-    const char  *message;
+    ngx_uint_t                        status;
+    const char                       *message;
+    ngx_http_securechat_main_conf_t  *smcf;
 
     switch (rc) {
 
@@ -325,16 +395,41 @@ ngx_http_securechat_rooms_refusal(ngx_http_request_t *r,
                    "rooms_limit",
                    "this server holds as many rooms as it allows");
 
-    case NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL:
-        if (ngx_http_securechat_add_header(r, "Retry-After",
-                                           (u_char *) "60", 2)
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    case NGX_HTTP_SECURECHAT_ROOMS_TARGET_FULL:
+        return ngx_http_securechat_send_error(r, NGX_HTTP_FORBIDDEN,
+                   "too_many_rooms",
+                   "that user is in as many rooms as this server allows");
+
+    case NGX_HTTP_SECURECHAT_ROOMS_TOO_FAST:
+        smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+        return ngx_http_securechat_rooms_send_later(r,
+                   NGX_HTTP_TOO_MANY_REQUESTS,
+                   ngx_http_securechat_rooms_retry_after(&smcf->room_limits),
+                   "too_fast",
+                   "you are making rooms too fast: try again in a moment");
+
+    case NGX_HTTP_SECURECHAT_ROOMS_REFUSED_TARGET:
+        switch (why) {
+
+        case NGX_HTTP_SECURECHAT_ROOM_BANNED:
+            return ngx_http_securechat_send_error(r, NGX_HTTP_CONFLICT,
+                       "banned",
+                       "that user is banned from this room: unban first");
+
+        case NGX_HTTP_SECURECHAT_ROOM_ALREADY_MEMBER:
+            return ngx_http_securechat_send_error(r, NGX_HTTP_CONFLICT,
+                       "already_member",
+                       "that user is already a member of this room");
+
+        default:
+            return ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
+                       "not_member", "that user is not a member of this room");
         }
 
-        return ngx_http_securechat_send_error(r,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "zone_full",
+    case NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL:
+        return ngx_http_securechat_rooms_send_later(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, 60, "zone_full",
                    "the server's memory for rooms is full; try again later");
 
     default:
@@ -371,6 +466,30 @@ ngx_http_securechat_rooms_refusal(ngx_http_request_t *r,
     return ngx_http_securechat_send_error(r, status,
                                     ngx_http_securechat_room_rc_code(why),
                                     message);
+}
+
+
+/* an error to try again later: Retry-After, then the JSON */
+
+static ngx_int_t
+ngx_http_securechat_rooms_send_later(ngx_http_request_t *r,
+    ngx_uint_t status, time_t seconds, const char *code, const char *message)
+{
+    u_char  *p, *v;
+
+    v = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (v == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(v, "%T", seconds);
+
+    if (ngx_http_securechat_add_header(r, "Retry-After", v, p - v) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_securechat_send_error(r, status, code, message);
 }
 
 
@@ -467,7 +586,7 @@ static ngx_int_t
 ngx_http_securechat_rooms_members_list(ngx_http_request_t *r,
     ngx_http_securechat_ctx_t *ctx)
 {
-    json_t                             *members, *item, *room;
+    json_t                             *members, *banned, *item, *room;
     ngx_uint_t                          i;
     ngx_array_t                        *list;
     ngx_http_securechat_rooms_rc_e      rc;
@@ -487,35 +606,59 @@ ngx_http_securechat_rooms_members_list(ngx_http_request_t *r,
         return ngx_http_securechat_rooms_refusal(r, rc, why);
     }
 
+    /* the bans are listed to those who may lift them, and only to them */
+
     members = json_array();
-    if (members == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    banned = info.role >= NGX_HTTP_SECURECHAT_ROOM_ROLE_MODERATOR
+             ? json_array() : NULL;
+    room = ngx_http_securechat_rooms_json(&info);
+
+    if (members == NULL || room == NULL
+        || (banned == NULL
+            && info.role >= NGX_HTTP_SECURECHAT_ROOM_ROLE_MODERATOR))
+    {
+        goto failed;
     }
 
     m = list->elts;
 
     for (i = 0; i < list->nelts; i++) {
+
+        if (m[i].role == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE) {
+            item = json_stringn((char *) m[i].user.data, m[i].user.len);
+
+            if (banned == NULL || item == NULL
+                || json_array_append_new(banned, item) != 0)
+            {
+                goto failed;
+            }
+
+            continue;
+        }
+
         item = json_pack("{s:s%, s:s, s:b}",
                          "user", m[i].user.data, m[i].user.len,
                          "role", ngx_http_securechat_room_role_name(m[i].role),
                          "muted", (int) m[i].muted);
 
         if (item == NULL || json_array_append_new(members, item) != 0) {
-            json_decref(members);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto failed;
         }
     }
 
-    room = ngx_http_securechat_rooms_json(&info);
-    if (room == NULL) {
-        json_decref(members);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
-                                         json_pack("{s:o, s:o}",
+                                         json_pack("{s:o, s:o, s:o*}",
                                                    "room", room,
-                                                   "members", members));
+                                                   "members", members,
+                                                   "banned", banned));
+
+failed:
+
+    json_decref(members);
+    json_decref(banned);
+    json_decref(room);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -669,4 +812,223 @@ ngx_http_securechat_rooms_leave_body(ngx_http_request_t *r)
     ngx_http_finalize_request(r,
         ngx_http_securechat_send_json(r, NGX_HTTP_OK,
                                       json_pack("{s:b}", "ok", 1)));
+}
+
+
+/* the other user of an act or a direct room: a user of the users file */
+
+static ngx_int_t
+ngx_http_securechat_rooms_target(ngx_http_request_t *r,
+    ngx_http_securechat_json_field_t *field, ngx_str_t *user)
+{
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    user->data = (u_char *) field->value;
+    user->len = field->len;
+
+    if (ngx_http_securechat_find_user(smcf, user) == NULL) {
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_error(r, NGX_HTTP_NOT_FOUND,
+                "no_such_user", "there is no user of that name"));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* every POST route that acts on another user or on the room */
+
+static void
+ngx_http_securechat_rooms_act_body(ngx_http_request_t *r)
+{
+    size_t                                    n;
+    ngx_str_t                                 word;
+    ngx_http_securechat_ctx_t                *ctx;
+    ngx_http_securechat_rooms_rc_e            rc;
+    ngx_http_securechat_room_rc_e             why;
+    ngx_http_securechat_rooms_act_t           act;
+    ngx_http_securechat_main_conf_t          *smcf;
+    const ngx_http_securechat_rooms_route_t  *route;
+    ngx_http_securechat_json_field_t          fields[] = {
+        { "user", 1, NGX_HTTP_SECURECHAT_USER_MAX, 1, 1, NULL, 0 },
+        { "role", 1, NGX_HTTP_SECURECHAT_ROOM_KIND_MAX, 1, 1, NULL, 0 }
+    };
+    ngx_http_securechat_json_field_t          title[] = {
+        { "title", 1, NGX_HTTP_SECURECHAT_ROOM_TITLE_MAX, 1, 1, NULL, 0 }
+    };
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+    route = ctx->room_route;
+
+    ngx_memzero(&act, sizeof(ngx_http_securechat_rooms_act_t));
+    act.act = route->act;
+    act.undo = route->undo;
+
+    if (act.act == NGX_HTTP_SECURECHAT_ACT_RENAME) {
+        if (ngx_http_securechat_rooms_begin(r, ctx, title, 1) != NGX_OK) {
+            return;
+        }
+
+        act.title.data = (u_char *) title[0].value;
+        act.title.len = title[0].len;
+
+    } else {
+        n = act.act == NGX_HTTP_SECURECHAT_ACT_SET_ROLE ? 2 : 1;
+
+        if (ngx_http_securechat_rooms_begin(r, ctx, fields, n) != NGX_OK
+            || ngx_http_securechat_rooms_target(r, &fields[0], &act.target)
+               != NGX_OK)
+        {
+            return;
+        }
+
+        if (n == 2) {
+            word.data = (u_char *) fields[1].value;
+            word.len = fields[1].len;
+
+            if (ngx_http_securechat_room_role_parse(word.data, word.len,
+                                                    &act.new_role)
+                != 0)
+            {
+                ngx_http_finalize_request(r,
+                    ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                        "bad_role", "role is \"moderator\" or \"member\""));
+                return;
+            }
+        }
+    }
+
+    why = NGX_HTTP_SECURECHAT_ROOM_OK;
+
+    rc = ngx_http_securechat_rooms_act(smcf->shm_zone, &ctx->session.user,
+                                       &ctx->room, &act, &smcf->room_limits,
+                                       &why);
+    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        ngx_http_finalize_request(r,
+                             ngx_http_securechat_rooms_refusal(r, rc, why));
+        return;
+    }
+
+    ngx_http_securechat_rooms_acted(r, ctx, &act, route);
+}
+
+
+/* DELETE /api/rooms/NAME: Origin, session and CSRF token, no body */
+
+static ngx_int_t
+ngx_http_securechat_rooms_delete(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx)
+{
+    ngx_int_t                         rc;
+    ngx_http_securechat_room_rc_e     why;
+    ngx_http_securechat_rooms_act_t   act;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    if (ngx_http_securechat_check_origin(r, 0) != NGX_OK) {
+        return ngx_http_securechat_send_origin_error(r);
+    }
+
+    rc = ngx_http_securechat_authenticate(r, ctx, 1);
+    if (rc != NGX_OK) {
+        return ngx_http_securechat_send_auth_error(r, rc);
+    }
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    ngx_memzero(&act, sizeof(ngx_http_securechat_rooms_act_t));
+    act.act = NGX_HTTP_SECURECHAT_ACT_DELETE;
+
+    why = NGX_HTTP_SECURECHAT_ROOM_OK;
+
+    rc = ngx_http_securechat_rooms_act(smcf->shm_zone, &ctx->session.user,
+                                       &ctx->room, &act, &smcf->room_limits,
+                                       &why);
+    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        return ngx_http_securechat_rooms_refusal(r, rc, why);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "securechat: \"%V\" %s room \"%V\"", &ctx->session.user,
+                  ngx_http_securechat_rooms_deleting.done, &ctx->room);
+
+    return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+                                         json_pack("{s:b}", "ok", 1));
+}
+
+
+static void
+ngx_http_securechat_rooms_acted(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_rooms_act_t *act,
+    const ngx_http_securechat_rooms_route_t *route)
+{
+    if (act->target.len) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "securechat: \"%V\" %s \"%V\" in room \"%V\"",
+                      &ctx->session.user, route->done, &act->target,
+                      &ctx->room);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "securechat: \"%V\" %s room \"%V\"",
+                      &ctx->session.user, route->done, &ctx->room);
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+                                      json_pack("{s:b}", "ok", 1)));
+}
+
+
+/* POST /api/rooms/direct {user}: the direct room of the caller and user */
+
+static void
+ngx_http_securechat_rooms_direct_body(ngx_http_request_t *r)
+{
+    ngx_str_t                          peer;
+    ngx_uint_t                         created;
+    ngx_http_securechat_ctx_t         *ctx;
+    ngx_http_securechat_rooms_rc_e     rc;
+    ngx_http_securechat_room_info_t    info;
+    ngx_http_securechat_main_conf_t   *smcf;
+    ngx_http_securechat_json_field_t   fields[] = {
+        { "user", 1, NGX_HTTP_SECURECHAT_USER_MAX, 1, 1, NULL, 0 }
+    };
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
+
+    if (ngx_http_securechat_rooms_begin(r, ctx, fields, 1) != NGX_OK
+        || ngx_http_securechat_rooms_target(r, &fields[0], &peer) != NGX_OK)
+    {
+        return;
+    }
+
+    if (peer.len == ctx->session.user.len
+        && ngx_strncmp(peer.data, ctx->session.user.data, peer.len) == 0)
+    {
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                "bad_user", "a direct room is with another user"));
+        return;
+    }
+
+    rc = ngx_http_securechat_rooms_direct(smcf->shm_zone, &ctx->session.user,
+                                          &peer, r->pool, &smcf->room_limits,
+                                          &info, &created);
+    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        ngx_http_finalize_request(r,
+            ngx_http_securechat_rooms_refusal(r, rc,
+                                              NGX_HTTP_SECURECHAT_ROOM_OK));
+        return;
+    }
+
+    ngx_http_finalize_request(r,
+        ngx_http_securechat_send_json(r,
+            created ? NGX_HTTP_CREATED : NGX_HTTP_OK,
+            json_pack("{s:o}", "room",
+                      ngx_http_securechat_rooms_json(&info))));
 }

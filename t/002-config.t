@@ -437,3 +437,12 @@ qr{\[emerg\] \d+#\d+: "securechat_max_body" 8192 \(in \S+/html/bad\.conf:2\) mus
 --- must_die
 --- error_log eval
 ::emerg_at(2, q{"securechat_user_rooms_max" must be at least 1, not "0"})
+
+
+=== TEST 51: securechat_room_create_rate 0 names the directive and its own line
+--- http_config eval: $::Include
+--- user_files eval
+::included(q{securechat_room_create_rate 0;})
+--- must_die
+--- error_log eval
+::emerg_at(2, q{"securechat_room_create_rate" must be at least 1, not "0"})

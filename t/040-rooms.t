@@ -7,7 +7,7 @@
 
 use Test::Nginx::Socket 'no_plan';
 use SecureChat::Test;
-use JSON::PP ();
+use SecureChat::Rooms ();
 
 securechat_defaults();
 
@@ -19,59 +19,12 @@ our $Routes = $ApiConfig . <<'_EOC_';
     location /api/rooms { securechat rooms; }
 _EOC_
 
-my $JSON = JSON::PP->new->utf8->canonical;
-
-# the suite's http_config with a zone of its own, the four users and more
-sub http {
-    my ($zone, $extra) = @_;
-    (my $c = $HttpConfig) =~ s/zone=securechat:/zone=$zone:/;
-    $c =~ s{(securechat_users\s+\S+)/users;}{$1/users-four;};
-    return $c . ($extra // '');
-}
-
-our %S;     # user => [cookie, csrf]
-
-sub as {
-    my $user = shift;
-    $S{$user} ||= [SecureChat::Test::login($user, "$user-password")];
-    return $S{$user};
-}
-
-# one request as user (undef: none); returns (status, decoded body, headers)
-sub call {
-    my ($user, $method, $uri, $body, $more) = @_;
-    my %h = %{ $more || {} };
-
-    if (defined $user) {
-        my ($cookie, $csrf) = @{ as($user) };
-        $h{Cookie} = "sc_session=$cookie";
-        $h{'X-CSRF-Token'} //= $csrf if $method ne 'GET';
-    }
-    $h{'Content-Type'} //= 'application/json' if defined $body;
-
-    my ($status, $hd, $rbody) = SecureChat::Test::http_request($method,
-                                                     $uri, \%h, $body);
-    my $doc = eval { $JSON->decode($rbody) };
-    die "$method $uri: not JSON: $rbody\n" unless $doc;
-    return ($status, $doc, $hd);
-}
-
-# status and error code (or "ok") of a call, for is() checks
-sub outcome {
-    my ($status, $doc) = call(@_);
-    return "$status " . ($doc->{error} // 'ok');
-}
-
-sub names {
-    my $doc = shift;
-    return join ' ', map { $_->{name} } @{ $doc->{rooms} };
-}
-
-sub create {
-    my ($user, $name, %o) = @_;
-    return outcome($user, 'POST', '/api/rooms',
-                   $JSON->encode({ name => $name, %o }));
-}
+no warnings 'once';
+*http = \&SecureChat::Rooms::http_config;
+*call = \&SecureChat::Rooms::call;
+*outcome = \&SecureChat::Rooms::outcome;
+*names = \&SecureChat::Rooms::names;
+*create = \&SecureChat::Rooms::create;
 
 run_tests();
 
@@ -81,7 +34,7 @@ __DATA__
 --- http_config eval: main::http('rooms1')
 --- config eval: $::Routes
 --- init
-%main::S = ();
+SecureChat::Rooms::forget();
 my ($st, $doc) = main::call('alice', 'GET', '/api/rooms');
 Test::More::is($st, 200, 'my rooms: 200');
 Test::More::is_deeply([map { [@$_{qw(name title kind role members)}] } @{ $doc->{rooms} }],
@@ -93,7 +46,7 @@ Test::More::is($doc->{rooms}[0]{members}, 2, 'bob joined at his first login: 2 m
 Test::More::is(main::outcome('bob', 'POST', '/api/rooms/general/leave', '{}'), '200 ok', 'bob leaves general');
 ($st, $doc) = main::call('bob', 'GET', '/api/rooms');
 Test::More::is(main::names($doc), '', 'bob is in no room');
-%main::S = ();     # bob logs in again: no second welcome
+SecureChat::Rooms::forget();     # bob logs in again: no second welcome
 ($st, $doc) = main::call('bob', 'GET', '/api/rooms');
 Test::More::is(main::names($doc), '', 'another login does not put him back');
 Test::More::is(main::outcome('bob', 'POST', '/api/rooms/general/join', '{}'), '200 ok', 'he may join again');
@@ -110,7 +63,7 @@ GET /api/
 --- http_config eval: main::http('rooms2')
 --- config eval: $::Routes
 --- init
-%main::S = ();
+SecureChat::Rooms::forget();
 my ($st, $doc) = main::call('alice', 'POST', '/api/rooms', '{"name":"ops.team_2-x","title":"Ops \u00e9quipe"}');
 Test::More::is($st, 201, 'created: 201');
 Test::More::is_deeply([@{ $doc->{room} }{qw(name title kind role members)}],
@@ -153,7 +106,7 @@ GET /api/
 --- http_config eval: main::http('rooms3')
 --- config eval: $::Routes
 --- init
-%main::S = ();
+SecureChat::Rooms::forget();
 Test::More::is(main::create('alice', 'lobby'), '201 ok', 'lobby');
 Test::More::is(main::create('alice', 'hidden', kind => 'private'), '201 ok', 'hidden');
 Test::More::is(main::create('bob', 'bobs'), '201 ok', 'bobs');
@@ -178,7 +131,7 @@ GET /api/
 --- http_config eval: main::http('rooms4')
 --- config eval: $::Routes
 --- init
-%main::S = ();
+SecureChat::Rooms::forget();
 Test::More::is(main::create('alice', 'pub'), '201 ok', 'pub');
 Test::More::is(main::create('alice', 'priv', kind => 'private'), '201 ok', 'priv');
 Test::More::is(main::outcome('bob', 'GET', '/api/rooms/pub/members'), '403 not_member',
@@ -220,7 +173,7 @@ GET /api/
 --- http_config eval: main::http('rooms5', "securechat_room_members_max 2;\n    securechat_user_rooms_max 3;\n    securechat_rooms_max 3;\n")
 --- config eval: $::Routes
 --- init
-%main::S = ();
+SecureChat::Rooms::forget();
 Test::More::is(main::create('alice', 'a1'), '201 ok', 'a1');
 Test::More::is(main::outcome('bob', 'POST', '/api/rooms/a1/join', '{}'), '200 ok', 'bob: the second member');
 Test::More::is(main::outcome('carol', 'POST', '/api/rooms/a1/join', '{}'), '403 room_full', 'carol: the third');
@@ -245,14 +198,16 @@ GET /api/
 --- http_config eval: main::http('rooms6')
 --- config eval: $::Routes
 --- init
-%main::S = ();
+SecureChat::Rooms::forget();
 Test::More::is(main::create('alice', 'r6'), '201 ok', 'r6');
-for my $p ('/api/rooms/r6/dance', '/api/rooms/r6/join/more', '/api/rooms/r6', '/api/roomsx',
-           '/api/rooms//join', '/api/rooms/r6/', '/api/rooms/directory/x') {
+for my $p ('/api/rooms/r6/dance', '/api/rooms/r6/join/more', '/api/roomsx', '/api/rooms/Bad',
+           '/api/rooms/a/b/c', '/api/rooms/r6/', '/api/rooms/directory/x') {
     Test::More::is(main::outcome('alice', 'GET', $p), '404 not_found', "GET $p");
 }
 my ($st, $doc, $h) = main::call('alice', 'DELETE', '/api/rooms');
 Test::More::is("$st $doc->{error} $h->{allow}", '405 method_not_allowed GET, HEAD, POST', 'DELETE /api/rooms');
+($st, $doc, $h) = main::call('alice', 'GET', '/api/rooms/r6');
+Test::More::is("$st $h->{allow}", '405 DELETE', 'GET a room: only DELETE is there');
 ($st, $doc, $h) = main::call('alice', 'POST', '/api/rooms/directory', '{}');
 Test::More::is("$st $h->{allow}", '405 GET, HEAD', 'POST the directory');
 ($st, $doc, $h) = main::call('alice', 'GET', '/api/rooms/r6/join');
@@ -281,7 +236,7 @@ GET /api/
 --- http_config eval: main::http('rooms7')
 --- config eval: $::Routes
 --- init
-%main::S = ();
+SecureChat::Rooms::forget();
 Test::More::is(main::create('alice', 'kept', title => 'Kept'), '201 ok', 'kept');
 Test::More::is(main::create('alice', 'kept-private', kind => 'private'), '201 ok', 'kept-private');
 Test::More::is(main::outcome('bob', 'POST', '/api/rooms/kept/join', '{}'), '200 ok', 'bob joins kept');
