@@ -110,14 +110,15 @@ static ngx_int_t ngx_http_securechat_rooms_made_locked(
     ngx_http_securechat_rooms_limits_t *limits);
 static ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_apply_locked(
     ngx_http_securechat_rooms_ctx_t *ctx,
-    ngx_http_securechat_room_node_t *room,
+    ngx_http_securechat_room_node_t *room, ngx_str_t *user,
     ngx_http_securechat_rooms_record_t *rec,
     ngx_http_securechat_rooms_record_t *trec,
     ngx_http_securechat_rooms_act_t *act,
     ngx_http_securechat_rooms_limits_t *limits);
-static void ngx_http_securechat_rooms_ask(
-    ngx_http_securechat_room_node_t *room,
-    ngx_http_securechat_rooms_record_t *rec,
+static ngx_http_securechat_room_node_t *
+    ngx_http_securechat_rooms_visible_locked(
+    ngx_http_securechat_rooms_ctx_t *ctx, ngx_str_t *name, ngx_str_t *user,
+    ngx_http_securechat_rooms_record_t **recp,
     ngx_http_securechat_room_ask_t *ask);
 static ngx_int_t ngx_http_securechat_rooms_info(ngx_pool_t *pool,
     ngx_http_securechat_room_node_t *room,
@@ -298,105 +299,6 @@ done:
 
 
 ngx_http_securechat_rooms_rc_e
-ngx_http_securechat_rooms_join(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
-    ngx_str_t *name, ngx_http_securechat_rooms_limits_t *limits,
-    ngx_http_securechat_room_rc_e *why)
-{
-    ngx_http_securechat_rooms_rc_e       rc;
-    ngx_http_securechat_room_ask_t       ask;
-    ngx_http_securechat_rooms_ctx_t      ctx;
-    ngx_http_securechat_rooms_user_t    *un;
-    ngx_http_securechat_room_node_t     *room;
-    ngx_http_securechat_rooms_record_t  *rec;
-
-    ngx_http_securechat_rooms_ctx(shm_zone, &ctx);
-
-    ngx_shmtx_lock(&ctx.shpool->mutex);
-
-    room = ngx_http_securechat_rooms_find_locked(&ctx, name);
-    rec = room ? ngx_http_securechat_rooms_record_locked(room, user) : NULL;
-
-    ngx_http_securechat_rooms_ask(room, rec, &ask);
-
-    if (room == NULL
-        || (room->kind != NGX_HTTP_SECURECHAT_ROOM_PUBLIC
-            && ask.actor == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE))
-    {
-        rc = NGX_HTTP_SECURECHAT_ROOMS_NO_ROOM;
-        goto done;
-    }
-
-    *why = ngx_http_securechat_room_may(NGX_HTTP_SECURECHAT_ACT_JOIN, &ask);
-
-    if (*why != NGX_HTTP_SECURECHAT_ROOM_OK) {
-        rc = NGX_HTTP_SECURECHAT_ROOMS_REFUSED;
-        goto done;
-    }
-
-    un = ngx_http_securechat_rooms_user_locked(&ctx, user, 1);
-    if (un == NULL) {
-        rc = NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL;
-        goto done;
-    }
-
-    rc = ngx_http_securechat_rooms_enter_locked(&ctx, room, un, rec,
-                                        NGX_HTTP_SECURECHAT_ROOM_ROLE_MEMBER,
-                                        limits);
-
-done:
-
-    ngx_shmtx_unlock(&ctx.shpool->mutex);
-
-    return rc;
-}
-
-
-ngx_http_securechat_rooms_rc_e
-ngx_http_securechat_rooms_leave(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
-    ngx_str_t *name, ngx_http_securechat_room_rc_e *why)
-{
-    ngx_http_securechat_rooms_rc_e       rc;
-    ngx_http_securechat_room_ask_t       ask;
-    ngx_http_securechat_rooms_ctx_t      ctx;
-    ngx_http_securechat_room_node_t     *room;
-    ngx_http_securechat_rooms_record_t  *rec;
-
-    ngx_http_securechat_rooms_ctx(shm_zone, &ctx);
-
-    ngx_shmtx_lock(&ctx.shpool->mutex);
-
-    room = ngx_http_securechat_rooms_find_locked(&ctx, name);
-    rec = room ? ngx_http_securechat_rooms_record_locked(room, user) : NULL;
-
-    ngx_http_securechat_rooms_ask(room, rec, &ask);
-
-    if (room == NULL
-        || (room->kind != NGX_HTTP_SECURECHAT_ROOM_PUBLIC
-            && ask.actor == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE))
-    {
-        rc = NGX_HTTP_SECURECHAT_ROOMS_NO_ROOM;
-        goto done;
-    }
-
-    *why = ngx_http_securechat_room_may(NGX_HTTP_SECURECHAT_ACT_LEAVE, &ask);
-
-    if (*why != NGX_HTTP_SECURECHAT_ROOM_OK) {
-        rc = NGX_HTTP_SECURECHAT_ROOMS_REFUSED;
-        goto done;
-    }
-
-    ngx_http_securechat_rooms_drop_locked(&ctx, rec);
-    rc = NGX_HTTP_SECURECHAT_ROOMS_OK;
-
-done:
-
-    ngx_shmtx_unlock(&ctx.shpool->mutex);
-
-    return rc;
-}
-
-
-ngx_http_securechat_rooms_rc_e
 ngx_http_securechat_rooms_act(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
     ngx_str_t *name, ngx_http_securechat_rooms_act_t *act,
     ngx_http_securechat_rooms_limits_t *limits,
@@ -416,15 +318,9 @@ ngx_http_securechat_rooms_act(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
 
     ngx_shmtx_lock(&ctx.shpool->mutex);
 
-    room = ngx_http_securechat_rooms_find_locked(&ctx, name);
-    rec = room ? ngx_http_securechat_rooms_record_locked(room, user) : NULL;
-
-    ngx_http_securechat_rooms_ask(room, rec, &ask);
-
-    if (room == NULL
-        || (room->kind != NGX_HTTP_SECURECHAT_ROOM_PUBLIC
-            && ask.actor == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE))
-    {
+    room = ngx_http_securechat_rooms_visible_locked(&ctx, name, user, &rec,
+                                                    &ask);
+    if (room == NULL) {
         rc = NGX_HTTP_SECURECHAT_ROOMS_NO_ROOM;
         goto done;
     }
@@ -448,7 +344,8 @@ ngx_http_securechat_rooms_act(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
 
     *why = ngx_http_securechat_room_may(act->act, &ask);
 
-    if (ask.actor != NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE
+    if (act->target.len
+        && ask.actor != NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE
         && (*why == NGX_HTTP_SECURECHAT_ROOM_NOT_MEMBER
             || *why == NGX_HTTP_SECURECHAT_ROOM_BANNED
             || *why == NGX_HTTP_SECURECHAT_ROOM_ALREADY_MEMBER))
@@ -463,8 +360,8 @@ ngx_http_securechat_rooms_act(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
         goto done;
     }
 
-    rc = ngx_http_securechat_rooms_apply_locked(&ctx, room, rec, trec, act,
-                                                limits);
+    rc = ngx_http_securechat_rooms_apply_locked(&ctx, room, user, rec, trec,
+                                                act, limits);
 
 done:
 
@@ -478,7 +375,7 @@ done:
 
 static ngx_http_securechat_rooms_rc_e
 ngx_http_securechat_rooms_apply_locked(ngx_http_securechat_rooms_ctx_t *ctx,
-    ngx_http_securechat_room_node_t *room,
+    ngx_http_securechat_room_node_t *room, ngx_str_t *user,
     ngx_http_securechat_rooms_record_t *rec,
     ngx_http_securechat_rooms_record_t *trec,
     ngx_http_securechat_rooms_act_t *act,
@@ -488,6 +385,20 @@ ngx_http_securechat_rooms_apply_locked(ngx_http_securechat_rooms_ctx_t *ctx,
     ngx_http_securechat_rooms_user_t  *un;
 
     switch (act->act) {
+
+    case NGX_HTTP_SECURECHAT_ACT_JOIN:
+        un = ngx_http_securechat_rooms_user_locked(ctx, user, 1);
+        if (un == NULL) {
+            return NGX_HTTP_SECURECHAT_ROOMS_ZONE_FULL;
+        }
+
+        return ngx_http_securechat_rooms_enter_locked(ctx, room, un, rec,
+                                         NGX_HTTP_SECURECHAT_ROOM_ROLE_MEMBER,
+                                         limits);
+
+    case NGX_HTTP_SECURECHAT_ACT_LEAVE:
+        ngx_http_securechat_rooms_drop_locked(ctx, rec);
+        return NGX_HTTP_SECURECHAT_ROOMS_OK;
 
     case NGX_HTTP_SECURECHAT_ACT_INVITE:
         un = ngx_http_securechat_rooms_user_locked(ctx, &act->target, 1);
@@ -843,15 +754,9 @@ ngx_http_securechat_rooms_members(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
 
     ngx_shmtx_lock(&ctx.shpool->mutex);
 
-    room = ngx_http_securechat_rooms_find_locked(&ctx, name);
-    rec = room ? ngx_http_securechat_rooms_record_locked(room, user) : NULL;
-
-    ngx_http_securechat_rooms_ask(room, rec, &ask);
-
-    if (room == NULL
-        || (room->kind != NGX_HTTP_SECURECHAT_ROOM_PUBLIC
-            && ask.actor == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE))
-    {
+    room = ngx_http_securechat_rooms_visible_locked(&ctx, name, user, &rec,
+                                                    &ask);
+    if (room == NULL) {
         rc = NGX_HTTP_SECURECHAT_ROOMS_NO_ROOM;
         goto done;
     }
@@ -1105,15 +1010,30 @@ ngx_http_securechat_rooms_drop_locked(ngx_http_securechat_rooms_ctx_t *ctx,
 }
 
 
-static void
-ngx_http_securechat_rooms_ask(ngx_http_securechat_room_node_t *room,
-    ngx_http_securechat_rooms_record_t *rec,
+/*
+ * The room of that name as user may know of it, with user's record and
+ * what the rules ask of them: NULL when there is none, or when it is not
+ * public and user is not in it (its existence is the members' to know).
+ */
+
+static ngx_http_securechat_room_node_t *
+ngx_http_securechat_rooms_visible_locked(ngx_http_securechat_rooms_ctx_t *ctx,
+    ngx_str_t *name, ngx_str_t *user,
+    ngx_http_securechat_rooms_record_t **recp,
     ngx_http_securechat_room_ask_t *ask)
 {
+    ngx_http_securechat_room_node_t     *room;
+    ngx_http_securechat_rooms_record_t  *rec;
+
     ngx_memzero(ask, sizeof(ngx_http_securechat_room_ask_t));
 
+    room = ngx_http_securechat_rooms_find_locked(ctx, name);
+    rec = room ? ngx_http_securechat_rooms_record_locked(room, user) : NULL;
+
+    *recp = rec;
+
     if (room == NULL) {
-        return;
+        return NULL;
     }
 
     ask->kind = room->kind;
@@ -1127,6 +1047,14 @@ ngx_http_securechat_rooms_ask(ngx_http_securechat_room_node_t *room,
         ask->actor_banned = rec->banned;
         ask->actor_muted = rec->muted;
     }
+
+    if (room->kind != NGX_HTTP_SECURECHAT_ROOM_PUBLIC
+        && ask->actor == NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE)
+    {
+        return NULL;
+    }
+
+    return room;
 }
 
 

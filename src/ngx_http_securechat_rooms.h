@@ -47,9 +47,9 @@ typedef enum {
 
 
 /*
- * What a member does to another user or to the room (the acts of
- * ngx_http_securechat_room.h from INVITE on).  Unban and unmute are BAN
- * and MUTE undone: the same rule allows both.
+ * What a user does in a room (an act of ngx_http_securechat_room.h other
+ * than READ and POST).  Unban and unmute are BAN and MUTE undone: the
+ * same rule allows both.
  */
 typedef struct {
     ngx_http_securechat_room_act_e      act;
@@ -97,19 +97,11 @@ ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_create(
     ngx_str_t *title, ngx_http_securechat_room_kind_e kind,
     ngx_http_securechat_rooms_limits_t *limits);
 
-ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_join(
-    ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *name,
-    ngx_http_securechat_rooms_limits_t *limits,
-    ngx_http_securechat_room_rc_e *why);
-
-ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_leave(
-    ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *name,
-    ngx_http_securechat_room_rc_e *why);
-
 /*
- * act on a room whose member user is; the target, when there is one, is a
- * user of the users file (the caller checks).  *why says which rule
- * refused (REFUSED).
+ * user acts on a room: joins, leaves, or acts on another user or on the
+ * room itself; the target, when there is one, is a user of the users file
+ * (the caller checks).  *why says which rule refused (REFUSED, and
+ * REFUSED_TARGET when the rule is about the target).
  */
 ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_act(
     ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *name,

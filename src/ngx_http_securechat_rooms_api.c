@@ -76,8 +76,6 @@ static ngx_int_t ngx_http_securechat_rooms_public(ngx_http_request_t *r,
 static ngx_int_t ngx_http_securechat_rooms_members_list(
     ngx_http_request_t *r, ngx_http_securechat_ctx_t *ctx);
 static void ngx_http_securechat_rooms_create_body(ngx_http_request_t *r);
-static void ngx_http_securechat_rooms_join_body(ngx_http_request_t *r);
-static void ngx_http_securechat_rooms_leave_body(ngx_http_request_t *r);
 static void ngx_http_securechat_rooms_act_body(ngx_http_request_t *r);
 static void ngx_http_securechat_rooms_direct_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_securechat_rooms_delete(ngx_http_request_t *r,
@@ -94,10 +92,8 @@ static void ngx_http_securechat_rooms_acted(ngx_http_request_t *r,
       NGX_HTTP_SECURECHAT_ACT_ ## act, undo, done }
 
 static ngx_http_securechat_rooms_route_t  ngx_http_securechat_rooms_routes[] = {
-    { ngx_string("join"), NULL, ngx_http_securechat_rooms_join_body,
-      NGX_HTTP_SECURECHAT_ACT_JOIN, 0, NULL },
-    { ngx_string("leave"), NULL, ngx_http_securechat_rooms_leave_body,
-      NGX_HTTP_SECURECHAT_ACT_LEAVE, 0, NULL },
+    ngx_http_securechat_rooms_act_route("join", JOIN, 0, "joined"),
+    ngx_http_securechat_rooms_act_route("leave", LEAVE, 0, "left"),
     { ngx_string("members"), ngx_http_securechat_rooms_members_list, NULL,
       NGX_HTTP_SECURECHAT_ACT_READ, 0, NULL },
     ngx_http_securechat_rooms_act_route("invite", INVITE, 0, "invited"),
@@ -753,68 +749,6 @@ ngx_http_securechat_rooms_create_body(ngx_http_request_t *r)
 }
 
 
-static void
-ngx_http_securechat_rooms_join_body(ngx_http_request_t *r)
-{
-    ngx_http_securechat_ctx_t        *ctx;
-    ngx_http_securechat_rooms_rc_e    rc;
-    ngx_http_securechat_room_rc_e     why;
-    ngx_http_securechat_main_conf_t  *smcf;
-
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
-
-    if (ngx_http_securechat_rooms_begin(r, ctx, NULL, 0) != NGX_OK) {
-        return;
-    }
-
-    why = NGX_HTTP_SECURECHAT_ROOM_OK;
-
-    rc = ngx_http_securechat_rooms_join(smcf->shm_zone, &ctx->session.user,
-                                        &ctx->room, &smcf->room_limits, &why);
-    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
-        ngx_http_finalize_request(r,
-                             ngx_http_securechat_rooms_refusal(r, rc, why));
-        return;
-    }
-
-    ngx_http_finalize_request(r,
-        ngx_http_securechat_send_json(r, NGX_HTTP_OK,
-                                      json_pack("{s:b}", "ok", 1)));
-}
-
-
-static void
-ngx_http_securechat_rooms_leave_body(ngx_http_request_t *r)
-{
-    ngx_http_securechat_ctx_t        *ctx;
-    ngx_http_securechat_rooms_rc_e    rc;
-    ngx_http_securechat_room_rc_e     why;
-    ngx_http_securechat_main_conf_t  *smcf;
-
-    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
-    ctx = ngx_http_get_module_ctx(r, ngx_http_securechat_module);
-
-    if (ngx_http_securechat_rooms_begin(r, ctx, NULL, 0) != NGX_OK) {
-        return;
-    }
-
-    why = NGX_HTTP_SECURECHAT_ROOM_OK;
-
-    rc = ngx_http_securechat_rooms_leave(smcf->shm_zone, &ctx->session.user,
-                                         &ctx->room, &why);
-    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
-        ngx_http_finalize_request(r,
-                             ngx_http_securechat_rooms_refusal(r, rc, why));
-        return;
-    }
-
-    ngx_http_finalize_request(r,
-        ngx_http_securechat_send_json(r, NGX_HTTP_OK,
-                                      json_pack("{s:b}", "ok", 1)));
-}
-
-
 /* the other user of an act or a direct room: a user of the users file */
 
 static ngx_int_t
@@ -839,7 +773,7 @@ ngx_http_securechat_rooms_target(ngx_http_request_t *r,
 }
 
 
-/* every POST route that acts on another user or on the room */
+/* every POST route that acts: join, leave, on another user, on the room */
 
 static void
 ngx_http_securechat_rooms_act_body(ngx_http_request_t *r)
@@ -868,7 +802,14 @@ ngx_http_securechat_rooms_act_body(ngx_http_request_t *r)
     act.act = route->act;
     act.undo = route->undo;
 
-    if (act.act == NGX_HTTP_SECURECHAT_ACT_RENAME) {
+    if (act.act == NGX_HTTP_SECURECHAT_ACT_JOIN
+        || act.act == NGX_HTTP_SECURECHAT_ACT_LEAVE)
+    {
+        if (ngx_http_securechat_rooms_begin(r, ctx, NULL, 0) != NGX_OK) {
+            return;
+        }
+
+    } else if (act.act == NGX_HTTP_SECURECHAT_ACT_RENAME) {
         if (ngx_http_securechat_rooms_begin(r, ctx, title, 1) != NGX_OK) {
             return;
         }
