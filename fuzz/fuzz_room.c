@@ -19,6 +19,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int fuzz_room_name_ok(const uint8_t *s, size_t len);
+static void fuzz_room_path(const uint8_t *data, size_t size);
 
 
 int
@@ -41,11 +42,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    /* first byte: where the two names split */
-
     if (size == 0) {
         return 0;
     }
+
+    fuzz_room_path(data, size);
+
+    /* first byte: where the two names split */
 
     split = data[0] % size;
     data++;
@@ -104,4 +107,49 @@ fuzz_room_name_ok(const uint8_t *s, size_t len)
     }
 
     return 1;
+}
+
+
+/*
+ * The first byte says how much of the rest is the location's name; a
+ * split's segments must be non-empty, inside the URI, after the base,
+ * and hold no "/".
+ */
+
+static void
+fuzz_room_path(const uint8_t *data, size_t size)
+{
+    size_t                           base_len, n;
+    const uint8_t                   *uri;
+    ngx_http_securechat_room_path_t  path;
+
+    base_len = data[0] % size;
+    uri = data + 1;
+    n = size - 1;
+
+    if (base_len > n) {
+        base_len = n;
+    }
+
+    if (ngx_http_securechat_room_path_split(uri, base_len, uri, n, &path)
+        != 0)
+    {
+        if (path.name != NULL || path.action != NULL) {
+            abort();
+        }
+
+        return;
+    }
+
+    if ((path.name != NULL
+         && (path.name_len == 0 || path.name < uri + (base_len ? base_len - 1 : 0)
+             || path.name + path.name_len > uri + n
+             || memchr(path.name, '/', path.name_len) != NULL))
+        || (path.action != NULL
+            && (path.name == NULL || path.action_len == 0
+                || path.action + path.action_len != uri + n
+                || memchr(path.action, '/', path.action_len) != NULL)))
+    {
+        abort();
+    }
 }

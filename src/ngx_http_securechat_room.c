@@ -45,6 +45,62 @@ static const char *const  ngx_http_securechat_room_codes[] = {
 
 
 int
+ngx_http_securechat_room_path_split(const unsigned char *base,
+    size_t base_len, const unsigned char *uri, size_t uri_len,
+    ngx_http_securechat_room_path_t *path)
+{
+    const unsigned char  *p, *last, *start;
+
+    memset(path, 0, sizeof(ngx_http_securechat_room_path_t));
+
+    if (base_len && base[base_len - 1] == '/') {
+        base_len--;
+    }
+
+    if (uri_len < base_len || memcmp(uri, base, base_len) != 0) {
+        return -1;
+    }
+
+    p = uri + base_len;
+    last = uri + uri_len;
+
+    if (p == last || (*p == '/' && p + 1 == last)) {
+        return 0;
+    }
+
+    if (*p++ != '/') {
+        return -1;      /* "/api/roomsx" under "/api/rooms" */
+    }
+
+    for (start = p; p < last && *p != '/'; p++) { /* void */ }
+
+    if (p == start) {
+        return -1;
+    }
+
+    path->name = start;
+    path->name_len = p - start;
+
+    if (p == last) {
+        return 0;
+    }
+
+    for (start = ++p; p < last && *p != '/'; p++) { /* void */ }
+
+    if (p != last || p == start) {
+        path->name = NULL;
+        path->name_len = 0;
+        return -1;
+    }
+
+    path->action = start;
+    path->action_len = p - start;
+
+    return 0;
+}
+
+
+int
 ngx_http_securechat_room_name_ok(const unsigned char *name, size_t len)
 {
     size_t         i;

@@ -86,6 +86,26 @@ typedef struct {
 } ngx_http_securechat_room_ask_t;
 
 
+/* a rooms route's path, after the location's own name: see path_split() */
+typedef struct {
+    const unsigned char              *name;      /* NULL: the collection */
+    size_t                            name_len;
+    const unsigned char              *action;    /* NULL: the room itself */
+    size_t                            action_len;
+} ngx_http_securechat_room_path_t;
+
+
+/*
+ * Splits uri (nginx's decoded, normalized one) after base, the location's
+ * name (a trailing "/" of it ignored): "" or "/" is the collection,
+ * "/NAME" a room, "/NAME/ACTION" a route on it.  0, or -1 when uri does
+ * not begin with base or has an empty or a third segment.  Names are not
+ * checked here: see name_ok().
+ */
+int ngx_http_securechat_room_path_split(const unsigned char *base,
+    size_t base_len, const unsigned char *uri, size_t uri_len,
+    ngx_http_securechat_room_path_t *path);
+
 /* 1 if name is 1..64 of [a-z0-9._-], and not "." or ".." */
 int ngx_http_securechat_room_name_ok(const unsigned char *name, size_t len);
 

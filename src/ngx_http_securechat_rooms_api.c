@@ -224,70 +224,30 @@ named:
 }
 
 
-/*
- * The path after the location's own name: "" or "/" (the collection),
- * "/NAME" or "/NAME/ACTION".  Anything else (more segments, an empty one,
- * a location whose name is a regex) is not a route.  The URI is nginx's
- * decoded and normalized one, so "." and ".." never reach here as names.
- */
+/* the path after the location's name: nginx's decoded, normalized URI */
 
 static ngx_int_t
 ngx_http_securechat_rooms_split(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *action)
 {
-    u_char                    *p, *last, *start;
-    ngx_str_t                  base;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_securechat_room_path_t   path;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    base = clcf->name;
+    /* a regex location's name is no prefix of its URIs: nothing matches */
 
-    if (base.len && base.data[base.len - 1] == '/') {
-        base.len--;
-    }
-
-    if (r->uri.len < base.len
-        || ngx_strncmp(r->uri.data, base.data, base.len) != 0)
+    if (ngx_http_securechat_room_path_split(clcf->name.data, clcf->name.len,
+                                            r->uri.data, r->uri.len, &path)
+        != 0)
     {
         return NGX_DECLINED;
     }
 
-    p = r->uri.data + base.len;
-    last = r->uri.data + r->uri.len;
-
-    ngx_str_null(name);
-    ngx_str_null(action);
-
-    if (p == last || (*p == '/' && p + 1 == last)) {
-        return NGX_OK;
-    }
-
-    if (*p++ != '/') {
-        return NGX_DECLINED;
-    }
-
-    for (start = p; p < last && *p != '/'; p++) { /* void */ }
-
-    if (p == start) {
-        return NGX_DECLINED;
-    }
-
-    name->data = start;
-    name->len = p - start;
-
-    if (p == last) {
-        return NGX_OK;
-    }
-
-    for (start = ++p; p < last && *p != '/'; p++) { /* void */ }
-
-    if (p != last || p == start) {
-        return NGX_DECLINED;
-    }
-
-    action->data = start;
-    action->len = p - start;
+    name->data = (u_char *) path.name;
+    name->len = path.name_len;
+    action->data = (u_char *) path.action;
+    action->len = path.action_len;
 
     return NGX_OK;
 }

@@ -7,6 +7,7 @@
 
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -60,6 +61,7 @@ static void test_may_moderate(void **state);
 static void test_may_own(void **state);
 static void test_may_direct(void **state);
 static void test_rc_codes(void **state);
+static void test_path_split(void **state);
 
 
 static ngx_http_securechat_room_ask_t
@@ -495,6 +497,56 @@ test_rc_codes(void **state)
 }
 
 
+/* "name|action" of a split, "-" for none, or "refused" */
+
+static const char *
+t_split(const char *base, const char *uri)
+{
+    static char                      out[256];
+    ngx_http_securechat_room_path_t  path;
+
+    if (ngx_http_securechat_room_path_split(U(base), U(uri), &path) != 0) {
+        return "refused";
+    }
+
+    snprintf(out, sizeof(out), "%.*s|%.*s",
+             path.name ? (int) path.name_len : 1,
+             path.name ? (const char *) path.name : "-",
+             path.action ? (int) path.action_len : 1,
+             path.action ? (const char *) path.action : "-");
+
+    return out;
+}
+
+
+static void
+test_path_split(void **state)
+{
+    (void) state;
+
+    assert_string_equal(t_split("/api/rooms", "/api/rooms"), "-|-");
+    assert_string_equal(t_split("/api/rooms", "/api/rooms/"), "-|-");
+    assert_string_equal(t_split("/api/rooms/", "/api/rooms/"), "-|-");
+    assert_string_equal(t_split("/api/rooms", "/api/rooms/ops"), "ops|-");
+    assert_string_equal(t_split("/api/rooms/", "/api/rooms/ops"), "ops|-");
+    assert_string_equal(t_split("/api/rooms", "/api/rooms/ops/join"),
+                        "ops|join");
+    assert_string_equal(t_split("/r", "/r/a.b/members"), "a.b|members");
+
+    /* another location's path, or one that only begins like it */
+    assert_string_equal(t_split("/api/rooms", "/api/roomsx"), "refused");
+    assert_string_equal(t_split("/api/rooms", "/api/room"), "refused");
+    assert_string_equal(t_split("/api/rooms", "/api/other/x"), "refused");
+    assert_string_equal(t_split("~ ^/api/r", "/api/rooms"), "refused");
+
+    /* empty segments and a third one */
+    assert_string_equal(t_split("/api/rooms", "/api/rooms//join"), "refused");
+    assert_string_equal(t_split("/api/rooms", "/api/rooms/ops/"), "refused");
+    assert_string_equal(t_split("/api/rooms", "/api/rooms/a/b/c"), "refused");
+    assert_string_equal(t_split("/api/rooms", "/api/rooms/a/b/"), "refused");
+}
+
+
 int
 main(void)
 {
@@ -515,6 +567,7 @@ main(void)
         cmocka_unit_test(test_may_own),
         cmocka_unit_test(test_may_direct),
         cmocka_unit_test(test_rc_codes),
+        cmocka_unit_test(test_path_split),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
