@@ -214,6 +214,9 @@ Test::More::is("$st $h->{allow}", '405 GET, HEAD', 'POST the directory');
 Test::More::is("$st $h->{allow}", '405 POST', 'GET a join');
 ($st, $doc, $h) = main::call('alice', 'PUT', '/api/rooms/r6/members', '{}');
 Test::More::is("$st $h->{allow}", '405 GET, HEAD', 'PUT the members');
+my ($hst, $hh, $hbody) = SecureChat::Test::http_request('HEAD', '/api/rooms',
+    { Cookie => "sc_session=$SecureChat::Rooms::Session{alice}[0]" });
+Test::More::is("$hst " . ($hbody // ''), '200 ', 'HEAD my rooms: 200, no body');
 Test::More::is(main::outcome(undef, 'GET', '/api/rooms'), '401 unauthorized', 'my rooms without a session');
 Test::More::is(main::outcome(undef, 'GET', '/api/rooms/directory'), '401 unauthorized', 'the directory without one');
 Test::More::is(main::outcome(undef, 'POST', '/api/rooms', '{"name":"n1"}'), '401 unauthorized', 'create without one');

@@ -15,7 +15,7 @@ our @EXPORT_OK = qw(http_config forget call outcome names create);
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
-my %Session;     # user => [cookie, csrf]
+our %Session;    # user => [cookie, csrf]
 
 sub http_config {
     my ($zone, $extra) = @_;
