@@ -1251,10 +1251,10 @@ ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
     size_t                           iv_len, tag_len, ct_len, aad_len, rlen;
     json_t                          *doc, *val, *type, *rm, *n, *iv, *ct,
                                     *tag;
-    const unsigned char             *rname;
     uint64_t                         counter;
     const char                      *key;
     json_error_t                     err;
+    const unsigned char             *rname;
     ngx_http_securechat_chat_rc_e    rc;
     unsigned char                    ivb[NGX_HTTP_SECURECHAT_IV_LEN + 3];
     unsigned char                    tagb[NGX_HTTP_SECURECHAT_TAG_LEN + 3];

@@ -41,6 +41,7 @@
 #define T_BUF      (64 * 1024)
 #define T_CONN     "c-1.x~Y_9"
 #define T_SENDER   "alice"
+#define T_TEXT     "h\xc3\xa9llo, world"
 #define T_ROOM     "general"
 #define T_EPOCH    0x0123456789abcdefULL
 
@@ -50,7 +51,10 @@
 
 /* a chat frame's start, for the frames written out by hand */
 #define T_CHAT     "{\"type\":\"chat\",\"room\":\"general\","
-#define T_TEXT     "h\xc3\xa9llo, world"
+
+/* one character more than a room name may have */
+#define T_ROOM65                                                            \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 
 /* where the client frame calls write the room they open */
@@ -1371,6 +1375,33 @@ test_envelope_refusals(void **state)
     assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf,
                                                        T_BUF), 0);
 
+    /* a room that could be no room's, or none */
+    bad = in;
+    bad.room = (const unsigned char *) "General";
+    assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf,
+                                                       T_BUF),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+    bad.room = (const unsigned char *) "..";
+    bad.room_len = 2;
+    assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf,
+                                                       T_BUF),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+    bad.room = NULL;
+    assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf,
+                                                       T_BUF),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+
+    /* the longest room and sender fit the size given for them */
+    bad = in;
+    bad.room = (const unsigned char *) T_ROOM65;
+    bad.room_len = 64;
+    bad.sender = (const unsigned char *) T_ROOM65;
+    bad.sender_len = 64;
+    len = ngx_http_securechat_envelope_size(64, 64, in.text_len);
+    assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf, len),
+                     0);
+    ngx_http_securechat_envelope_clear(&env);
+
     bad = in;
     bad.id = NGX_HTTP_SECURECHAT_JSON_INT_MAX + 1;
     assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf,
@@ -1680,10 +1711,6 @@ test_chat_bad_tag(void **state)
 
 #define T_IV   "AAAAAAAAAAAAAAAA"
 #define T_TAG  "AAAAAAAAAAAAAAAAAAAAAA"
-
-/* one character more than a room name may have */
-#define T_ROOM65                                                            \
-    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
 
 static void
