@@ -94,19 +94,25 @@
 #define SL_M_TYPE       0
 #define SL_M_V          1
 #define SL_M_ID         2
-#define SL_M_HDR        3
-#define SL_M_IV         4
-#define SL_M_CT         5
-#define SL_M_TAG        6
-#define SL_M_SIG        7
-#define SL_M_WK         8
-#define SL_M_N          9
-#define SL_M_STRINGS    0x1f9     /* all but v and id are strings */
+#define SL_M_ROOM       3
+#define SL_M_EPOCH      4
+#define SL_M_HDR        5
+#define SL_M_IV         6
+#define SL_M_CT         7
+#define SL_M_TAG        8
+#define SL_M_SIG        9
+#define SL_M_WK         10
+#define SL_M_N          11
+#define SL_M_STRINGS    0x7f9     /* all but v and id are strings */
+
+/* every message is general's until rooms scope delivery */
+#define SL_ROOM         "general"
 
 /*
  * The first 24 base64url characters of hdr are its first 18 bytes:
- * version, id, ts and the first byte of F(sender).  The rest is the same
- * for every message of one sender under one server key.
+ * version, id, ts and the first byte of the epoch.  The rest (epoch,
+ * room, sender, key, algorithms) is the same for every message of one
+ * sender under one server key in one history.
  */
 #define SL_HDR_HEAD     24
 
@@ -140,6 +146,8 @@ typedef struct {
     char            cookie[256];
     char            csrf[128];
     char            conn_id[NGX_HTTP_SECURECHAT_CONN_ID_MAX + 1];
+    char            epoch[NGX_HTTP_SECURECHAT_EPOCH_LEN];  /* the hello's */
+    uint64_t        epoch_v;
     ngx_http_securechat_channel_t  chan;
     int             verified;     /* first message signature checked */
     /* subscriber results */
@@ -216,8 +224,9 @@ static const char  *sl_label = "";
 static uint64_t     sl_max_msgs = 200000;
 static unsigned     sl_run_id;
 static uint64_t     sl_words;
-static const char  *sl_msg_keys[SL_M_N] = { "type", "v", "id", "hdr", "iv",
-                                            "ct", "tag", "sig", "wk" };
+static const char  *sl_msg_keys[SL_M_N] = { "type", "v", "id", "room",
+                                            "epoch", "hdr", "iv", "ct", "tag",
+                                            "sig", "wk" };
 static signed char  sl_b64[256];          /* base64url value, or -1 */
 
 /* state */
@@ -316,7 +325,7 @@ static void sl_on_payload(sl_conn_t *c, const unsigned char *p, size_t len,
 static int sl_sc_hello(sl_conn_t *c, json_t *j);
 static int sl_sc_message(sl_conn_t *c, const char **s, size_t *sl,
     uint64_t now);
-static int sl_sc_hdr_check(const unsigned char *h, size_t len);
+static int sl_sc_hdr_check(sl_conn_t *c, const unsigned char *h, size_t len);
 static void sl_sc_check(const sl_pend_t *d);
 static void sl_sc_sweep(int all);
 static void sl_sc_acked(sl_conn_t *c, const unsigned char *body,
@@ -1577,7 +1586,7 @@ sl_sc_hello(sl_conn_t *c, json_t *j)
     unsigned char                   bytes[2048], sk[512];
     ngx_http_securechat_hello_in_t  in;
 
-    if (json_integer_value(json_object_get(j, "v")) != 1) {
+    if (json_integer_value(json_object_get(j, "v")) != 2) {
         return -1;
     }
 
@@ -1637,6 +1646,10 @@ sl_sc_hello(sl_conn_t *c, json_t *j)
 
     in.epoch = strtoull(s, NULL, 16);
 
+    /* the history every message of this connection must be of */
+    memcpy(c->epoch, s, NGX_HTTP_SECURECHAT_EPOCH_LEN);
+    c->epoch_v = in.epoch;
+
     if (ngx_http_securechat_hello_signed_bytes(&in, sl_sig_alg, wrapped, wlen,
                                                bytes, sizeof(bytes), &blen)
         != NGX_HTTP_SECURECHAT_ENV_OK)
@@ -1689,9 +1702,11 @@ sl_be64(const unsigned char *p)
 /*
  * One message frame, fast-path members in s/sl: 0, or -1 (bad).
  *
- * Every delivery: the members' types and lengths, hdr's first 18 bytes
- * (version 1, the id, which the JSON "id" must copy) and the rest of hdr
- * equal to that of a message already verified and decrypted, then the
+ * Every delivery: the members' types and lengths, the room and epoch
+ * copies (general, the hello's), hdr's first 18 bytes (version 2, the id,
+ * which the JSON "id" must copy) and the rest of hdr equal to that of a
+ * message already verified and decrypted, hence of the same epoch and
+ * room as the copies claim, then the
  * delivery is counted by the id.  A sample is decrypted as well (the
  * first message of each connection and 1 in --decrypt-every, staggered
  * by connection so that each message is opened by some subscriber), and
@@ -1716,8 +1731,13 @@ sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, uint64_t now)
     t = 0;
 
     /* the shape: wrong lengths cannot decode to the right sizes */
-    if (sl[SL_M_V] != 1 || s[SL_M_V][0] != '1'
+    if (sl[SL_M_V] != 1 || s[SL_M_V][0] != '2'
         || sl[SL_M_ID] == 0 || sl[SL_M_ID] > 19
+        || sl[SL_M_ROOM] != sizeof(SL_ROOM) - 1
+        || memcmp(s[SL_M_ROOM], SL_ROOM, sizeof(SL_ROOM) - 1) != 0
+        || sl[SL_M_EPOCH] != NGX_HTTP_SECURECHAT_EPOCH_LEN
+        || memcmp(s[SL_M_EPOCH], c->epoch, NGX_HTTP_SECURECHAT_EPOCH_LEN)
+           != 0
         || sl[SL_M_HDR] <= SL_HDR_HEAD
         || sl[SL_M_HDR] > sl_b64len(sizeof(hdr))
         || sl[SL_M_IV] != sl_b64len(NGX_HTTP_SECURECHAT_IV_LEN)
@@ -1740,7 +1760,7 @@ sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, uint64_t now)
 
     /* the id that counts is the authenticated one, in hdr */
     if (sl_b64url_dec(s[SL_M_HDR], SL_HDR_HEAD, hdr, 18) != 18
-        || hdr[0] != 1 || sl_be64(hdr + 1) != id)
+        || hdr[0] != 2 || sl_be64(hdr + 1) != id)
     {
         return -1;
     }
@@ -1769,9 +1789,9 @@ sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, uint64_t now)
     ctl = sl_b64url_dec(s[SL_M_CT], sl[SL_M_CT], ct, sizeof(ct));
     tagl = sl_b64url_dec(s[SL_M_TAG], sl[SL_M_TAG], tag, sizeof(tag));
 
-    if (hl < 17 || ivl != NGX_HTTP_SECURECHAT_IV_LEN || ctl < 0
+    if (hl < 25 || ivl != NGX_HTTP_SECURECHAT_IV_LEN || ctl < 0
         || tagl != NGX_HTTP_SECURECHAT_TAG_LEN
-        || sl_sc_hdr_check(hdr, hl) != 0)
+        || sl_sc_hdr_check(c, hdr, hl) != 0)
     {
         return -1;
     }
@@ -1912,25 +1932,31 @@ count:
 
 
 /*
- * hdr after version, id and ts: F(sender) F(server_key_id)
- * F("AES-256-GCM") F("AES-256-KW") F(sig_alg), nothing left over, each
- * the one expected (our publisher, the server's key).
+ * hdr after version, id and ts: u64(epoch) F(room) F(sender)
+ * F(server_key_id) F("AES-256-GCM") F("AES-256-KW") F(sig_alg), nothing
+ * left over, each the one expected (the hello's epoch, general, our
+ * publisher, the server's key).
  */
 static int
-sl_sc_hdr_check(const unsigned char *h, size_t len)
+sl_sc_hdr_check(sl_conn_t *c, const unsigned char *h, size_t len)
 {
     int          i;
     size_t       pos, flen;
-    const char  *want[5];
+    const char  *want[6];
 
-    want[0] = sl_pub_user;
-    want[1] = sl_server_key_id;
-    want[2] = NGX_HTTP_SECURECHAT_ALG_ENC;
-    want[3] = NGX_HTTP_SECURECHAT_ALG_KW;
-    want[4] = sl_sig_alg;
-    pos = 17;
+    if (len < 25 || sl_be64(h + 17) != c->epoch_v) {
+        return -1;
+    }
 
-    for (i = 0; i < 5; i++) {
+    want[0] = SL_ROOM;
+    want[1] = sl_pub_user;
+    want[2] = sl_server_key_id;
+    want[3] = NGX_HTTP_SECURECHAT_ALG_ENC;
+    want[4] = NGX_HTTP_SECURECHAT_ALG_KW;
+    want[5] = sl_sig_alg;
+    pos = 25;
+
+    for (i = 0; i < 6; i++) {
         if (len < pos + 4) {
             return -1;
         }

@@ -2,9 +2,10 @@
 /*
  * libFuzzer target: ngx_http_securechat_client_frame_open() on arbitrary
  * frames for a fixed connection (SK = 00 01 .. 1f, id "fuzz-conn", no frame
- * accepted yet), then a round trip: the input as a text, sealed as frame 1,
- * must open to the same text, must not open twice, and must not open once
- * any single byte of the frame is changed.
+ * accepted yet); a frame that opens names a valid room.  Then a round trip:
+ * the input as a text, sealed as frame 1 for "general", must open to the
+ * same text and room, must not open twice, and must not open once any
+ * single byte of the frame is changed.
  */
 
 
@@ -14,10 +15,12 @@
 #include <string.h>
 
 #include "ngx_http_securechat_envelope.h"
+#include "ngx_http_securechat_room.h"
 
 
 #define FUZZ_TEXT_MAX  4096
 #define FUZZ_CONN      "fuzz-conn"
+#define FUZZ_ROOM      "general"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -30,6 +33,8 @@ static ngx_http_securechat_chat_rc_e fuzz_client_frame_open(
 
 static unsigned char  fuzz_frame[2 * FUZZ_TEXT_MAX + 256];
 static unsigned char  fuzz_text[FUZZ_TEXT_MAX];
+static unsigned char  fuzz_room[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
+static size_t         fuzz_room_len;
 
 
 int
@@ -71,7 +76,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_client_frame_session(&s);
 
     if (ngx_http_securechat_client_frame_seal(s.chat_key,
-            (const unsigned char *) FUZZ_CONN, sizeof(FUZZ_CONN) - 1, 1, iv,
+            (const unsigned char *) FUZZ_CONN, sizeof(FUZZ_CONN) - 1,
+            (const unsigned char *) FUZZ_ROOM, sizeof(FUZZ_ROOM) - 1, 1, iv,
             data, size, fuzz_frame, sizeof(fuzz_frame), &len)
         != NGX_HTTP_SECURECHAT_ENV_OK)
     {
@@ -93,7 +99,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (fuzz_client_frame_open(&s, fuzz_frame, len, fuzz_text, &text_len)
         != NGX_HTTP_SECURECHAT_CHAT_OK
-        || text_len != size || memcmp(fuzz_text, data, size) != 0)
+        || text_len != size || memcmp(fuzz_text, data, size) != 0
+        || fuzz_room_len != sizeof(FUZZ_ROOM) - 1
+        || memcmp(fuzz_room, FUZZ_ROOM, fuzz_room_len) != 0)
     {
         abort();
     }
@@ -126,11 +134,20 @@ fuzz_client_frame_open(ngx_http_securechat_channel_t *s, const uint8_t *frame,
 
     rc = ngx_http_securechat_client_frame_open(s,
              (const unsigned char *) FUZZ_CONN, sizeof(FUZZ_CONN) - 1,
-             frame, len, text, FUZZ_TEXT_MAX, text_len);
+             frame, len, fuzz_room, &fuzz_room_len, text, FUZZ_TEXT_MAX,
+             text_len);
 
     if (rc < NGX_HTTP_SECURECHAT_CHAT_OK
         || rc > NGX_HTTP_SECURECHAT_CHAT_ERROR
         || rc == NGX_HTTP_SECURECHAT_CHAT_ERROR)
+    {
+        abort();
+    }
+
+    /* an opened frame names a valid room, whatever the input */
+
+    if (rc == NGX_HTTP_SECURECHAT_CHAT_OK
+        && !ngx_http_securechat_room_name_ok(fuzz_room, fuzz_room_len))
     {
         abort();
     }

@@ -220,6 +220,7 @@ function onGap(g) {
 
 const SERVER_ERRORS = {
     empty_message: "The message was empty.",
+    no_such_room: "The server has no such room.",
     bad_characters: "The message has control characters the server "
         + "refuses.",
     throttled: "The server is overloaded: that message was dropped. Try "

@@ -10,7 +10,9 @@
 const enc = new TextEncoder();
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;         // 2^53 - 1
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
+// until rooms scope delivery, the one room every message is posted in
+export const ROOM_GENERAL = "general";
 export const WRAP_ALG = "RSA-OAEP-SHA256";
 export const ENC_ALG = "AES-256-GCM";
 export const KW_ALG = "AES-256-KW";
@@ -137,9 +139,9 @@ export function u64(n) {
 }
 
 /* A history epoch (16 lowercase hex digits) as its u64 bytes. */
-export function epochBytes(epoch) {
+export function epochBytes(epoch, code = "bad_hello") {
     if (typeof epoch !== "string" || !/^[0-9a-f]{16}$/.test(epoch)) {
-        fail("bad_hello", "malformed epoch");
+        fail(code, "malformed epoch");
     }
     const out = new Uint8Array(8);
     for (let i = 0; i < 8; i++) {
@@ -151,7 +153,7 @@ export function epochBytes(epoch) {
 /* Hello signed bytes (section 6); wrappedSk as raw bytes. */
 export function helloSignedBytes(h, wrappedSk) {
     return concat([
-        field("securechat v1 hello"), field(h.conn), u64(h.ts),
+        field("securechat v2 hello"), field(h.conn), u64(h.ts),
         epochBytes(h.epoch), field(h.server_key_id), field(h.client_key_id),
         field(h.sig_alg),
         field(WRAP_ALG), field(wrappedSk),
@@ -160,31 +162,41 @@ export function helloSignedBytes(h, wrappedSk) {
 
 /* Message signed bytes (section 7). */
 export function messageSignedBytes(hdr, iv, ct, tag) {
-    return concat([field("securechat v1 message"), field(hdr), field(iv),
+    return concat([field("securechat v2 message"), field(hdr), field(iv),
                    field(ct), field(tag)]);
 }
 
 /* Chat AAD (section 8). */
-export function chatAad(conn, n) {
-    return concat([field("securechat v1 chat"), field(conn), u64(n)]);
+export function chatAad(conn, room, n) {
+    return concat([field("securechat v2 chat"), field(conn), field(room),
+                   u64(n)]);
 }
 
-/* The message header (section 7): version, id, ts, then five fields and
- * nothing after them. */
+/* A room name: 1 to 64 of a-z 0-9 . _ -, neither "." nor "..". */
+export function isRoomName(s) {
+    return typeof s === "string" && /^[a-z0-9._-]{1,64}$/.test(s)
+           && s !== "." && s !== "..";
+}
+
+/* The message header (section 7): version, id, ts, epoch, then six fields
+ * and nothing after them. */
 export function parseHeader(bytes) {
     const b = toBytes(bytes);
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    if (b.length < 17 || b[0] !== 1) {
+    if (b.length < 25 || b[0] !== PROTOCOL_VERSION) {
         fail("bad_header", "header version or length");
     }
     const id = dv.getBigUint64(1), ts = dv.getBigUint64(9);
     if (id > BigInt(MAX_SAFE) || ts > BigInt(MAX_SAFE)) {
         fail("bad_header", "header integer out of range");
     }
+    // a string, as in the hello: 64 bits do not fit a Number
+    const epoch = Array.from(b.subarray(17, 25),
+                             (x) => x.toString(16).padStart(2, "0")).join("");
     const dec = new TextDecoder("utf-8", {fatal: true});
     const fields = [];
-    let o = 17;
-    for (let i = 0; i < 5; i++) {
+    let o = 25;
+    for (let i = 0; i < 6; i++) {
         if (o + 4 > b.length) {
             fail("bad_header", "header field runs past the end");
         }
@@ -199,9 +211,9 @@ export function parseHeader(bytes) {
     if (o !== b.length) {
         fail("bad_header", "data after the header");
     }
-    return {v: 1, id: Number(id), ts: Number(ts), sender: fields[0],
-            server_key_id: fields[1], enc_alg: fields[2], wrap_alg: fields[3],
-            sig_alg: fields[4]};
+    return {v: b[0], id: Number(id), ts: Number(ts), epoch, room: fields[0],
+            sender: fields[1], server_key_id: fields[2], enc_alg: fields[3],
+            wrap_alg: fields[4], sig_alg: fields[5]};
 }
 
 // -- keys --------------------------------------------------------------------
@@ -347,12 +359,14 @@ export async function verifyHello(h, server, client) {
 
 /* Checks and opens a message frame (parsed).  `seen(id)` tells whether
  * that id was shown already; such a frame gives {duplicate: true, id}.
- * Otherwise {id, ts, sender, text}.  Throws a SecureChatError with the
- * step that failed. */
-export async function openMessage(m, server, wrapKey, seen = () => false) {
+ * `want` may name the epoch (the hello's) and the room the message must
+ * be of.  Otherwise {id, ts, epoch, room, sender, text}.  Throws a
+ * SecureChatError with the step that failed. */
+export async function openMessage(m, server, wrapKey, seen = () => false,
+                                  want = {}) {
     if (m === null || typeof m !== "object" || m.type !== "message"
         || m.v !== PROTOCOL_VERSION) {
-        fail("bad_frame", "not a version 1 message");
+        fail("bad_frame", "not a version 2 message");
     }
     for (const k of ["hdr", "iv", "ct", "tag", "sig", "wk"]) {
         if (!isStr(m[k])) {
@@ -379,8 +393,13 @@ export async function openMessage(m, server, wrapKey, seen = () => false) {
         || h.wrap_alg !== KW_ALG || h.sig_alg !== server.alg) {
         fail("bad_header", "unexpected key or algorithms in header");
     }
-    if (m.id !== h.id) {
-        fail("bad_frame", "frame id differs from the signed one");
+    if (m.id !== h.id || m.room !== h.room || m.epoch !== h.epoch) {
+        fail("bad_frame", "frame id, room or epoch differs from the signed");
+    }
+    // another history's or another room's message, replayed into this one
+    if ((want.epoch !== undefined && h.epoch !== want.epoch)
+        || (want.room !== undefined && h.room !== want.room)) {
+        fail("bad_header", "message of another history or room");
     }
     if (seen(h.id)) {
         return {duplicate: true, id: h.id};
@@ -408,18 +427,22 @@ export async function openMessage(m, server, wrapKey, seen = () => false) {
     } catch (e) {
         fail("bad_utf8", "message text is not UTF-8");
     }
-    return {id: h.id, ts: h.ts, sender: h.sender, text};
+    return {id: h.id, ts: h.ts, epoch: h.epoch, room: h.room,
+            sender: h.sender, text};
 }
 
-/* A chat frame (section 8) as the object to JSON.stringify; `iv` may be
- * given (tests), otherwise 12 fresh random bytes. */
-export async function sealChat(chatKey, conn, n, text, iv) {
+/* A chat frame (section 8) for `room` as the object to JSON.stringify;
+ * `iv` may be given (tests), otherwise 12 fresh random bytes. */
+export async function sealChat(chatKey, conn, room, n, text, iv) {
+    if (!isRoomName(room)) {
+        fail("bad_room", "not a room name");
+    }
     iv = iv ? toBytes(iv) : globalThis.crypto.getRandomValues(
         new Uint8Array(12));
     const out = new Uint8Array(await subtle().encrypt(
-        {name: "AES-GCM", iv, additionalData: chatAad(conn, n),
+        {name: "AES-GCM", iv, additionalData: chatAad(conn, room, n),
          tagLength: 128}, chatKey, enc.encode(text)));
-    return {type: "chat", n, iv: b64uEncode(iv),
+    return {type: "chat", room, n, iv: b64uEncode(iv),
             ct: b64uEncode(out.subarray(0, out.length - 16)),
             tag: b64uEncode(out.subarray(out.length - 16))};
 }
@@ -924,7 +947,9 @@ export class SecureChatClient {
             const conn = this.conn;
             try {
                 const m = await openMessage(f, this.server, conn.wrapKey,
-                                            (id) => this.seen.has(id));
+                                            (id) => this.seen.has(id),
+                                            {epoch: conn.epoch,
+                                             room: ROOM_GENERAL});
                 if (m.duplicate) {
                     return;
                 }
@@ -1028,7 +1053,8 @@ export class SecureChatClient {
         const n = ++this.n;
         // frames must leave in counter order: one after the other
         const p = this.outbox.then(async () => {
-            const frame = await sealChat(conn.chatKey, conn.conn, n, text);
+            const frame = await sealChat(conn.chatKey, conn.conn,
+                                         ROOM_GENERAL, n, text);
             if (this.ws !== ws || this.conn !== conn) {
                 throw new SecureChatError("not_connected", "the connection "
                                           + "closed: the message was not sent");

@@ -33,9 +33,11 @@ BENCH_LIBS      = -ljansson -lcrypto
 
 BENCH_PURE_SRC  = src/ngx_http_securechat_crypto.c \
                   src/ngx_http_securechat_envelope.c \
+                  src/ngx_http_securechat_room.c \
                   src/ngx_http_securechat_token.c
 BENCH_PURE_HDR  = src/ngx_http_securechat_crypto.h \
                   src/ngx_http_securechat_envelope.h \
+                  src/ngx_http_securechat_room.h \
                   src/ngx_http_securechat_token.h
 
 BENCH_LOAD      = $(BUILD)/bin/securechat-load

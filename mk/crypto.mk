@@ -49,9 +49,11 @@ CRYPTO_VALGRIND ?= $(SC_VALGRIND) \
 
 CRYPTO_SRC      = src/ngx_http_securechat_crypto.c \
                   src/ngx_http_securechat_envelope.c \
+                  src/ngx_http_securechat_room.c \
                   src/ngx_http_securechat_token.c
 CRYPTO_HDR      = src/ngx_http_securechat_crypto.h \
                   src/ngx_http_securechat_envelope.h \
+                  src/ngx_http_securechat_room.h \
                   src/ngx_http_securechat_token.h
 
 CRYPTO_TESTS    = $(BUILD)/unit/test_crypto $(BUILD)/unit/test_envelope

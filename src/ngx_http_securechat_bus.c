@@ -39,6 +39,7 @@
 
 #include "ngx_http_securechat_bus.h"
 #include "ngx_http_securechat_frame.h"
+#include "ngx_http_securechat_room.h"
 #include "ngx_http_securechat_store.h"
 #include "ngx_http_securechat_ws.h"
 
@@ -129,8 +130,9 @@ ngx_http_securechat_bus_slot_size(size_t message_max)
     /* the CEK, then the frame prefix every recipient shares */
 
     return NGX_HTTP_SECURECHAT_CEK_LEN
-           + ngx_http_securechat_envelope_size(NGX_HTTP_SECURECHAT_SENDER_MAX,
-                                               message_max);
+           + ngx_http_securechat_envelope_size(
+                 NGX_HTTP_SECURECHAT_ROOM_NAME_MAX,
+                 NGX_HTTP_SECURECHAT_SENDER_MAX, message_max);
 }
 
 
@@ -669,6 +671,17 @@ ngx_http_securechat_bus_seal_one(ngx_http_securechat_bus_t *bus,
     in.server_key_id = bus->smcf->key_id.data;
     in.id = id;
     in.ts = item->ts;
+
+    /*
+     * Until rooms scope delivery every message is general's and its id
+     * counts in the one history: the epoch the hello gives.  The epoch is
+     * set when the zone is made and never changes, so reading it here, in
+     * the sealing thread, needs no lock.
+     */
+
+    in.epoch = ngx_http_securechat_history_epoch(bus->smcf->shm_zone);
+    in.room = (const unsigned char *) NGX_HTTP_SECURECHAT_ROOM_GENERAL;
+    in.room_len = sizeof(NGX_HTTP_SECURECHAT_ROOM_GENERAL) - 1;
     in.sender = item->user;
     in.sender_len = item->user_len;
     in.text = item->text;

@@ -21,24 +21,29 @@
 
 #include "ngx_http_securechat_crypto.h"
 #include "ngx_http_securechat_envelope.h"
+#include "ngx_http_securechat_room.h"
 #include "ngx_http_securechat_token.h"
 
 
 /* the context strings that open each signed or authenticated byte string */
-#define NGX_HTTP_SECURECHAT_CTX_HELLO    "securechat v1 hello"
-#define NGX_HTTP_SECURECHAT_CTX_MESSAGE  "securechat v1 message"
-#define NGX_HTTP_SECURECHAT_CTX_CHAT     "securechat v1 chat"
+#define NGX_HTTP_SECURECHAT_CTX_HELLO    "securechat v2 hello"
+#define NGX_HTTP_SECURECHAT_CTX_MESSAGE  "securechat v2 message"
+#define NGX_HTTP_SECURECHAT_CTX_CHAT     "securechat v2 chat"
 
-/* HKDF "info" of the two per-connection keys */
+/*
+ * HKDF "info" of the two per-connection keys: unchanged by version 2,
+ * whose hello signature already tells a version 1 client off
+ */
 #define NGX_HTTP_SECURECHAT_INFO_WRAP    "securechat v1 wrap key"
 #define NGX_HTTP_SECURECHAT_INFO_CHAT    "securechat v1 chat key"
 
 /* longest signature algorithm name, "RSA-PSS-SHA256" */
 #define NGX_HTTP_SECURECHAT_SIG_ALG_MAX  14
 
-/* the header's fixed part: version, id, ts and five length prefixes */
+/* the header: version, id, ts, epoch and six fields */
 #define NGX_HTTP_SECURECHAT_HEADER_MAX                                      \
-    (1 + 8 + 8 + 5 * 4 + NGX_HTTP_SECURECHAT_SENDER_MAX                     \
+    (1 + 8 + 8 + 8 + 6 * 4 + NGX_HTTP_SECURECHAT_ROOM_NAME_MAX              \
+     + NGX_HTTP_SECURECHAT_SENDER_MAX                                       \
      + NGX_HTTP_SECURECHAT_KEY_ID_LEN + sizeof(NGX_HTTP_SECURECHAT_ALG_ENC) \
      + sizeof(NGX_HTTP_SECURECHAT_ALG_KW) + NGX_HTTP_SECURECHAT_SIG_ALG_MAX)
 
@@ -51,7 +56,8 @@
 
 #define NGX_HTTP_SECURECHAT_CHAT_AAD_MAX                                    \
     (4 + sizeof(NGX_HTTP_SECURECHAT_CTX_CHAT) + 4                           \
-     + NGX_HTTP_SECURECHAT_CONN_ID_MAX + 8)
+     + NGX_HTTP_SECURECHAT_CONN_ID_MAX + 4                                  \
+     + NGX_HTTP_SECURECHAT_ROOM_NAME_MAX + 8)
 
 /* texts are bounded by the module's limits long before this */
 #define NGX_HTTP_SECURECHAT_TEXT_MAX     (16 * 1024 * 1024)
@@ -113,7 +119,8 @@ static int ngx_http_securechat_gcm(int enc, const unsigned char *key,
     const unsigned char *in, size_t len, unsigned char *out,
     unsigned char *tag);
 static size_t ngx_http_securechat_chat_aad(const unsigned char *conn_id,
-    size_t conn_id_len, uint64_t counter, unsigned char *out);
+    size_t conn_id_len, const unsigned char *room, size_t room_len,
+    uint64_t counter, unsigned char *out);
 static ngx_http_securechat_chat_rc_e ngx_http_securechat_chat_b64(
     json_t *val, unsigned char *out, size_t out_size, size_t *out_len);
 
@@ -561,7 +568,7 @@ ngx_http_securechat_hello_make(const ngx_http_securechat_hello_in_t *in,
 
     ngx_http_securechat_put_init(&w, out, size);
 
-    ngx_http_securechat_put_str(&w, "{\"type\":\"hello\",\"v\":1,\"conn\":\"");
+    ngx_http_securechat_put_str(&w, "{\"type\":\"hello\",\"v\":2,\"conn\":\"");
     ngx_http_securechat_put_bytes(&w, in->conn_id, in->conn_id_len);
     ngx_http_securechat_put_str(&w, "\",\"ts\":");
     ngx_http_securechat_put_dec(&w, in->ts);
@@ -728,7 +735,9 @@ ngx_http_securechat_envelope_header(
     unsigned char              v;
     ngx_http_securechat_put_t  w;
 
-    if (!ngx_http_securechat_sender_ok(in->sender, in->sender_len)
+    if (in->room == NULL
+        || !ngx_http_securechat_room_name_ok(in->room, in->room_len)
+        || !ngx_http_securechat_sender_ok(in->sender, in->sender_len)
         || in->server_key_id == NULL || sig_alg == NULL
         || strlen(sig_alg) > NGX_HTTP_SECURECHAT_SIG_ALG_MAX)
     {
@@ -742,6 +751,8 @@ ngx_http_securechat_envelope_header(
     ngx_http_securechat_put_bytes(&w, &v, 1);
     ngx_http_securechat_put_u64(&w, in->id);
     ngx_http_securechat_put_u64(&w, in->ts);
+    ngx_http_securechat_put_u64(&w, in->epoch);
+    ngx_http_securechat_put_field(&w, in->room, in->room_len);
     ngx_http_securechat_put_field(&w, in->sender, in->sender_len);
     ngx_http_securechat_put_field(&w, in->server_key_id,
                                   NGX_HTTP_SECURECHAT_KEY_ID_LEN);
@@ -756,12 +767,17 @@ ngx_http_securechat_envelope_header(
 
 
 size_t
-ngx_http_securechat_envelope_size(size_t sender_len, size_t text_len)
+ngx_http_securechat_envelope_size(size_t room_len, size_t sender_len,
+    size_t text_len)
 {
-    return NGX_HTTP_SECURECHAT_JSON_SLACK
+    /* the room twice: in the header and in the frame's "room" */
+
+    return NGX_HTTP_SECURECHAT_JSON_SLACK + room_len
+           + NGX_HTTP_SECURECHAT_EPOCH_LEN
            + ngx_http_securechat_base64url_encoded_len(
-                 NGX_HTTP_SECURECHAT_HEADER_MAX - NGX_HTTP_SECURECHAT_SENDER_MAX
-                 + sender_len)
+                 NGX_HTTP_SECURECHAT_HEADER_MAX
+                 - NGX_HTTP_SECURECHAT_ROOM_NAME_MAX + room_len
+                 - NGX_HTTP_SECURECHAT_SENDER_MAX + sender_len)
            + ngx_http_securechat_base64url_encoded_len(
                  NGX_HTTP_SECURECHAT_IV_LEN)
            + ngx_http_securechat_base64url_encoded_len(text_len)
@@ -809,6 +825,7 @@ ngx_http_securechat_envelope_seal_fixed(
     unsigned char              *tbs, *ct;
     ngx_http_securechat_put_t   w;
     unsigned char               tag[NGX_HTTP_SECURECHAT_TAG_LEN];
+    unsigned char               epoch[NGX_HTTP_SECURECHAT_EPOCH_LEN];
     unsigned char               hdr[NGX_HTTP_SECURECHAT_HEADER_MAX];
     unsigned char               sig[NGX_HTTP_SECURECHAT_SIG_MAX];
 
@@ -869,9 +886,17 @@ ngx_http_securechat_envelope_seal_fixed(
 
     ngx_http_securechat_put_init(&w, buf, size);
 
-    ngx_http_securechat_put_str(&w, "{\"type\":\"message\",\"v\":1,\"id\":");
+    ngx_http_securechat_put_str(&w, "{\"type\":\"message\",\"v\":2,\"id\":");
     ngx_http_securechat_put_dec(&w, in->id);
-    ngx_http_securechat_put_str(&w, ",\"hdr\":\"");
+
+    /* copies of the header's, for convenience: the header is what counts */
+
+    ngx_http_securechat_put_str(&w, ",\"room\":\"");
+    ngx_http_securechat_put_bytes(&w, in->room, in->room_len);
+    ngx_http_securechat_put_str(&w, "\",\"epoch\":\"");
+    ngx_http_securechat_epoch_hex(in->epoch, epoch);
+    ngx_http_securechat_put_bytes(&w, epoch, NGX_HTTP_SECURECHAT_EPOCH_LEN);
+    ngx_http_securechat_put_str(&w, "\",\"hdr\":\"");
     ngx_http_securechat_put_b64(&w, hdr, hdr_len);
     ngx_http_securechat_put_str(&w, "\",\"iv\":\"");
     ngx_http_securechat_put_b64(&w, iv, NGX_HTTP_SECURECHAT_IV_LEN);
@@ -1067,21 +1092,23 @@ ngx_http_securechat_envelope_clear(ngx_http_securechat_envelope_t *env)
 }
 
 
-/* F("securechat v1 chat") F(conn_id) u64(counter) */
+/* F("securechat v2 chat") F(conn_id) F(room) u64(counter) */
 
 static size_t
 ngx_http_securechat_chat_aad(const unsigned char *conn_id,
-    size_t conn_id_len, uint64_t counter, unsigned char *out)
+    size_t conn_id_len, const unsigned char *room, size_t room_len,
+    uint64_t counter, unsigned char *out)
 {
     ngx_http_securechat_put_t  w;
 
-    /* conn_id was checked: the buffer always suffices */
+    /* conn_id and room were checked: the buffer always suffices */
 
     ngx_http_securechat_put_init(&w, out, NGX_HTTP_SECURECHAT_CHAT_AAD_MAX);
 
     ngx_http_securechat_put_field(&w, NGX_HTTP_SECURECHAT_CTX_CHAT,
                                   sizeof(NGX_HTTP_SECURECHAT_CTX_CHAT) - 1);
     ngx_http_securechat_put_field(&w, conn_id, conn_id_len);
+    ngx_http_securechat_put_field(&w, room, room_len);
     ngx_http_securechat_put_u64(&w, counter);
 
     return w.pos - out;
@@ -1090,17 +1117,18 @@ ngx_http_securechat_chat_aad(const unsigned char *conn_id,
 
 int
 ngx_http_securechat_client_frame_aad(const unsigned char *conn_id,
-    size_t conn_id_len, uint64_t counter, unsigned char *out, size_t size,
-    size_t *out_len)
+    size_t conn_id_len, const unsigned char *room, size_t room_len,
+    uint64_t counter, unsigned char *out, size_t size, size_t *out_len)
 {
     if (!ngx_http_securechat_conn_id_ok(conn_id, conn_id_len)
+        || room == NULL || !ngx_http_securechat_room_name_ok(room, room_len)
         || size < NGX_HTTP_SECURECHAT_CHAT_AAD_MAX)
     {
         return NGX_HTTP_SECURECHAT_ENV_INVALID;
     }
 
-    *out_len = ngx_http_securechat_chat_aad(conn_id, conn_id_len, counter,
-                                            out);
+    *out_len = ngx_http_securechat_chat_aad(conn_id, conn_id_len, room,
+                                            room_len, counter, out);
 
     return NGX_HTTP_SECURECHAT_ENV_OK;
 }
@@ -1109,7 +1137,7 @@ ngx_http_securechat_client_frame_aad(const unsigned char *conn_id,
 size_t
 ngx_http_securechat_client_frame_size(size_t text_len)
 {
-    return NGX_HTTP_SECURECHAT_JSON_SLACK
+    return NGX_HTTP_SECURECHAT_JSON_SLACK + NGX_HTTP_SECURECHAT_ROOM_NAME_MAX
            + ngx_http_securechat_base64url_encoded_len(
                  NGX_HTTP_SECURECHAT_IV_LEN)
            + ngx_http_securechat_base64url_encoded_len(text_len)
@@ -1120,7 +1148,8 @@ ngx_http_securechat_client_frame_size(size_t text_len)
 
 int
 ngx_http_securechat_client_frame_seal(const unsigned char *chat_key,
-    const unsigned char *conn_id, size_t conn_id_len, uint64_t counter,
+    const unsigned char *conn_id, size_t conn_id_len,
+    const unsigned char *room, size_t room_len, uint64_t counter,
     const unsigned char *iv, const unsigned char *text, size_t text_len,
     unsigned char *out, size_t size, size_t *out_len)
 {
@@ -1133,6 +1162,7 @@ ngx_http_securechat_client_frame_seal(const unsigned char *chat_key,
     unsigned char               aad[NGX_HTTP_SECURECHAT_CHAT_AAD_MAX];
 
     if (!ngx_http_securechat_conn_id_ok(conn_id, conn_id_len)
+        || room == NULL || !ngx_http_securechat_room_name_ok(room, room_len)
         || counter == 0 || counter > NGX_HTTP_SECURECHAT_JSON_INT_MAX
         || text_len > NGX_HTTP_SECURECHAT_TEXT_MAX
         || (text == NULL && text_len != 0))
@@ -1154,8 +1184,8 @@ ngx_http_securechat_client_frame_seal(const unsigned char *chat_key,
         return NGX_HTTP_SECURECHAT_ENV_ERROR;
     }
 
-    aad_len = ngx_http_securechat_chat_aad(conn_id, conn_id_len, counter,
-                                           aad);
+    aad_len = ngx_http_securechat_chat_aad(conn_id, conn_id_len, room,
+                                           room_len, counter, aad);
 
     if (ngx_http_securechat_gcm(1, chat_key, iv, aad, aad_len, text,
                                 text_len, ct, tag)
@@ -1167,7 +1197,9 @@ ngx_http_securechat_client_frame_seal(const unsigned char *chat_key,
 
     ngx_http_securechat_put_init(&w, out, size);
 
-    ngx_http_securechat_put_str(&w, "{\"type\":\"chat\",\"n\":");
+    ngx_http_securechat_put_str(&w, "{\"type\":\"chat\",\"room\":\"");
+    ngx_http_securechat_put_bytes(&w, room, room_len);
+    ngx_http_securechat_put_str(&w, "\",\"n\":");
     ngx_http_securechat_put_dec(&w, counter);
     ngx_http_securechat_put_str(&w, ",\"iv\":\"");
     ngx_http_securechat_put_b64(&w, iv, NGX_HTTP_SECURECHAT_IV_LEN);
@@ -1212,15 +1244,17 @@ ngx_http_securechat_chat_b64(json_t *val, unsigned char *out,
 ngx_http_securechat_chat_rc_e
 ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
     const unsigned char *conn_id, size_t conn_id_len,
-    const unsigned char *frame, size_t len, unsigned char *text,
-    size_t text_size, size_t *text_len)
+    const unsigned char *frame, size_t len, unsigned char *room,
+    size_t *room_len, unsigned char *text, size_t text_size, size_t *text_len)
 {
     int                              r;
-    size_t                           iv_len, tag_len, ct_len, aad_len;
-    json_t                          *doc, *val, *type, *n, *iv, *ct, *tag;
+    size_t                           iv_len, tag_len, ct_len, aad_len, rlen;
+    json_t                          *doc, *val, *type, *rm, *n, *iv, *ct,
+                                    *tag;
     uint64_t                         counter;
     const char                      *key;
     json_error_t                     err;
+    const unsigned char             *rname;
     ngx_http_securechat_chat_rc_e    rc;
     unsigned char                    ivb[NGX_HTTP_SECURECHAT_IV_LEN + 3];
     unsigned char                    tagb[NGX_HTTP_SECURECHAT_TAG_LEN + 3];
@@ -1243,11 +1277,14 @@ ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
 
     rc = NGX_HTTP_SECURECHAT_CHAT_BAD_FIELD;
 
-    type = n = iv = ct = tag = NULL;
+    type = rm = n = iv = ct = tag = NULL;
 
     json_object_foreach(doc, key, val) {
         if (strcmp(key, "type") == 0) {
             type = val;
+
+        } else if (strcmp(key, "room") == 0) {
+            rm = val;
 
         } else if (strcmp(key, "n") == 0) {
             n = val;
@@ -1266,8 +1303,8 @@ ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
         }
     }
 
-    if (!json_is_string(type) || !json_is_integer(n) || !json_is_string(iv)
-        || !json_is_string(ct) || !json_is_string(tag))
+    if (!json_is_string(type) || !json_is_string(rm) || !json_is_integer(n)
+        || !json_is_string(iv) || !json_is_string(ct) || !json_is_string(tag))
     {
         goto done;
     }
@@ -1282,6 +1319,15 @@ ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
         || (uint64_t) json_integer_value(n)
            > NGX_HTTP_SECURECHAT_JSON_INT_MAX)
     {
+        goto done;
+    }
+
+    /* a name that could be no room's is a malformed frame */
+
+    rname = (const unsigned char *) json_string_value(rm);
+    rlen = json_string_length(rm);
+
+    if (!ngx_http_securechat_room_name_ok(rname, rlen)) {
         goto done;
     }
 
@@ -1329,8 +1375,8 @@ ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
         goto done;
     }
 
-    aad_len = ngx_http_securechat_chat_aad(conn_id, conn_id_len, counter,
-                                           aad);
+    aad_len = ngx_http_securechat_chat_aad(conn_id, conn_id_len, rname, rlen,
+                                           counter, aad);
 
     r = ngx_http_securechat_gcm(0, session->chat_key, ivb, aad, aad_len, text,
                                 ct_len, text, tagb);
@@ -1343,6 +1389,8 @@ ngx_http_securechat_client_frame_open(ngx_http_securechat_channel_t *session,
     }
 
     session->last_counter = counter;
+    memcpy(room, rname, rlen);
+    *room_len = rlen;
     *text_len = ct_len;
     rc = NGX_HTTP_SECURECHAT_CHAT_OK;
 
@@ -1401,8 +1449,8 @@ ngx_http_securechat_chat_rc_text(ngx_http_securechat_chat_rc_e rc)
         return "the frame is not one JSON object";
 
     case NGX_HTTP_SECURECHAT_CHAT_BAD_FIELD:
-        return "the frame must have exactly \"type\": \"chat\", \"n\","
-               " \"iv\", \"ct\" and \"tag\"";
+        return "the frame must have exactly \"type\": \"chat\", \"room\","
+               " \"n\", \"iv\", \"ct\" and \"tag\"";
 
     case NGX_HTTP_SECURECHAT_CHAT_BAD_BASE64:
         return "a binary member is not base64url without padding";

@@ -16,7 +16,7 @@
 #include <openssl/evp.h>
 
 
-#define NGX_HTTP_SECURECHAT_ENVELOPE_VERSION  1
+#define NGX_HTTP_SECURECHAT_ENVELOPE_VERSION  2
 
 #define NGX_HTTP_SECURECHAT_SK_LEN           32   /* session key */
 #define NGX_HTTP_SECURECHAT_CEK_LEN          32   /* content key */
@@ -93,6 +93,9 @@ typedef struct {
     const unsigned char  *server_key_id;  /* KEY_ID_LEN characters */
     uint64_t              id;             /* message id, <= 2^53-1 */
     uint64_t              ts;             /* ms since the epoch, <= 2^53-1 */
+    uint64_t              epoch;          /* the history id counts in */
+    const unsigned char  *room;           /* a valid room name */
+    size_t                room_len;
     const unsigned char  *sender;         /* 1..64 of [A-Za-z0-9._-] */
     size_t                sender_len;
     const unsigned char  *text;           /* UTF-8, validated by the caller */
@@ -154,7 +157,8 @@ int ngx_http_securechat_session_derive(const unsigned char *sk,
 
 
 /* bytes a buffer for envelope_seal() needs for such a message */
-size_t ngx_http_securechat_envelope_size(size_t sender_len, size_t text_len);
+size_t ngx_http_securechat_envelope_size(size_t room_len, size_t sender_len,
+    size_t text_len);
 
 /*
  * Seals one message once for all recipients: fresh CEK and IV from the
@@ -214,31 +218,34 @@ void ngx_http_securechat_wrap_ctx_free(ngx_http_securechat_wrap_ctx_t *wctx);
 
 /*
  * Opens a client chat frame (JSON text) of the connection conn_id: checks
- * its shape, its lengths, that its counter is exactly
- * session->last_counter + 1, and its tag; then writes the plaintext into
+ * its shape, its room name, its lengths, that its counter is exactly
+ * session->last_counter + 1, and its tag; then writes the room it names
+ * into room (NGX_HTTP_SECURECHAT_ROOM_NAME_MAX bytes), the plaintext into
  * text (at most text_size bytes, else TOO_LONG) and advances
- * last_counter.  Any code but OK leaves the session unchanged.  The
- * plaintext is not checked for UTF-8: the caller does that.
+ * last_counter.  Any code but OK leaves the session unchanged.  Whether
+ * the room exists, and the plaintext's UTF-8, are the caller's to check.
  */
 ngx_http_securechat_chat_rc_e ngx_http_securechat_client_frame_open(
     ngx_http_securechat_channel_t *session, const unsigned char *conn_id,
     size_t conn_id_len, const unsigned char *frame, size_t len,
-    unsigned char *text, size_t text_size, size_t *text_len);
+    unsigned char *room, size_t *room_len, unsigned char *text,
+    size_t text_size, size_t *text_len);
 
 /*
- * What a client does: seals text as chat frame number `counter` under
- * chat_key; a NULL iv draws a fresh one.  For tests, fuzzers, test vectors
- * and load generators.  ENV_* code.
+ * What a client does: seals text for room as chat frame number `counter`
+ * under chat_key; a NULL iv draws a fresh one.  For tests, fuzzers, test
+ * vectors and load generators.  ENV_* code.
  */
 int ngx_http_securechat_client_frame_seal(const unsigned char *chat_key,
-    const unsigned char *conn_id, size_t conn_id_len, uint64_t counter,
+    const unsigned char *conn_id, size_t conn_id_len,
+    const unsigned char *room, size_t room_len, uint64_t counter,
     const unsigned char *iv, const unsigned char *text, size_t text_len,
     unsigned char *out, size_t size, size_t *out_len);
 
-/* the AAD of client chat frame `counter`, into out (128 bytes do); ENV_* */
+/* the AAD of client chat frame `counter`, into out (256 bytes do); ENV_* */
 int ngx_http_securechat_client_frame_aad(const unsigned char *conn_id,
-    size_t conn_id_len, uint64_t counter, unsigned char *out, size_t size,
-    size_t *out_len);
+    size_t conn_id_len, const unsigned char *room, size_t room_len,
+    uint64_t counter, unsigned char *out, size_t size, size_t *out_len);
 
 /* bytes a buffer for client_frame_seal() needs */
 size_t ngx_http_securechat_client_frame_size(size_t text_len);

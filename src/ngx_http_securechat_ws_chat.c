@@ -20,6 +20,7 @@
 #include "ngx_http_securechat_frame.h"
 #include "ngx_http_securechat_handshake.h"
 #include "ngx_http_securechat_http.h"
+#include "ngx_http_securechat_room.h"
 #include "ngx_http_securechat_store.h"
 #include "ngx_http_securechat_task.h"
 #include "ngx_http_securechat_token.h"
@@ -475,14 +476,15 @@ static void
 ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, ngx_uint_t opcode,
     const u_char *frame, size_t len)
 {
-    size_t                          text_len;
+    size_t                          text_len, room_len;
     ngx_int_t                       rc;
     ngx_str_t                       text;
     ngx_http_securechat_chat_rc_e   frc;
+    u_char                          room[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
 
     frc = ngx_http_securechat_client_frame_open(&ws->channel, ws->conn_id,
                                                NGX_HTTP_SECURECHAT_CONN_ID_LEN,
-                                               frame, len,
+                                               frame, len, room, &room_len,
                                                ngx_http_securechat_ws_text,
                                                ws->smcf->message_max,
                                                &text_len);
@@ -500,6 +502,21 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, ngx_uint_t opcode,
                                      ? NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR
                                      : NGX_HTTP_SECURECHAT_WS_POLICY,
                                      "chat frame refused");
+        return;
+    }
+
+    /*
+     * Until rooms scope delivery, only general: a frame for another room
+     * was valid and used its counter, so the connection goes on, as after
+     * an empty message.
+     */
+
+    if (room_len != sizeof(NGX_HTTP_SECURECHAT_ROOM_GENERAL) - 1
+        || ngx_memcmp(room, NGX_HTTP_SECURECHAT_ROOM_GENERAL, room_len) != 0)
+    {
+        OPENSSL_cleanse(ngx_http_securechat_ws_text, text_len);
+        ngx_http_securechat_ws_notice(ws, "no_such_room",
+                                      "no such room: only general, for now");
         return;
     }
 

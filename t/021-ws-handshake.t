@@ -590,7 +590,7 @@ for my $key ('dGhlIHNhbXBsZSBub25jZQ==', 'AQIDBAUGBwgJCgsMDQ4PEA==') {
                    'the first frame: one unmasked text frame');
     my $hello = eval { $main::JSON->decode($f->{payload}) } // {};
     Test::More::is($hello->{type}, 'hello', 'it is the hello');
-    Test::More::is($hello->{v}, 1, 'version 1');
+    Test::More::is($hello->{v}, 2, 'version 2');
     Test::More::like($hello->{conn} // '', qr/^[A-Za-z0-9._~-]{1,64}$/, 'conn id');
     Test::More::is($hello->{client_key_id},
                    SecureChat::Test::fixture('client-rsa2048.keyid'),

@@ -32,16 +32,17 @@ _EOC_
 our $Strict = JSON::PP->new->utf8;
 
 # The members of a chat frame for $text under the connection's chat key,
-# as base64url strings (n as a number); %o: n, iv (raw bytes), text_raw
-# (bytes sealed as they are).
+# as base64url strings (n as a number); %o: n, iv (raw bytes), room
+# (general by default), text_raw (bytes sealed as they are).
 sub chat_members {
     my ($c, $text, %o) = @_;
     my $n = $o{n} // ++$c->{n};
+    my $room = $o{room} // 'general';
     my $iv = $o{iv} // random_bytes(12);
     my ($ct, $tag) = gcm_encrypt_authenticate('AES', $c->{chat_key}, $iv,
-                                              chat_aad($c->{conn}, $n),
+                                              chat_aad($c->{conn}, $room, $n),
                                               $text);
-    return { type => 'chat', n => $n, iv => encode_b64u($iv),
+    return { type => 'chat', room => $room, n => $n, iv => encode_b64u($iv),
              ct => encode_b64u($ct), tag => encode_b64u($tag) };
 }
 
@@ -119,6 +120,15 @@ our @Closing = (
             frame_text($m) }, 'bad_field' ],
     [ 'n is 0', sub { frame_text(chat_members($_[0], 'hi', n => 0)) },
       'bad_field' ],
+    [ 'the room missing',
+      sub { my $m = chat_members($_[0], 'hi'); delete $m->{room};
+            frame_text($m) }, 'bad_field' ],
+    [ 'the room not a string',
+      sub { my $m = chat_members($_[0], 'hi'); $m->{room} = ['general'];
+            frame_text($m) }, 'bad_field' ],
+    [ 'the room not a room name',
+      sub { frame_text(chat_members($_[0], 'hi', room => 'General')) },
+      'bad_field' ],
     [ 'iv in standard base64',
       sub { my $m = chat_members($_[0], 'hi'); substr($m->{iv}, 5, 1) = '/';
             frame_text($m) }, 'bad_base64' ],
@@ -144,6 +154,9 @@ our @Closing = (
             $m->{tag} = encode_b64u(flip(
                 SecureChat::Envelope::b64d($m->{tag}), 30));
             frame_text($m) }, 'bad_tag' ],
+    [ 'sealed for another room',
+      sub { my $m = chat_members($_[0], 'hi', room => 'lobby');
+            $m->{room} = 'general'; frame_text($m) }, 'bad_tag' ],
     [ 'sealed under another counter',
       sub { my $m = chat_members($_[0], 'hi', n => 7); $m->{n} = 1;
             frame_text($m) }, 'bad_tag' ],
@@ -190,7 +203,7 @@ chat frame refused: bad_tag
 
 
 
-=== TEST 2: an empty message and control characters: a valid JSON error frame, and the connection stays open (the counter was used)
+=== TEST 2: an empty message, control characters and another room than general: a valid JSON error frame, and the connection stays open (the counter was used)
 --- http_config eval: $::Small
 --- config eval: $::Routes
 --- init
@@ -201,12 +214,17 @@ my @cases = (
     [ 'a control character', "a\x01b", 'bad_characters' ],
     [ 'quotes, a backslash, DEL and ESC', "say \"hi\" \\ \x7f\x1b[0m",
       'bad_characters' ],
+    # until rooms scope delivery, only general
+    [ 'a room other than general', 'hello lobby', 'no_such_room', 'lobby' ],
+    [ 'a direct room', 'hello you', 'no_such_room',
+      'dm-' . ('0' x 40) ],
 );
 my $c = $alice->connect;
 my $k = 0;
 for my $case (@cases) {
-    my ($name, $text, $want) = @$case;
-    $c->{ws}->send_text(main::frame_text(main::chat_members($c, $text)));
+    my ($name, $text, $want, $room) = @$case;
+    $c->{ws}->send_text(main::frame_text(main::chat_members($c, $text,
+                                                      room => $room)));
     my $o = main::outcome($c, 10, 0);
     main::error_frame_ok($name, $o, $want);
     Test::More::ok(!defined $o->{code} && !$o->{eof},

@@ -55,11 +55,11 @@ static void
 sb_run(const char *name, EVP_PKEY *server, size_t text_len, EVP_PKEY *client)
 {
     int                                i, n_msg, n_rcpt, n_hello, n_frame;
-    size_t                             len, text_out;
+    size_t                             len, text_out, room_len;
     double                             t0, msg, rcpt, hello, frame;
     unsigned char                     *buf, *text, *cframe;
     unsigned char                     *der, *p;
-    unsigned char                      tail[56], sk[32];
+    unsigned char                      tail[56], sk[32], room[64];
     unsigned char                      id[NGX_HTTP_SECURECHAT_KEY_ID_LEN];
     unsigned char                      hello_buf[NGX_HTTP_SECURECHAT_HELLO_MAX];
     ngx_http_securechat_channel_t     *s;
@@ -68,7 +68,7 @@ sb_run(const char *name, EVP_PKEY *server, size_t text_len, EVP_PKEY *client)
     ngx_http_securechat_hello_in_t     hin;
     ngx_http_securechat_message_in_t   in;
 
-    buf = malloc(ngx_http_securechat_envelope_size(5, text_len));
+    buf = malloc(ngx_http_securechat_envelope_size(7, 5, text_len));
     text = malloc(text_len + 1);
     cframe = malloc(ngx_http_securechat_client_frame_size(text_len));
     s = malloc(SB_SESSIONS * sizeof(ngx_http_securechat_channel_t));
@@ -98,6 +98,9 @@ sb_run(const char *name, EVP_PKEY *server, size_t text_len, EVP_PKEY *client)
     in.server_key = server;
     in.server_key_id = id;
     in.ts = 1700000000000ULL;
+    in.epoch = 0x0123456789abcdefULL;
+    in.room = (const unsigned char *) "general";
+    in.room_len = 7;
     in.sender = (const unsigned char *) "alice";
     in.sender_len = 5;
     in.text = text;
@@ -113,7 +116,7 @@ sb_run(const char *name, EVP_PKEY *server, size_t text_len, EVP_PKEY *client)
         in.id = i + 1;
 
         if (ngx_http_securechat_envelope_seal(&in, &env, buf,
-                ngx_http_securechat_envelope_size(5, text_len))
+                ngx_http_securechat_envelope_size(7, 5, text_len))
             != NGX_HTTP_SECURECHAT_ENV_OK)
         {
             sb_die("seal");
@@ -180,7 +183,8 @@ sb_run(const char *name, EVP_PKEY *server, size_t text_len, EVP_PKEY *client)
 
     for (i = 0; i < n_frame; i++) {
         if (ngx_http_securechat_client_frame_seal(s[0].chat_key,
-                (const unsigned char *) "bench", 5, s[0].last_counter + 1,
+                (const unsigned char *) "bench", 5,
+                (const unsigned char *) "general", 7, s[0].last_counter + 1,
                 NULL, text, text_len, cframe,
                 ngx_http_securechat_client_frame_size(text_len), &len)
             != NGX_HTTP_SECURECHAT_ENV_OK)
@@ -189,8 +193,8 @@ sb_run(const char *name, EVP_PKEY *server, size_t text_len, EVP_PKEY *client)
         }
 
         if (ngx_http_securechat_client_frame_open(&s[0],
-                (const unsigned char *) "bench", 5, cframe, len, text,
-                text_len, &text_out)
+                (const unsigned char *) "bench", 5, cframe, len, room,
+                &room_len, text, text_len, &text_out)
             != NGX_HTTP_SECURECHAT_CHAT_OK)
         {
             sb_die("client open");

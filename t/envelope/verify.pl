@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Checks the securechat v1 envelope (docs/PROTOCOL.md) with an
+# Checks the securechat v2 envelope (docs/PROTOCOL.md) with an
 # implementation that is not the module's: Perl's CryptX (Debian
 # libcryptx-perl), plus RFC 3394 key wrap written here on CryptX's AES
 # (CryptX 0.077 has no key-wrap module).  Every byte string that is signed
@@ -159,6 +159,7 @@ sub tool {
     for my $m (@{ $v->{message} }) {
         my $t = "vectors: message $m->{server}";
         my $hdr = header_bytes(id => $m->{id}, ts => $m->{ts},
+                               epoch => $m->{epoch}, room => $m->{room},
                                sender => $m->{sender},
                                server_key_id => $id{ $m->{server} },
                                sig_alg => $alg{ $m->{server} });
@@ -166,6 +167,8 @@ sub tool {
         my $iv = b64d($m->{iv});
 
         is(encode_b64u($hdr), $m->{hdr}, "$t: header bytes");
+        is($m->{epoch}, '0123456789abcdef', "$t: the hello's epoch");
+        is($m->{room}, 'general', "$t: room");
         is($m->{text}, "h\x{e9}llo, w\x{f6}rld \x{1f44b}", "$t: text");
 
         my ($ct, $tag) = gcm_encrypt_authenticate('AES', $cek, $iv, $hdr,
@@ -210,14 +213,15 @@ sub tool {
     for my $c (@{ $v->{chat} }) {
         my $t = "vectors: chat frame from $c->{client}";
         my $s = $session{ $c->{client} };
-        my $aad = chat_aad($c->{conn}, $c->{n});
+        my $aad = chat_aad($c->{conn}, $c->{room}, $c->{n});
 
         is(encode_b64u($aad), $c->{aad}, "$t: AAD");
 
         my ($ct, $tag) = gcm_encrypt_authenticate('AES', $s->{chat_raw},
                                                   b64d($c->{iv}), $aad,
                                                   $c->{text});
-        is($c->{frame}, '{"type":"chat","n":' . $c->{n} . ',"iv":"'
+        is($c->{frame}, '{"type":"chat","room":"' . $c->{room} . '","n":'
+                        . $c->{n} . ',"iv":"'
                         . $c->{iv} . '","ct":"' . encode_b64u($ct)
                         . '","tag":"' . encode_b64u($tag) . '"}',
            "$t: frame, byte for byte");
@@ -348,7 +352,8 @@ for my $type (qw(Ed25519 RSA-2048)) {
             is($pt, $TEXT, "$tm: $name reads the text");
 
             my $h = parse_header($b->{hdr});
-            is_deeply($h, { v => 1, id => $k + 1, ts => 1700000001000,
+            is_deeply($h, { v => 2, id => $k + 1, ts => 1700000001000,
+                            epoch => '0123456789abcdef', room => 'general',
                             sender => 'alice',
                             server_key_id => key_id($server),
                             enc => 'AES-256-GCM', kw => 'AES-256-KW',
@@ -393,7 +398,7 @@ for my $type (qw(Ed25519 RSA-2048)) {
                               ? '"' . encode_b64u(flip($raw, $bit)) . '"'
                               : $JSON->encode($frame->{$_});
                     "\"$_\":$val";
-                } qw(type v id hdr iv ct tag sig wk)) . '}';
+                } qw(type v id room epoch hdr iv ct tag sig wk)) . '}';
                 my ($st) = open_message($pub, $alg, $bad, $keys{a}{wrap});
 
                 $fail++ unless $st eq $want{$field};
@@ -410,7 +415,8 @@ for my $type (qw(Ed25519 RSA-2048)) {
 
     my $cf = decode_json($live->{chat}{frame});
     my $pt = gcm_decrypt_verify('AES', $keys{a}{chat}, b64d($cf->{iv}),
-                                chat_aad($keys{a}{conn}, 1), b64d($cf->{ct}),
+                                chat_aad($keys{a}{conn}, 'general', 1),
+                                b64d($cf->{ct}),
                                 b64d($cf->{tag}));
     is($pt, 'hi from a', "$t: a chat frame sealed by the module opens here");
 }
@@ -425,12 +431,15 @@ for my $type (qw(Ed25519 RSA-2048)) {
 
     my $seal = sub {
         my ($n, $text, %o) = @_;
+        my $room = $o{room} // 'general';
         my $iv = random_bytes(12);
         my ($ct, $tag) = gcm_encrypt_authenticate('AES', $o{key} // $ck, $iv,
-                                                  chat_aad($conn, $n), $text);
+                                                  chat_aad($conn, $room, $n),
+                                                  $text);
         $tag = flip($tag, 3) if $o{bad_tag};
 
-        return '{"type":"chat","n":' . $n . ',"iv":"' . encode_b64u($iv)
+        return '{"type":"chat","room":"' . ($o{as} // $room) . '","n":' . $n
+               . ',"iv":"' . encode_b64u($iv)
                . '","ct":"' . encode_b64u($ct) . '","tag":"'
                . encode_b64u($tag) . '"}';
     };
@@ -443,11 +452,17 @@ for my $type (qw(Ed25519 RSA-2048)) {
         return $out;
     };
 
-    is($open->(0, $seal->(1, 'first')), 'ok ' . encode_b64u('first'),
+    is($open->(0, $seal->(1, 'first')), 'ok general ' . encode_b64u('first'),
        'chat: frame 1 sealed by CryptX opens in the module');
-    is($open->(1, $seal->(2, $TEXT)), 'ok ' . encode_b64u($TEXT),
+    is($open->(1, $seal->(2, $TEXT)), 'ok general ' . encode_b64u($TEXT),
        'chat: frame 2, UTF-8');
-    is($open->(0, $seal->(1, '')), 'ok ', 'chat: an empty text');
+    is($open->(0, $seal->(1, '')), 'ok general ', 'chat: an empty text');
+    is($open->(0, $seal->(1, 'x', room => 'r-2.b_c')),
+       'ok r-2.b_c ' . encode_b64u('x'), 'chat: another room, opened as such');
+    is($open->(0, $seal->(1, 'x', as => 'lobby')), 'bad_tag',
+       'chat: the room is authenticated');
+    is($open->(0, $seal->(1, 'x', room => 'Lobby')), 'bad_field',
+       'chat: not a room name');
     is($open->(1, $seal->(1, 'again')), 'bad_counter', 'chat: a replay');
     is($open->(1, $seal->(3, 'skip')), 'bad_counter', 'chat: a gap');
     is($open->(0, $seal->(1, 'x', bad_tag => 1)), 'bad_tag',

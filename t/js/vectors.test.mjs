@@ -151,7 +151,7 @@ for (const h of V.hello) {
         const client = await clientKey(h.client);
         const s = session(h.client);
         const frame = h.frame ? JSON.parse(h.frame) : {
-            type: "hello", v: 1, conn: h.conn, ts: h.ts, epoch: h.epoch,
+            type: "hello", v: 2, conn: h.conn, ts: h.ts, epoch: h.epoch,
             server_key_id: server.keyId, client_key_id: client.keyId,
             sig_alg: server.alg, wrap_alg: "RSA-OAEP-SHA256",
             wrapped_sk: s.wrapped_sk};
@@ -171,8 +171,9 @@ for (const h of V.hello) {
         const ref = await subtle.importKey("raw", b64uDecode(s.chat_key),
                                            "AES-GCM", false, ["encrypt"]);
         const iv = new Uint8Array(12).fill(9);
-        assert.deepEqual(await sealChat(got.chatKey, h.conn, 5, "x", iv),
-                         await sealChat(ref, h.conn, 5, "x", iv));
+        assert.deepEqual(
+            await sealChat(got.chatKey, h.conn, "general", 5, "x", iv),
+            await sealChat(ref, h.conn, "general", 5, "x", iv));
 
         // a flipped bit anywhere in the signed part fails
         for (const k of ["sig", "wrapped_sk"]) {
@@ -209,7 +210,7 @@ for (const h of V.hello) {
             h.server === "server_rsa" ? "server_ed25519" : "server_rsa");
         await assert.rejects(verifyHello(frame, otherServer, client),
                              {code: "wrong_server_key"});
-        await assert.rejects(verifyHello({...frame, v: 2}, server, client),
+        await assert.rejects(verifyHello({...frame, v: 1}, server, client),
                              {code: "bad_hello"});
         await assert.rejects(verifyHello({...frame, wrap_alg: "RSA-OAEP"},
                                          server, client),
@@ -224,10 +225,14 @@ for (const m of V.message) {
         const sign = await serverSigner(m.server);
         const hdr = parseHeader(b64uDecode(m.hdr));
         assert.deepEqual(
-            {id: hdr.id, ts: hdr.ts, sender: hdr.sender,
-             key: hdr.server_key_id, alg: hdr.sig_alg},
-            {id: m.id, ts: m.ts, sender: m.sender,
-             key: V.keys[m.server].key_id, alg: SERVERS[m.server]});
+            {v: hdr.v, id: hdr.id, ts: hdr.ts, epoch: hdr.epoch,
+             room: hdr.room, sender: hdr.sender, key: hdr.server_key_id,
+             alg: hdr.sig_alg},
+            {v: 2, id: m.id, ts: m.ts, epoch: m.epoch, room: m.room,
+             sender: m.sender, key: V.keys[m.server].key_id,
+             alg: SERVERS[m.server]});
+        assert.equal(m.epoch, "0123456789abcdef");
+        assert.equal(m.room, "general");
         const signed = messageSignedBytes(b64uDecode(m.hdr),
                                           b64uDecode(m.iv), b64uDecode(m.ct),
                                           b64uDecode(m.tag));
@@ -236,12 +241,27 @@ for (const m of V.message) {
         for (const r of m.recipients) {
             const {wrapKey} = await sessionKeys(r.client);
             const frame = r.frame ? JSON.parse(r.frame) : {
-                type: "message", v: 1, id: m.id, hdr: m.hdr, iv: m.iv,
+                type: "message", v: 2, id: m.id, room: m.room,
+                epoch: m.epoch, hdr: m.hdr, iv: m.iv,
                 ct: m.ct, tag: m.tag, sig: b64uEncode(await sign(signed)),
                 wk: r.wk};
             const got = await openMessage(frame, server, wrapKey);
-            assert.deepEqual(got, {id: m.id, ts: m.ts, sender: m.sender,
+            assert.deepEqual(got, {id: m.id, ts: m.ts, epoch: m.epoch,
+                                   room: m.room, sender: m.sender,
                                    text: m.text});
+            assert.deepEqual(await openMessage(frame, server, wrapKey,
+                                               undefined,
+                                               {epoch: m.epoch,
+                                                room: "general"}), got);
+
+            // a message of another history or room, replayed into this one
+            await assert.rejects(openMessage(frame, server, wrapKey,
+                                             undefined,
+                                             {epoch: "0123456789abcdee"}),
+                                 {code: "bad_header"});
+            await assert.rejects(openMessage(frame, server, wrapKey,
+                                             undefined, {room: "lobby"}),
+                                 {code: "bad_header"});
 
             // duplicates are dropped after the signature, before decrypting
             assert.deepEqual(await openMessage(frame, server, wrapKey,
@@ -265,9 +285,19 @@ for (const m of V.message) {
             await assert.rejects(openMessage({...frame, wk: other.wk},
                                              server, wrapKey),
                                  {code: "bad_unwrap"});
-            // the unsigned copy of the id must agree with the signed one
+            // the unsigned copies must agree with the signed header
             await assert.rejects(openMessage({...frame, id: m.id + 1},
                                              server, wrapKey),
+                                 {code: "bad_frame"});
+            await assert.rejects(openMessage({...frame, room: "lobby"},
+                                             server, wrapKey),
+                                 {code: "bad_frame"});
+            await assert.rejects(openMessage({...frame,
+                                              epoch: "0123456789abcdee"},
+                                             server, wrapKey),
+                                 {code: "bad_frame"});
+            await assert.rejects(openMessage({...frame, v: 1}, server,
+                                             wrapKey),
                                  {code: "bad_frame"});
             // a message signed by another key
             const otherServer = await serverKey(
@@ -287,7 +317,8 @@ for (const m of V.message) {
         const wk = m.recipients.find((r) => r.client === "a").wk;
         const make = async (hdr, ct, tag) => {
             const s = messageSignedBytes(hdr, b64uDecode(m.iv), ct, tag);
-            return {type: "message", v: 1, id: m.id, hdr: b64uEncode(hdr),
+            return {type: "message", v: 2, id: m.id, room: m.room,
+                    epoch: m.epoch, hdr: b64uEncode(hdr),
                     iv: m.iv, ct: b64uEncode(ct), tag: b64uEncode(tag),
                     sig: b64uEncode(await sign(s)), wk};
         };
@@ -299,33 +330,40 @@ for (const m of V.message) {
         const long = new Uint8Array(hdr.length + 1); long.set(hdr);
         await assert.rejects(openMessage(await make(long, ct, tag), server,
                                          wrapKey), {code: "bad_header"});
-        const v2 = hdr.slice(); v2[0] = 2;
-        await assert.rejects(openMessage(await make(v2, ct, tag), server,
+        const v1 = hdr.slice(); v1[0] = 1;
+        await assert.rejects(openMessage(await make(v1, ct, tag), server,
                                          wrapKey), {code: "bad_header"});
     });
 }
 
 test("chat frame of client a, reproduced from its fixed IV", async () => {
     for (const c of V.chat) {
-        assert.equal(b64uEncode(chatAad(c.conn, c.n)), c.aad);
+        assert.equal(b64uEncode(chatAad(c.conn, c.room, c.n)), c.aad);
         const {chatKey} = await sessionKeys(c.client);
-        const frame = await sealChat(chatKey, c.conn, c.n, c.text,
+        const frame = await sealChat(chatKey, c.conn, c.room, c.n, c.text,
                                      b64uDecode(c.iv));
         assert.equal(JSON.stringify(frame), c.frame);
         // a fresh IV each time otherwise
-        const a = await sealChat(chatKey, c.conn, c.n, c.text);
-        const b = await sealChat(chatKey, c.conn, c.n, c.text);
+        const a = await sealChat(chatKey, c.conn, c.room, c.n, c.text);
+        const b = await sealChat(chatKey, c.conn, c.room, c.n, c.text);
         assert.notEqual(a.iv, b.iv);
         assert.equal(b64uDecode(a.iv).length, 12);
+        // what could be no room's is not sealed
+        await assert.rejects(sealChat(chatKey, c.conn, "General", c.n,
+                                      c.text), {code: "bad_room"});
     }
 });
 
 test("header parser refuses what PROTOCOL.md refuses", () => {
     const good = b64uDecode(V.message[0].hdr);
     assert.equal(parseHeader(good).sender, "alice");
+    assert.equal(parseHeader(good).room, "general");
+    assert.equal(parseHeader(good).epoch, "0123456789abcdef");
     assert.throws(() => parseHeader(good.subarray(0, good.length - 1)),
                   {code: "bad_header"});
     assert.throws(() => parseHeader(good.subarray(0, 16)),
+                  {code: "bad_header"});
+    assert.throws(() => parseHeader(good.subarray(0, 24)),
                   {code: "bad_header"});
     const big = good.slice();
     big[1] = 0x00; big[2] = 0x20;          // id >= 2^53

@@ -34,6 +34,7 @@
 
 #include "ngx_http_securechat_crypto.h"
 #include "ngx_http_securechat_envelope.h"
+#include "ngx_http_securechat_room.h"
 #include "ngx_http_securechat_token.h"
 
 
@@ -41,6 +42,24 @@
 #define T_CONN     "c-1.x~Y_9"
 #define T_SENDER   "alice"
 #define T_TEXT     "h\xc3\xa9llo, world"
+#define T_ROOM     "general"
+#define T_EPOCH    0x0123456789abcdefULL
+
+/* the room arguments of the client frame calls, to keep them readable */
+#define T_ROOM_IN  (const unsigned char *) T_ROOM, sizeof(T_ROOM) - 1
+#define T_ROOM_OUT t_room, &t_room_len
+
+/* a chat frame's start, for the frames written out by hand */
+#define T_CHAT     "{\"type\":\"chat\",\"room\":\"general\","
+
+/* one character more than a room name may have */
+#define T_ROOM65                                                            \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+
+/* where the client frame calls write the room they open */
+static unsigned char  t_room[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
+static size_t         t_room_len;
 
 
 typedef struct {
@@ -86,6 +105,7 @@ static size_t t_seal(t_keys_t *k, EVP_PKEY *server, const unsigned char *sid,
     ngx_http_securechat_envelope_t *env, unsigned char *buf);
 static int t_open(EVP_PKEY *server, const unsigned char *frame, size_t len,
     const unsigned char *wrap_key, unsigned char *text, size_t *text_len);
+static void t_epoch_hex(const unsigned char *p, char *out);
 static void t_message_in(ngx_http_securechat_message_in_t *in,
     EVP_PKEY *server, const unsigned char *sid);
 static ngx_http_securechat_chat_rc_e t_chat_open(
@@ -380,7 +400,7 @@ t_hello(t_keys_t *k, EVP_PKEY *server, const unsigned char *sid, int who,
     doc = t_parse(frame, len);
     assert_string_equal(json_string_value(json_object_get(doc, "type")),
                         "hello");
-    assert_int_equal(json_integer_value(json_object_get(doc, "v")), 1);
+    assert_int_equal(json_integer_value(json_object_get(doc, "v")), 2);
     assert_string_equal(json_string_value(json_object_get(doc, "conn")),
                         T_CONN);
     assert_true(json_integer_value(json_object_get(doc, "ts"))
@@ -404,7 +424,7 @@ t_hello(t_keys_t *k, EVP_PKEY *server, const unsigned char *sid, int who,
 
     /* the signed bytes, rebuilt from the layout in PROTOCOL.md */
     p = tbs;
-    t_put_field(&p, "securechat v1 hello", 19);
+    t_put_field(&p, "securechat v2 hello", 19);
     t_put_field(&p, T_CONN, sizeof(T_CONN) - 1);
     t_put_u64(&p, 1700000000123ULL);
     t_put_u64(&p, 0xfedcba9876543210ULL);
@@ -454,6 +474,9 @@ t_message_in(ngx_http_securechat_message_in_t *in, EVP_PKEY *server,
     in->server_key_id = sid;
     in->id = 42;
     in->ts = 1700000000456ULL;
+    in->epoch = T_EPOCH;
+    in->room = (const unsigned char *) T_ROOM;
+    in->room_len = sizeof(T_ROOM) - 1;
     in->sender = (const unsigned char *) T_SENDER;
     in->sender_len = sizeof(T_SENDER) - 1;
     in->text = (const unsigned char *) T_TEXT;
@@ -469,7 +492,8 @@ t_seal(t_keys_t *k, EVP_PKEY *server, const unsigned char *sid,
 
     t_message_in(&in, server, sid);
 
-    assert_true(ngx_http_securechat_envelope_size(in.sender_len, in.text_len)
+    assert_true(ngx_http_securechat_envelope_size(in.room_len, in.sender_len,
+                                              in.text_len)
                 < T_BUF);
     assert_int_equal(ngx_http_securechat_envelope_seal(&in, env, buf, T_BUF),
                      NGX_HTTP_SECURECHAT_ENV_OK);
@@ -493,6 +517,7 @@ t_open(EVP_PKEY *server, const unsigned char *frame, size_t len,
     json_t         *doc;
     t_bin_t         hdr, iv, ct, tag, sig, wk;
     json_error_t    err;
+    char            epoch[17];
     unsigned char  *p, *tbs, cek[32];
 
     doc = json_loadb((const char *) frame, len, JSON_REJECT_DUPLICATES, &err);
@@ -511,7 +536,7 @@ t_open(EVP_PKEY *server, const unsigned char *frame, size_t len,
     assert_non_null(tbs);
 
     p = tbs;
-    t_put_field(&p, "securechat v1 message", 21);
+    t_put_field(&p, "securechat v2 message", 21);
     t_put_field(&p, hdr.p, hdr.len);
     t_put_field(&p, iv.p, iv.len);
     t_put_field(&p, ct.p, ct.len);
@@ -548,6 +573,16 @@ t_open(EVP_PKEY *server, const unsigned char *frame, size_t len,
                 == ((json_int_t) hdr.p[5] << 24 | hdr.p[6] << 16
                     | hdr.p[7] << 8 | hdr.p[8]));
 
+    /* and so do those of the epoch and the room */
+    t_epoch_hex(hdr.p + 17, epoch);
+    assert_string_equal(json_string_value(json_object_get(doc, "epoch")),
+                        epoch);
+    assert_true(hdr.p[25] == 0 && hdr.p[26] == 0 && hdr.p[27] == 0);
+    assert_int_equal(json_string_length(json_object_get(doc, "room")),
+                     hdr.p[28]);
+    assert_memory_equal(json_string_value(json_object_get(doc, "room")),
+                        hdr.p + 29, hdr.p[28]);
+
     *text_len = ct.len;
     rc = 0;
 
@@ -566,6 +601,19 @@ done:
 }
 
 
+/* eight bytes of a header as the frame's "epoch" copy writes them */
+
+static void
+t_epoch_hex(const unsigned char *p, char *out)
+{
+    int  i;
+
+    for (i = 0; i < 8; i++) {
+        snprintf(out + 2 * i, 3, "%02x", p[i]);
+    }
+}
+
+
 static ngx_http_securechat_chat_rc_e
 t_chat_open(ngx_http_securechat_channel_t *s, const char *frame)
 {
@@ -574,7 +622,7 @@ t_chat_open(ngx_http_securechat_channel_t *s, const char *frame)
 
     return ngx_http_securechat_client_frame_open(s,
                (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
-               (const unsigned char *) frame, strlen(frame), text,
+               (const unsigned char *) frame, strlen(frame), T_ROOM_OUT, text,
                sizeof(text), &n);
 }
 
@@ -931,8 +979,8 @@ test_envelope_layout(void **state)
     ngx_http_securechat_envelope_t    env;
     ngx_http_securechat_message_in_t  in;
 
-    static const char  *order[] = { "type", "v", "id", "hdr", "iv", "ct",
-                                    "tag", "sig", "wk" };
+    static const char  *order[] = { "type", "v", "id", "room", "epoch",
+                                    "hdr", "iv", "ct", "tag", "sig", "wk" };
     int                  i;
 
     k = *state;
@@ -940,8 +988,9 @@ test_envelope_layout(void **state)
     assert_non_null(buf);
 
     len = t_seal(k, k->rsa, k->rsa_id, &env, buf);
-    assert_memory_equal(buf, "{\"type\":\"message\",\"v\":1,\"id\":42,"
-                        "\"hdr\":\"", 37);
+    assert_memory_equal(buf, "{\"type\":\"message\",\"v\":2,\"id\":42,"
+                        "\"room\":\"general\",\"epoch\":\"0123456789abcdef\","
+                        "\"hdr\":\"", 83);
     assert_memory_equal(buf + len - 7, ",\"wk\":\"", 7);
 
     /* close it with a dummy tail to parse it */
@@ -953,7 +1002,7 @@ test_envelope_layout(void **state)
         assert_string_equal(key, order[i]);
         i++;
     }
-    assert_int_equal(i, 9);
+    assert_int_equal(i, 11);
 
     hdr = t_b64(doc, "hdr");
     iv = t_b64(doc, "iv");
@@ -962,9 +1011,11 @@ test_envelope_layout(void **state)
     assert_int_equal(tag.len, 16);
 
     p = want;
-    *p++ = 1;
+    *p++ = 2;
     t_put_u64(&p, 42);
     t_put_u64(&p, 1700000000456ULL);
+    t_put_u64(&p, T_EPOCH);
+    t_put_field(&p, T_ROOM, sizeof(T_ROOM) - 1);
     t_put_field(&p, T_SENDER, sizeof(T_SENDER) - 1);
     t_put_field(&p, k->rsa_id, NGX_HTTP_SECURECHAT_KEY_ID_LEN);
     t_put_field(&p, "AES-256-GCM", 11);
@@ -1283,7 +1334,8 @@ test_envelope_refusals(void **state)
 
     t_message_in(&in, k->ed, k->ed_id);
 
-    len = ngx_http_securechat_envelope_size(in.sender_len, in.text_len);
+    len = ngx_http_securechat_envelope_size(in.room_len, in.sender_len,
+                                              in.text_len);
     assert_int_equal(ngx_http_securechat_envelope_seal(&in, &env, buf, len),
                      0);
 
@@ -1322,6 +1374,33 @@ test_envelope_refusals(void **state)
     bad.sender_len = 64;
     assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf,
                                                        T_BUF), 0);
+
+    /* a room that could be no room's, or none */
+    bad = in;
+    bad.room = (const unsigned char *) "General";
+    assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf,
+                                                       T_BUF),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+    bad.room = (const unsigned char *) "..";
+    bad.room_len = 2;
+    assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf,
+                                                       T_BUF),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+    bad.room = NULL;
+    assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf,
+                                                       T_BUF),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+
+    /* the longest room and sender fit the size given for them */
+    bad = in;
+    bad.room = (const unsigned char *) T_ROOM65;
+    bad.room_len = 64;
+    bad.sender = (const unsigned char *) T_ROOM65;
+    bad.sender_len = 64;
+    len = ngx_http_securechat_envelope_size(64, 64, in.text_len);
+    assert_int_equal(ngx_http_securechat_envelope_seal(&bad, &env, buf, len),
+                     0);
+    ngx_http_securechat_envelope_clear(&env);
 
     bad = in;
     bad.id = NGX_HTTP_SECURECHAT_JSON_INT_MAX + 1;
@@ -1386,6 +1465,7 @@ test_rand_failure(void **state)
                      NGX_HTTP_SECURECHAT_ENV_RAND);
     assert_int_equal(ngx_http_securechat_client_frame_seal(key,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
+                         T_ROOM_IN,
                          1, NULL, (const unsigned char *) "x", 1, buf, T_BUF,
                          &len),
                      NGX_HTTP_SECURECHAT_ENV_RAND);
@@ -1418,7 +1498,7 @@ test_chat_round_trip(void **state)
     for (i = 1; i <= 3; i++) {
         assert_int_equal(ngx_http_securechat_client_frame_seal(s.chat_key,
                              (const unsigned char *) T_CONN,
-                             sizeof(T_CONN) - 1, i, NULL,
+                             sizeof(T_CONN) - 1, T_ROOM_IN, i, NULL,
                              (const unsigned char *) T_TEXT,
                              sizeof(T_TEXT) - 1, frame, sizeof(frame), &len),
                          0);
@@ -1429,13 +1509,16 @@ test_chat_round_trip(void **state)
         doc = t_parse(frame, len);
         assert_string_equal(json_string_value(json_object_get(doc, "type")),
                             "chat");
+        assert_string_equal(json_string_value(json_object_get(doc, "room")),
+                            T_ROOM);
         assert_int_equal(json_integer_value(json_object_get(doc, "n")), i);
         iv = t_b64(doc, "iv");
         ct = t_b64(doc, "ct");
         tag = t_b64(doc, "tag");
         p = aad;
-        t_put_field(&p, "securechat v1 chat", 18);
+        t_put_field(&p, "securechat v2 chat", 18);
         t_put_field(&p, T_CONN, sizeof(T_CONN) - 1);
+        t_put_field(&p, T_ROOM, sizeof(T_ROOM) - 1);
         t_put_u64(&p, i);
         assert_int_equal(t_gcm_open(key, iv.p, aad, p - aad, ct.p, ct.len,
                                     tag.p, plain), 0);
@@ -1447,41 +1530,62 @@ test_chat_round_trip(void **state)
 
         assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                              (const unsigned char *) T_CONN,
-                             sizeof(T_CONN) - 1, frame, len, text,
+                             sizeof(T_CONN) - 1, frame, len, T_ROOM_OUT, text,
                              sizeof(text), &n),
                          NGX_HTTP_SECURECHAT_CHAT_OK);
         assert_int_equal(n, sizeof(T_TEXT) - 1);
         assert_memory_equal(text, T_TEXT, n);
+        assert_int_equal(t_room_len, sizeof(T_ROOM) - 1);
+        assert_memory_equal(t_room, T_ROOM, t_room_len);
         assert_true(s.last_counter == (uint64_t) i);
     }
 
     /* empty text, and a text exactly as long as the buffer */
     assert_int_equal(ngx_http_securechat_client_frame_seal(s.chat_key,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
+                         T_ROOM_IN,
                          4, NULL, NULL, 0, frame, sizeof(frame), &len), 0);
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
-                         frame, len, text, sizeof(text), &n), 0);
+                         frame, len, T_ROOM_OUT, text, sizeof(text), &n), 0);
     assert_int_equal(n, 0);
 
     memset(plain, 'x', sizeof(plain));
     assert_int_equal(ngx_http_securechat_client_frame_seal(s.chat_key,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
+                         T_ROOM_IN,
                          5, NULL, plain, 256, frame, sizeof(frame), &len), 0);
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
-                         frame, len, text, 256, &n), 0);
+                         frame, len, T_ROOM_OUT, text, 256, &n), 0);
     assert_int_equal(n, 256);
 
     /* the seal refuses what the protocol cannot carry */
     assert_int_equal(ngx_http_securechat_client_frame_seal(s.chat_key,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
+                         T_ROOM_IN,
                          0, NULL, plain, 1, frame, sizeof(frame), &len),
                      NGX_HTTP_SECURECHAT_ENV_INVALID);
     assert_int_equal(ngx_http_securechat_client_frame_seal(s.chat_key,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
-                         6, NULL, plain, 1, frame, 20, &len),
+                         T_ROOM_IN, 6, NULL, plain, 1, frame, 20, &len),
                      NGX_HTTP_SECURECHAT_ENV_INVALID);
+    assert_int_equal(ngx_http_securechat_client_frame_seal(s.chat_key,
+                         (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
+                         (const unsigned char *) "General", 7, 6, NULL,
+                         plain, 1, frame, sizeof(frame), &len),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+
+    /* any valid room opens: whether it exists is the caller's question */
+    assert_int_equal(ngx_http_securechat_client_frame_seal(s.chat_key,
+                         (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
+                         (const unsigned char *) "no.such_room-1", 14, 6,
+                         NULL, plain, 1, frame, sizeof(frame), &len), 0);
+    assert_int_equal(ngx_http_securechat_client_frame_open(&s,
+                         (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
+                         frame, len, T_ROOM_OUT, text, 256, &n), 0);
+    assert_int_equal(t_room_len, 14);
+    assert_memory_equal(t_room, "no.such_room-1", 14);
 }
 
 
@@ -1500,14 +1604,15 @@ test_chat_counter(void **state)
     for (i = 1; i <= 4; i++) {
         assert_int_equal(ngx_http_securechat_client_frame_seal(s.chat_key,
                              (const unsigned char *) T_CONN,
-                             sizeof(T_CONN) - 1, i, NULL,
+                             sizeof(T_CONN) - 1, T_ROOM_IN, i, NULL,
                              (const unsigned char *) "hi", 2, frame[i],
                              sizeof(frame[i]), &len[i]), 0);
     }
 
 #define T_OPEN(i)                                                            \
     ngx_http_securechat_client_frame_open(&s, (const unsigned char *) T_CONN,\
-        sizeof(T_CONN) - 1, frame[i], len[i], text, sizeof(text), &n)
+        sizeof(T_CONN) - 1, frame[i], len[i], T_ROOM_OUT, text,             \
+        sizeof(text), &n)
 
     /* out of order: 2 before 1 */
     assert_int_equal(T_OPEN(2), NGX_HTTP_SECURECHAT_CHAT_BAD_COUNTER);
@@ -1535,7 +1640,7 @@ test_chat_counter(void **state)
     memcpy(strstr((char *) frame[2], "\"n\":2"), "\"n\":1", 5);
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
-                         frame[2], len[2], text, sizeof(text), &n),
+                         frame[2], len[2], T_ROOM_OUT, text, sizeof(text), &n),
                      NGX_HTTP_SECURECHAT_CHAT_BAD_TAG);
     assert_true(s.last_counter == 0);
 }
@@ -1557,18 +1662,30 @@ test_chat_bad_tag(void **state)
 
     assert_int_equal(ngx_http_securechat_client_frame_seal(s.chat_key,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
+                         T_ROOM_IN,
                          1, NULL, (const unsigned char *) "hello", 5, frame,
                          sizeof(frame), &len), 0);
 
     /* another connection's key, another connection's id */
     assert_int_equal(ngx_http_securechat_client_frame_open(&other,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
-                         frame, len, text, sizeof(text), &n),
+                         frame, len, T_ROOM_OUT, text, sizeof(text), &n),
                      NGX_HTTP_SECURECHAT_CHAT_BAD_TAG);
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
-                         (const unsigned char *) "c-2", 3, frame, len, text,
-                         sizeof(text), &n),
+                         (const unsigned char *) "c-2", 3, frame, len,
+                         T_ROOM_OUT, text, sizeof(text), &n),
                      NGX_HTTP_SECURECHAT_CHAT_BAD_TAG);
+
+    /* another room written into the JSON: the AAD pins the real one */
+    memcpy(copy, frame, len);
+    p = strstr((char *) copy, "\"room\":\"general\"");
+    assert_non_null(p);
+    memcpy(p + 8, "genera1", 7);
+    assert_int_equal(ngx_http_securechat_client_frame_open(&s,
+                         (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
+                         copy, len, T_ROOM_OUT, text, sizeof(text), &n),
+                     NGX_HTTP_SECURECHAT_CHAT_BAD_TAG);
+    assert_true(s.last_counter == 0);
 
     /* one character changed in iv, ct or tag (first char: all 6 bits) */
     for (i = 0; i < 3; i++) {
@@ -1579,7 +1696,7 @@ test_chat_bad_tag(void **state)
         *p = (*p == 'A') ? 'B' : 'A';
         assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                              (const unsigned char *) T_CONN,
-                             sizeof(T_CONN) - 1, copy, len, text,
+                             sizeof(T_CONN) - 1, copy, len, T_ROOM_OUT, text,
                              sizeof(text), &n),
                          NGX_HTTP_SECURECHAT_CHAT_BAD_TAG);
         assert_true(s.last_counter == 0);
@@ -1587,7 +1704,7 @@ test_chat_bad_tag(void **state)
 
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
-                         frame, len, text, sizeof(text), &n),
+                         frame, len, T_ROOM_OUT, text, sizeof(text), &n),
                      NGX_HTTP_SECURECHAT_CHAT_OK);
 }
 
@@ -1610,14 +1727,14 @@ test_chat_bad_json(void **state)
         "\"chat\"",
         "1",
         "null",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"} x",
-        "{\"type\":\"chat\",\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\","
+        T_CHAT "\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\","
             "\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\\u0000\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\\u0000\","
             "\"tag\":\"" T_TAG "\"}",
         "{\"type\":\"ch\xff\",\"n\":1}",
-        "{\"type\":\"chat\",\"n\":1e400}",
+        T_CHAT "\"n\":1e400}",
     };
 
     memset(&s, 0, sizeof(s));
@@ -1639,13 +1756,26 @@ test_chat_bad_field(void **state)
     static const char  *frames[] = {
         "{}",
         "{\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"iv\":\"" T_IV "\",\"ct\":\"\",\"tag\":\""
+        T_CHAT "\"iv\":\"" T_IV "\",\"ct\":\"\",\"tag\":\""
             T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"tag\":\"" T_TAG
-            "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\"}",
+        /* the room: missing, not a string, not a valid name */
         "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
+            "\"tag\":\"" T_TAG "\"}",
+        "{\"type\":\"chat\",\"room\":1,\"n\":1,\"iv\":\"" T_IV "\","
+            "\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
+        "{\"type\":\"chat\",\"room\":\"\",\"n\":1,\"iv\":\"" T_IV "\","
+            "\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
+        "{\"type\":\"chat\",\"room\":\"General\",\"n\":1,\"iv\":\"" T_IV
+            "\",\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
+        "{\"type\":\"chat\",\"room\":\"..\",\"n\":1,\"iv\":\"" T_IV "\","
+            "\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
+        "{\"type\":\"chat\",\"room\":\"" T_ROOM65 "\",\"n\":1,\"iv\":\""
+            T_IV "\",\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
+        T_CHAT "\"n\":1,\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"tag\":\"" T_TAG
+            "\"}",
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\"}",
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\",\"x\":1}",
         "{\"type\":\"Chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
@@ -1653,23 +1783,23 @@ test_chat_bad_field(void **state)
             "\"tag\":\"" T_TAG "\"}",
         "{\"type\":1,\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":\"1\",\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":\"1\",\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1.0,\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":1.0,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":0,\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":0,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":-1,\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":-1,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":9007199254740992,\"iv\":\"" T_IV "\","
+        T_CHAT "\"n\":9007199254740992,\"iv\":\"" T_IV "\","
             "\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":true,\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":true,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":null,\"ct\":\"\","
+        T_CHAT "\"n\":1,\"iv\":null,\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":[],"
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":[],"
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":{}}",
     };
 
@@ -1692,17 +1822,17 @@ test_chat_bad_base64(void **state)
 
     static const char  *frames[] = {
         /* padding, the standard alphabet, whitespace, bad trailing bits */
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"QQ==\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"QQ==\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"AAAAAAAAAAAAAA+/\",\"ct\":\"\","
+        T_CHAT "\"n\":1,\"iv\":\"AAAAAAAAAAAAAA+/\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"QU E\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"QU E\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"QR\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"QR\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"QUFBQ\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"QUFBQ\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"AAAAAAAAAAAAAAAAAAAAA=\"}",
     };
 
@@ -1726,17 +1856,17 @@ test_chat_bad_length(void **state)
 
     static const char  *frames[] = {
         /* 11-byte and 13-byte iv, 15-byte and 17-byte tag, empty ones */
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"AAAAAAAAAAAAAAA\",\"ct\":\"\","
+        T_CHAT "\"n\":1,\"iv\":\"AAAAAAAAAAAAAAA\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"AAAAAAAAAAAAAAAAAA\","
+        T_CHAT "\"n\":1,\"iv\":\"AAAAAAAAAAAAAAAAAA\","
             "\"ct\":\"\",\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"AAAAAAAAAAAAAAAAAAAA\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"AAAAAAAAAAAAAAAAAAAAAAA\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"\",\"ct\":\"\","
+        T_CHAT "\"n\":1,\"iv\":\"\",\"ct\":\"\","
             "\"tag\":\"" T_TAG "\"}",
-        "{\"type\":\"chat\",\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
+        T_CHAT "\"n\":1,\"iv\":\"" T_IV "\",\"ct\":\"\","
             "\"tag\":\"\"}",
     };
 
@@ -1765,15 +1895,16 @@ test_chat_too_long(void **state)
 
     assert_int_equal(ngx_http_securechat_client_frame_seal(s.chat_key,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
+                         T_ROOM_IN,
                          1, NULL, text, 257, frame, sizeof(frame), &len), 0);
 
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
-                         frame, len, text, 256, &n),
+                         frame, len, T_ROOM_OUT, text, 256, &n),
                      NGX_HTTP_SECURECHAT_CHAT_TOO_LONG);
     assert_int_equal(ngx_http_securechat_client_frame_open(&s,
                          (const unsigned char *) T_CONN, sizeof(T_CONN) - 1,
-                         frame, len, text, 257, &n),
+                         frame, len, T_ROOM_OUT, text, 257, &n),
                      NGX_HTTP_SECURECHAT_CHAT_OK);
 }
 

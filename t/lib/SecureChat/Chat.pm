@@ -120,7 +120,7 @@ sub connect {
     my $srv = $self->{server};
 
     die "connect: not a hello\n"
-        unless $h->{type} eq 'hello' && $h->{v} == 1
+        unless $h->{type} eq 'hello' && $h->{v} == 2
                && $h->{server_key_id} eq $srv->{key_id}
                && $h->{client_key_id} eq $self->{client_key_id}
                && $h->{sig_alg} eq $srv->{alg}
@@ -180,7 +180,8 @@ use Time::HiRes qw(time);
 use SecureChat::Envelope qw(:all);
 
 
-# The next thing the server says: {type => message, id, sender, text, ok}
+# The next thing the server says: {type => message, id, room, sender,
+# text, ok}
 # (ok: verified, unwrapped and decrypted, else rc names the step that
 # failed), a gap or error frame as decoded, {type => close, code, reason},
 # {type => eof}, or undef after timeout seconds.
@@ -211,11 +212,18 @@ sub next_event {
                                             $f->{payload}, $c->{wrap});
     my $hdr = $rc eq 'ok' ? parse_header($b->{hdr}) : undef;
 
-    return { type => 'message', id => $m->{id}, rc => $rc, ok => 0 }
-        unless $hdr && $hdr->{id} == $m->{id};
+    # the frame's copies must agree with the header, whose epoch is the
+    # history's the hello named
+    return { type => 'message', id => $m->{id}, rc => ($rc eq 'ok' ? 'header' : $rc),
+             ok => 0 }
+        unless $hdr && $hdr->{v} == 2 && $hdr->{id} == $m->{id}
+               && $m->{v} == 2
+               && defined $m->{room} && $hdr->{room} eq $m->{room}
+               && defined $m->{epoch} && $hdr->{epoch} eq $m->{epoch}
+               && $hdr->{epoch} eq $c->{epoch};
 
-    return { type => 'message', id => $hdr->{id}, sender => $hdr->{sender},
-             text => $pt, ok => 1, rc => $rc };
+    return { type => 'message', id => $hdr->{id}, room => $hdr->{room},
+             sender => $hdr->{sender}, text => $pt, ok => 1, rc => $rc };
 }
 
 
@@ -242,7 +250,8 @@ sub collect {
 }
 
 
-# a chat frame (PROTOCOL.md section 8) under the connection's chat key
+# a chat frame (PROTOCOL.md section 8) under the connection's chat key;
+# room: general unless given
 sub send_chat {
     my ($c, $text, %o) = @_;
     $c->{ws}->send_raw($c->chat_frame($text, %o));
@@ -253,13 +262,15 @@ sub send_chat {
 sub chat_frame {
     my ($c, $text, %o) = @_;
     my $n = $o{n} // ++$c->{n};
+    my $room = $o{room} // 'general';
     my $iv = random_bytes(12);
     my ($ct, $tag) = gcm_encrypt_authenticate('AES', $c->{chat_key}, $iv,
-                                              chat_aad($c->{conn}, $n),
+                                              chat_aad($c->{conn}, $room, $n),
                                               $text);
 
     return SecureChat::WS::frame_bytes(SecureChat::WS::OP_TEXT(),
-        $SecureChat::Chat::JSON->encode({ type => 'chat', n => $n,
+        $SecureChat::Chat::JSON->encode({ type => 'chat', room => $room,
+                                          n => $n,
                                           iv => encode_b64u($iv),
                                           ct => encode_b64u($ct),
                                           tag => encode_b64u($tag) }));

@@ -1,6 +1,6 @@
 package SecureChat::Envelope;
 
-# The securechat v1 envelope (docs/PROTOCOL.md) written a second time, on
+# The securechat v2 envelope (docs/PROTOCOL.md) written a second time, on
 # Perl's CryptX (Debian libcryptx-perl), sharing no code with the module:
 # t/envelope/verify.pl checks the test vectors with it and the WebSocket
 # tests check live frames with it.  RFC 3394 key wrap is written here on
@@ -115,7 +115,7 @@ sub hello_tbs {
     die "hello: malformed epoch\n"
         unless defined $h->{epoch} && $h->{epoch} =~ /\A[0-9a-f]{16}\z/;
 
-    return F('securechat v1 hello') . F($h->{conn}) . u64($h->{ts})
+    return F('securechat v2 hello') . F($h->{conn}) . u64($h->{ts})
            . pack('H16', $h->{epoch}) . F($h->{server_key_id})
            . F($h->{client_key_id})
            . F($h->{sig_alg}) . F('RSA-OAEP-SHA256') . F($wrapped);
@@ -124,7 +124,7 @@ sub hello_tbs {
 sub hello_text {
     my ($h) = @_;
 
-    return '{"type":"hello","v":1,"conn":"' . $h->{conn} . '","ts":'
+    return '{"type":"hello","v":2,"conn":"' . $h->{conn} . '","ts":'
            . $h->{ts} . ',"epoch":"' . $h->{epoch}
            . '","server_key_id":"' . $h->{server_key_id}
            . '","client_key_id":"' . $h->{client_key_id}
@@ -133,21 +133,29 @@ sub hello_text {
            . $h->{wrapped_sk} . '","sig":"' . $h->{sig} . '"}';
 }
 
+# the epoch as in the hello: 16 hex digits, its u64 in the header
 sub header_bytes {
     my (%h) = @_;
 
-    return pack('C', 1) . u64($h{id}) . u64($h{ts}) . F($h{sender})
-           . F($h{server_key_id}) . F('AES-256-GCM') . F('AES-256-KW')
-           . F($h{sig_alg});
+    die "header: malformed epoch\n"
+        unless defined $h{epoch} && $h{epoch} =~ /\A[0-9a-f]{16}\z/;
+
+    return pack('C', 2) . u64($h{id}) . u64($h{ts}) . pack('H16', $h{epoch})
+           . F($h{room}) . F($h{sender}) . F($h{server_key_id})
+           . F('AES-256-GCM') . F('AES-256-KW') . F($h{sig_alg});
 }
 
 sub parse_header {
     my ($b) = @_;
+
+    return undef if length $b < 25;
+
     my ($v, $id, $ts) = unpack('C Q> Q>', $b);
-    my $off = 17;
+    my $epoch = unpack('H16', substr($b, 17, 8));
+    my $off = 25;
     my @f;
 
-    for (1 .. 5) {
+    for (1 .. 6) {
         return undef if $off + 4 > length $b;
         my $len = unpack('N', substr($b, $off, 4));
         return undef if $off + 4 + $len > length $b;
@@ -157,30 +165,31 @@ sub parse_header {
 
     return undef unless $off == length $b;
 
-    return { v => $v, id => $id, ts => $ts, sender => $f[0],
-             server_key_id => $f[1], enc => $f[2], kw => $f[3],
-             sig_alg => $f[4] };
+    return { v => $v, id => $id, ts => $ts, epoch => $epoch, room => $f[0],
+             sender => $f[1], server_key_id => $f[2], enc => $f[3],
+             kw => $f[4], sig_alg => $f[5] };
 }
 
 sub message_tbs {
     my ($hdr, $iv, $ct, $tag) = @_;
 
-    return F('securechat v1 message') . F($hdr) . F($iv) . F($ct) . F($tag);
+    return F('securechat v2 message') . F($hdr) . F($iv) . F($ct) . F($tag);
 }
 
 sub message_text {
     my ($m) = @_;
 
-    return '{"type":"message","v":1,"id":' . $m->{id} . ',"hdr":"'
+    return '{"type":"message","v":2,"id":' . $m->{id} . ',"room":"'
+           . $m->{room} . '","epoch":"' . $m->{epoch} . '","hdr":"'
            . $m->{hdr} . '","iv":"' . $m->{iv} . '","ct":"' . $m->{ct}
            . '","tag":"' . $m->{tag} . '","sig":"' . $m->{sig}
            . '","wk":"' . $m->{wk} . '"}';
 }
 
 sub chat_aad {
-    my ($conn, $n) = @_;
+    my ($conn, $room, $n) = @_;
 
-    return F('securechat v1 chat') . F($conn) . u64($n);
+    return F('securechat v2 chat') . F($conn) . F($room) . u64($n);
 }
 
 # a client's steps in the documented order: signature, unwrap, decrypt
