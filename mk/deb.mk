@@ -86,7 +86,7 @@ deb-lint:
 	echo "deb-lint: no lintian errors ($$(grep -c '^W:' $(DEB_OUT)/lintian.txt) warnings)"
 
 deb-test:
-	@sh t/unit/test_deb.sh
+	@sh t/unit/test_deb.sh $(BUILD)
 
 # on this machine: the same steps in a brand-new Debian 12 (committed tree)
 deb-install-test:
