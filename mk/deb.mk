@@ -40,6 +40,9 @@ DEB_LINT_APT_PACKAGES = lintian
 # the fresh Debian check (root, debootstrap); FRESH_DEBIAN_CHECK for
 # another copy of it, as in .ci/run
 DEB_FRESH_CHECK ?= $(or $(FRESH_DEBIAN_CHECK),../shared/fresh-debian/check)
+# the port the installed nginx listens on there (on 127.0.0.1 and ::1;
+# the fresh Debian shares this machine's network)
+DEB_TEST_PORT   ?= 2241
 
 .PHONY: deb deb-deps deb-lint deb-test deb-install-test deb-install-check \
         deb-clean
@@ -92,15 +95,15 @@ deb-test:
 deb-install-test:
 	@test "$$(id -u)" = 0 || { echo "deb-install-test: needs root (debootstrap, chroot)"; exit 1; }
 	@test -x $(DEB_FRESH_CHECK) || { echo "deb-install-test: no $(DEB_FRESH_CHECK)"; exit 1; }
-	$(DEB_FRESH_CHECK) deb-install-check DEB_IN_FRESH_DEBIAN=yes
+	$(DEB_FRESH_CHECK) deb-install-check DEB_IN_FRESH_DEBIAN=yes \
+	    DEB_TEST_PORT=$(DEB_TEST_PORT)
 
 # inside the fresh Debian only: installs nginx and the package, writes
 # /etc/nginx and /var/lib/securechat and starts nginx; refused elsewhere
 deb-install-check:
 	@test "$(DEB_IN_FRESH_DEBIAN)" = yes || { echo "deb-install-check" \
 	    "changes this system's nginx: run make deb-install-test"; exit 1; }
-	$(MAKE) deb
-	sh t/unit/test_deb_install.sh $(DEB_OUT)/$(DEB_PACKAGE)_*_$(DEB_ARCH).deb
+	@sh t/unit/test_deb_install.sh $(DEB_TEST_PORT)
 
 deb-clean:
 	rm -rf $(DEB_OUT)
