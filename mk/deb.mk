@@ -32,9 +32,10 @@ DEB_VERSION   = $(shell dpkg-parsechangelog -l debian/changelog -S Version 2>/de
 DEB_ARCH      = $(shell dpkg --print-architecture)
 DEB_FILE      = $(DEB_OUT)/$(DEB_PACKAGE)_$(DEB_VERSION)_$(DEB_ARCH).deb
 
-# what debian/control's Build-Depends name, and the tools that run them
-DEB_APT_PACKAGES = dpkg-dev debhelper nginx-dev libjansson-dev libssl-dev \
-                   gcc make fakeroot git
+# what debian/control's Build-Depends name, build-essential (which
+# dpkg-buildpackage checks for too), and the tools that run them
+DEB_APT_PACKAGES = build-essential dpkg-dev debhelper nginx-dev \
+                   libjansson-dev libssl-dev fakeroot git
 DEB_LINT_APT_PACKAGES = lintian
 
 # the fresh Debian check (root, debootstrap); FRESH_DEBIAN_CHECK for
@@ -68,8 +69,9 @@ deb: deb-deps
 	        --exclude=./node_modules --exclude='./t/servroot*' -cf - . \
 	        | tar -C $(DEB_SRC) -xf -; \
 	fi
-	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b > ../../build.log 2>&1 \
-	    || { tail -40 $(DEB_OUT)/build.log; exit 1; }
+	cd $(DEB_SRC) && dpkg-buildpackage -us -uc -b \
+	    > $(abspath $(DEB_OUT))/build.log 2>&1 \
+	    || { tail -40 $(abspath $(DEB_OUT))/build.log; exit 1; }
 	mv $(DEB_OUT)/src/*.deb $(DEB_OUT)/src/*.buildinfo \
 	    $(DEB_OUT)/src/*.changes $(DEB_OUT)/
 	rm -rf $(DEB_OUT)/src
