@@ -151,6 +151,15 @@ if [ $rc -eq 0 ]; then
 else
     fail "securechat-cli exited $rc: $(cat "$work/cli.err")"
 fi
+# a second one, with --history, verifies and decrypts what the first sent
+sleep 5 | SECURECHAT_PASSWORD=$password HOME=$work timeout 30 \
+    securechat-cli --url "$base" --user alice --history \
+    > "$work/cli2.out" 2> "$work/cli2.err"
+if grep -q '\] alice: hello from the package$' "$work/cli2.out"; then
+    pass "securechat-cli --history shows the message, verified"
+else
+    fail "the message not in the history: $(cat "$work/cli2.out" "$work/cli2.err")"
+fi
 
 grep -q '\[alert\]\|\[crit\]\|\[emerg\]' /var/log/nginx/error.log \
     && fail "error.log: $(grep '\[alert\]\|\[crit\]\|\[emerg\]' /var/log/nginx/error.log)" \
