@@ -8,15 +8,17 @@
 # Targets:
 #   deb-deps          the build dependencies, from Debian, by name
 #   deb               dpkg-buildpackage -us -uc -b in a clean copy of the
-#                     committed-or-not tree (git ls-files: no build/, no
-#                     state/, no node_modules/); the .deb in $(DEB_OUT)/
+#                     tree (the files git knows, edits included: no
+#                     build/, state/, node_modules/); the .deb in $(DEB_OUT)/
 #   deb-lint          lintian on that .deb; fails on any error (E:)
-#   deb-test          both, through t/unit/test_deb.sh
+#   deb-test          deb and deb-lint, and what the .deb holds
+#                     (t/unit/test_deb.sh; not part of `make test`)
 #   deb-install-test  the .deb built, installed and run in a brand-new
 #                     Debian 12 (../shared/fresh-debian/check, root):
 #                     keys, secret and users made with the packaged
 #                     tools, the example site enabled, nginx -t, nginx
-#                     started, a login over loopback (t/unit/test_deb_install.sh)
+#                     started, a login over loopback, the CLI, removal
+#                     and purge (t/unit/test_deb_install.sh)
 #
 # Variables are prefixed DEB_ so they cannot collide with the including
 # Makefile's.
@@ -41,8 +43,8 @@ DEB_LINT_APT_PACKAGES = lintian
 # the fresh Debian check (root, debootstrap); FRESH_DEBIAN_CHECK for
 # another copy of it, as in .ci/run
 DEB_FRESH_CHECK ?= $(or $(FRESH_DEBIAN_CHECK),../shared/fresh-debian/check)
-# the port the installed nginx listens on there (on 127.0.0.1 and ::1;
-# the fresh Debian shares this machine's network)
+# the port the installed nginx listens on there, on 127.0.0.1 (the fresh
+# Debian shares this machine's network)
 DEB_TEST_PORT   ?= 2241
 
 .PHONY: deb deb-deps deb-lint deb-test deb-install-test deb-install-check \
