@@ -37,6 +37,7 @@ include mk/crypto.mk
 include mk/ws.mk
 include mk/bench.mk
 include mk/browser.mk
+include mk/deb.mk
 
 .PHONY: all deps module run reload stop password test test-valgrind \
         unit-tests t t-env make-test run-test fixtures clean bench
