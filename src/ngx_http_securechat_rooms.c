@@ -102,6 +102,8 @@ static void ngx_http_securechat_rooms_drop_locked(
     ngx_http_securechat_rooms_record_t *rec);
 static ngx_int_t ngx_http_securechat_rooms_member_cmp(
     const void *one, const void *two);
+static ngx_uint_t ngx_http_securechat_rooms_general(
+    ngx_http_securechat_room_node_t *room);
 static void ngx_http_securechat_rooms_delete_locked(
     ngx_http_securechat_rooms_ctx_t *ctx,
     ngx_http_securechat_room_node_t *room);
@@ -1037,10 +1039,7 @@ ngx_http_securechat_rooms_visible_locked(ngx_http_securechat_rooms_ctx_t *ctx,
     }
 
     ask->kind = room->kind;
-    ask->general = room->sn.str.len == sizeof(NGX_HTTP_SECURECHAT_ROOM_GENERAL)
-                                       - 1
-                   && ngx_strncmp(room->name, NGX_HTTP_SECURECHAT_ROOM_GENERAL,
-                                  room->sn.str.len) == 0;
+    ask->general = ngx_http_securechat_rooms_general(room);
 
     if (rec != NULL) {
         ask->actor = rec->role;
@@ -1101,10 +1100,10 @@ ngx_http_securechat_rooms_delete_locked(ngx_http_securechat_rooms_ctx_t *ctx,
         ngx_http_securechat_rooms_drop_locked(ctx, rec);
     }
 
+    /* what create() counted: neither general nor a direct room */
+
     if (room->kind != NGX_HTTP_SECURECHAT_ROOM_DIRECT
-        && !(room->sn.str.len == sizeof(NGX_HTTP_SECURECHAT_ROOM_GENERAL) - 1
-             && ngx_strncmp(room->name, NGX_HTTP_SECURECHAT_ROOM_GENERAL,
-                            room->sn.str.len) == 0))
+        && !ngx_http_securechat_rooms_general(room))
     {
         ctx->sh->nrooms--;
     }
@@ -1146,4 +1145,13 @@ ngx_http_securechat_rooms_made_locked(ngx_http_securechat_rooms_user_t *un,
     un->made_last = ngx_current_msec;
 
     return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_securechat_rooms_general(ngx_http_securechat_room_node_t *room)
+{
+    return room->sn.str.len == sizeof(NGX_HTTP_SECURECHAT_ROOM_GENERAL) - 1
+           && ngx_strncmp(room->name, NGX_HTTP_SECURECHAT_ROOM_GENERAL,
+                          room->sn.str.len) == 0;
 }
