@@ -688,11 +688,15 @@ static void
 ngx_http_securechat_chat_body(ngx_http_request_t *r)
 {
     ngx_int_t                          rc, answer;
-    ngx_str_t                          text;
+    ngx_str_t                          text, room;
     ngx_http_securechat_ctx_t         *ctx;
+    ngx_http_securechat_room_rc_e      why;
+    ngx_http_securechat_rooms_rc_e     rrc;
+    ngx_http_securechat_rooms_act_t    act;
     ngx_http_securechat_main_conf_t   *smcf;
     ngx_http_securechat_json_field_t   fields[] = {
-        { "message", 1, 0, 1, 0, NULL, 0 }
+        { "message", 1, 0, 1, 0, NULL, 0 },
+        { "room", 1, NGX_HTTP_SECURECHAT_ROOM_NAME_MAX, 0, 1, NULL, 0 }
     };
 
     smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
@@ -700,9 +704,27 @@ ngx_http_securechat_chat_body(ngx_http_request_t *r)
 
     fields[0].max_len = smcf->message_max;
 
-    if (ngx_http_securechat_parse_body(r, ctx, fields, 1, &answer) != NGX_OK) {
+    if (ngx_http_securechat_parse_body(r, ctx, fields, 2, &answer) != NGX_OK) {
         ngx_http_finalize_request(r, answer);
         return;
+    }
+
+    /* no room: general, as before rooms */
+
+    if (fields[1].value != NULL) {
+        room.data = (u_char *) fields[1].value;
+        room.len = fields[1].len;
+
+        if (!ngx_http_securechat_room_name_ok(room.data, room.len)) {
+            ngx_http_finalize_request(r,
+                ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                    "bad_room_name",
+                    "a room name is 1 to 64 of a-z 0-9 . _ -"));
+            return;
+        }
+
+    } else {
+        ngx_str_set(&room, NGX_HTTP_SECURECHAT_ROOM_GENERAL);
     }
 
     text.data = (u_char *) fields[0].value;
@@ -728,9 +750,22 @@ ngx_http_securechat_chat_body(ngx_http_request_t *r)
         return;
     }
 
+    ngx_memzero(&act, sizeof(ngx_http_securechat_rooms_act_t));
+    act.act = NGX_HTTP_SECURECHAT_ACT_POST;
+    why = NGX_HTTP_SECURECHAT_ROOM_OK;
+
+    rrc = ngx_http_securechat_rooms_act(smcf->shm_zone, &ctx->session.user,
+                                        &room, &act, &smcf->room_limits,
+                                        &why);
+    if (rrc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        ngx_http_finalize_request(r,
+                            ngx_http_securechat_rooms_refusal(r, rrc, why));
+        return;
+    }
+
     /* sealing signs: it happens in the thread pool, the answer after it */
 
-    rc = ngx_http_securechat_bus_publish(&ctx->session.user, &text,
+    rc = ngx_http_securechat_bus_publish(&room, &ctx->session.user, &text,
                                          ngx_http_securechat_chat_published,
                                          r);
     if (rc == NGX_BUSY) {

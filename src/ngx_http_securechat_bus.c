@@ -36,6 +36,7 @@
 
 #include <sys/un.h>
 #include <openssl/crypto.h>
+#include <jansson.h>
 
 #include "ngx_http_securechat_bus.h"
 #include "ngx_http_securechat_frame.h"
@@ -43,9 +44,6 @@
 #include "ngx_http_securechat_store.h"
 #include "ngx_http_securechat_ws.h"
 
-
-/* messages per sealing task and per delivery pass */
-#define NGX_HTTP_SECURECHAT_BUS_BATCH      64
 
 /* messages a worker may hold waiting to be sealed */
 #define NGX_HTTP_SECURECHAT_BUS_QUEUE_MAX  4096
@@ -56,15 +54,37 @@
 /* how soon a reservation in the way is looked at again (ms) */
 #define NGX_HTTP_SECURECHAT_BUS_STALL      1000
 
+/*
+ * A history slot begins with its kind, then
+ *   a message: where in the frame its room's name is, and how long (a
+ *   byte each), the CEK, and the frame prefix every recipient shares;
+ *   an event: the room (a length byte and the name), the event's type,
+ *   whom it is about (a length byte and the name), and its frame, JSON of
+ *   at most EVENT_MAX bytes.
+ * The frame has the room already: a message's slot is 3 bytes longer
+ * than before rooms, so that zones sized then still hold their history.
+ */
+#define NGX_HTTP_SECURECHAT_BUS_HEAD       3
+#define NGX_HTTP_SECURECHAT_BUS_EVENT_MAX  2048
 
+
+/*
+ * What waits to be sealed: a message (user is the sender, text the
+ * plaintext) or an event (user is whom it is about, text its frame's JSON
+ * after the opening brace: the id goes first, once it is known).
+ */
 typedef struct {
     ngx_queue_t                          queue;
     ngx_http_securechat_published_pt     published;
     void                                *data;
     uint64_t                             id;
     uint64_t                             ts;
+    ngx_http_securechat_bus_kind_e       kind;
+    ngx_http_securechat_room_event_e     event;
+    size_t                               room_len;
     size_t                               user_len;
     size_t                               text_len;
+    u_char                               room[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
     u_char                               user[NGX_HTTP_SECURECHAT_USER_MAX];
     u_char                               text[1];
 } ngx_http_securechat_bus_item_t;
@@ -107,9 +127,17 @@ static ngx_int_t ngx_http_securechat_bus_seal_next(
     ngx_http_securechat_bus_t *bus);
 static void ngx_http_securechat_bus_start(ngx_event_t *ev);
 static void ngx_http_securechat_bus_seal_thread(void *data, ngx_log_t *log);
+static ngx_http_securechat_bus_item_t *ngx_http_securechat_bus_item(
+    ngx_http_securechat_bus_t *bus, ngx_str_t *room, ngx_str_t *user,
+    size_t text_len);
+static void ngx_http_securechat_bus_queue(ngx_http_securechat_bus_t *bus,
+    ngx_http_securechat_bus_item_t *item);
 static ngx_int_t ngx_http_securechat_bus_seal_one(
     ngx_http_securechat_bus_t *bus, ngx_http_securechat_bus_item_t *item,
     uint64_t id, size_t *len);
+static ngx_int_t ngx_http_securechat_bus_event_slot(
+    ngx_http_securechat_bus_t *bus, ngx_http_securechat_bus_item_t *item,
+    uint64_t id, u_char *p, size_t size, size_t *len);
 static uint64_t ngx_http_securechat_bus_commit(ngx_http_securechat_bus_t *bus,
     ngx_http_securechat_bus_item_t *item);
 static void ngx_http_securechat_bus_retry(ngx_event_t *ev);
@@ -127,12 +155,20 @@ static ngx_http_securechat_bus_t  *ngx_http_securechat_bus;
 size_t
 ngx_http_securechat_bus_slot_size(size_t message_max)
 {
-    /* the CEK, then the frame prefix every recipient shares */
+    size_t  message, event;
 
-    return NGX_HTTP_SECURECHAT_CEK_LEN
-           + ngx_http_securechat_envelope_size(
-                 NGX_HTTP_SECURECHAT_ROOM_NAME_MAX,
-                 NGX_HTTP_SECURECHAT_SENDER_MAX, message_max);
+    message = NGX_HTTP_SECURECHAT_CEK_LEN
+              + ngx_http_securechat_envelope_size(
+                    NGX_HTTP_SECURECHAT_ROOM_NAME_MAX,
+                    NGX_HTTP_SECURECHAT_SENDER_MAX, message_max);
+
+    message += NGX_HTTP_SECURECHAT_BUS_HEAD;
+
+    event = 2 + NGX_HTTP_SECURECHAT_ROOM_NAME_MAX
+            + 2 + NGX_HTTP_SECURECHAT_USER_MAX
+            + NGX_HTTP_SECURECHAT_BUS_EVENT_MAX;
+
+    return ngx_max(message, event);
 }
 
 
@@ -477,16 +513,15 @@ ngx_http_securechat_bus_ring(ngx_http_securechat_bus_t *bus, ngx_uint_t all)
 
 
 ngx_int_t
-ngx_http_securechat_bus_publish(ngx_str_t *user, ngx_str_t *text,
-    ngx_http_securechat_published_pt published, void *data)
+ngx_http_securechat_bus_publish(ngx_str_t *room, ngx_str_t *user,
+    ngx_str_t *text, ngx_http_securechat_published_pt published, void *data)
 {
-    ngx_time_t                      *tp;
     ngx_http_securechat_bus_t       *bus;
     ngx_http_securechat_bus_item_t  *item;
 
     bus = ngx_http_securechat_bus;
 
-    if (bus == NULL || user->len > NGX_HTTP_SECURECHAT_USER_MAX) {
+    if (bus == NULL) {
         return NGX_ERROR;
     }
 
@@ -494,23 +529,133 @@ ngx_http_securechat_bus_publish(ngx_str_t *user, ngx_str_t *text,
         return NGX_BUSY;
     }
 
-    item = ngx_alloc(offsetof(ngx_http_securechat_bus_item_t, text)
-                     + text->len, ngx_cycle->log);
+    item = ngx_http_securechat_bus_item(bus, room, user, text->len);
     if (item == NULL) {
         return NGX_ERROR;
     }
 
-    tp = ngx_timeofday();
-
+    item->kind = NGX_HTTP_SECURECHAT_BUS_MESSAGE;
     item->published = published;
     item->data = data;
-    item->id = 0;
-    item->ts = (uint64_t) tp->sec * 1000 + tp->msec;
-    item->user_len = user->len;
-    ngx_memcpy(item->user, user->data, user->len);
-    item->text_len = text->len;
     ngx_memcpy(item->text, text->data, text->len);
 
+    ngx_http_securechat_bus_queue(bus, item);
+
+    return NGX_OK;
+}
+
+
+/*
+ * An event takes the way of the messages, sealing queue and all, so that
+ * it is in the history in the order this worker accepted things, and so
+ * that signing it, when events are signed, is the sealer's as for them.
+ */
+
+ngx_int_t
+ngx_http_securechat_bus_event(ngx_http_securechat_bus_event_t *ev)
+{
+    size_t                           len;
+    json_t                          *doc;
+    ngx_http_securechat_bus_t       *bus;
+    ngx_http_securechat_bus_item_t  *item;
+    u_char                           buf[NGX_HTTP_SECURECHAT_BUS_EVENT_MAX];
+
+    bus = ngx_http_securechat_bus;
+
+    if (bus == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* an event is never dropped for a full queue: it changes delivery */
+
+    doc = json_pack("{s:s, s:s#, s:s#, s:s#}",
+                    "event", ngx_http_securechat_room_event_name(ev->event),
+                    "room", ev->room.data, (int) ev->room.len,
+                    "user", ev->user.data, (int) ev->user.len,
+                    "by", ev->by.data, (int) ev->by.len);
+
+    if (doc != NULL && ev->role != NULL
+        && json_object_set_new(doc, "role", json_string(ev->role)) != 0)
+    {
+        json_decref(doc);
+        doc = NULL;
+    }
+
+    if (doc != NULL && ev->title.len
+        && json_object_set_new(doc, "title",
+                               json_stringn((char *) ev->title.data,
+                                            ev->title.len))
+           != 0)
+    {
+        json_decref(doc);
+        doc = NULL;
+    }
+
+    len = (doc != NULL) ? json_dumpb(doc, (char *) buf, sizeof(buf),
+                                     JSON_COMPACT)
+                        : 0;
+    json_decref(doc);
+
+    /* "{...}": what follows the brace comes after the type and the id */
+
+    if (len < 2 || len > sizeof(buf)) {
+        return NGX_ERROR;
+    }
+
+    item = ngx_http_securechat_bus_item(bus, &ev->room, &ev->user, len - 1);
+    if (item == NULL) {
+        return NGX_ERROR;
+    }
+
+    item->kind = NGX_HTTP_SECURECHAT_BUS_EVENT;
+    item->event = ev->event;
+    item->published = NULL;
+    item->data = NULL;
+    ngx_memcpy(item->text, buf + 1, len - 1);
+
+    ngx_http_securechat_bus_queue(bus, item);
+
+    return NGX_OK;
+}
+
+
+static ngx_http_securechat_bus_item_t *
+ngx_http_securechat_bus_item(ngx_http_securechat_bus_t *bus, ngx_str_t *room,
+    ngx_str_t *user, size_t text_len)
+{
+    ngx_time_t                      *tp;
+    ngx_http_securechat_bus_item_t  *item;
+
+    if (room->len == 0 || room->len > NGX_HTTP_SECURECHAT_ROOM_NAME_MAX
+        || user->len > NGX_HTTP_SECURECHAT_USER_MAX)
+    {
+        return NULL;
+    }
+
+    item = ngx_alloc(offsetof(ngx_http_securechat_bus_item_t, text)
+                     + text_len, ngx_cycle->log);
+    if (item == NULL) {
+        return NULL;
+    }
+
+    tp = ngx_timeofday();
+
+    item->id = 0;
+    item->ts = (uint64_t) tp->sec * 1000 + tp->msec;
+    item->room_len = room->len;
+    ngx_memcpy(item->room, room->data, room->len);
+    item->user_len = user->len;
+    ngx_memcpy(item->user, user->data, user->len);
+    item->text_len = text_len;
+
+    return item;
+}
+
+
+static void
+ngx_http_securechat_bus_queue(ngx_http_securechat_bus_t *bus,
+    ngx_http_securechat_bus_item_t *item)
+{
     ngx_queue_insert_tail(&bus->waiting, &item->queue);
     bus->nwaiting++;
 
@@ -518,8 +663,6 @@ ngx_http_securechat_bus_publish(ngx_str_t *user, ngx_str_t *text,
         /* after this pass: the other requests it read may join the batch */
         ngx_add_timer(&bus->start, 0);
     }
-
-    return NGX_OK;
 }
 
 
@@ -649,23 +792,49 @@ ngx_http_securechat_bus_commit(ngx_http_securechat_bus_t *bus,
 }
 
 
-/* a history slot: the CEK, then the frame prefix all recipients share */
+/* a history slot: see NGX_HTTP_SECURECHAT_BUS_HEAD */
 
 static ngx_int_t
 ngx_http_securechat_bus_seal_one(ngx_http_securechat_bus_t *bus,
     ngx_http_securechat_bus_item_t *item, uint64_t id, size_t *len)
 {
-    u_char                            *buf;
-    size_t                             size;
+    u_char                            *buf, *p;
+    size_t                             size, head;
     ngx_http_securechat_envelope_t     env;
     ngx_http_securechat_message_in_t   in;
 
     buf = bus->seal_buf;
     size = bus->slot_data;
 
-    if (size < NGX_HTTP_SECURECHAT_CEK_LEN) {
+    if (item->kind == NGX_HTTP_SECURECHAT_BUS_EVENT) {
+        head = 2 + item->room_len;
+
+        if (size < head) {
+            return NGX_ERROR;
+        }
+
+        buf[0] = (u_char) item->kind;
+        buf[1] = (u_char) item->room_len;
+        p = ngx_cpymem(buf + 2, item->room, item->room_len);
+
+        if (ngx_http_securechat_bus_event_slot(bus, item, id, p, size - head,
+                                               len)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        *len += head;
+        return NGX_OK;
+    }
+
+    head = NGX_HTTP_SECURECHAT_BUS_HEAD;
+
+    if (size < head + NGX_HTTP_SECURECHAT_CEK_LEN) {
         return NGX_ERROR;
     }
+
+    p = buf + head;
 
     in.server_key = bus->smcf->signing_key;
     in.server_key_id = bus->smcf->key_id.data;
@@ -673,32 +842,68 @@ ngx_http_securechat_bus_seal_one(ngx_http_securechat_bus_t *bus,
     in.ts = item->ts;
 
     /*
-     * Until rooms scope delivery every message is general's and its id
-     * counts in the one history: the epoch the hello gives.  The epoch is
-     * set when the zone is made and never changes, so reading it here, in
-     * the sealing thread, needs no lock.
+     * Ids count in the one history of the zone, whatever the room: the
+     * epoch the hello gives.  It is set when the zone is made and never
+     * changes, so reading it here, in the sealing thread, needs no lock.
      */
 
     in.epoch = ngx_http_securechat_history_epoch(bus->smcf->shm_zone);
-    in.room = (const unsigned char *) NGX_HTTP_SECURECHAT_ROOM_GENERAL;
-    in.room_len = sizeof(NGX_HTTP_SECURECHAT_ROOM_GENERAL) - 1;
+    in.room = item->room;
+    in.room_len = item->room_len;
     in.sender = item->user;
     in.sender_len = item->user_len;
     in.text = item->text;
     in.text_len = item->text_len;
 
     if (ngx_http_securechat_envelope_seal(&in, &env,
-                                          buf + NGX_HTTP_SECURECHAT_CEK_LEN,
-                                          size - NGX_HTTP_SECURECHAT_CEK_LEN)
+                                   p + NGX_HTTP_SECURECHAT_CEK_LEN,
+                                   size - head - NGX_HTTP_SECURECHAT_CEK_LEN)
         != NGX_HTTP_SECURECHAT_ENV_OK)
     {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(buf, env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
-    *len = NGX_HTTP_SECURECHAT_CEK_LEN + env.prefix_len;
+    if (env.room_at > 255) {
+        ngx_http_securechat_envelope_clear(&env);
+        return NGX_ERROR;
+    }
+
+    buf[0] = (u_char) item->kind;
+    buf[1] = (u_char) env.room_at;
+    buf[2] = (u_char) item->room_len;
+    ngx_memcpy(p, env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
+    *len = head + NGX_HTTP_SECURECHAT_CEK_LEN + env.prefix_len;
 
     ngx_http_securechat_envelope_clear(&env);
+
+    return NGX_OK;
+}
+
+
+/* an event's part of the slot: type, target, {"type":"event","id":N,... */
+
+static ngx_int_t
+ngx_http_securechat_bus_event_slot(ngx_http_securechat_bus_t *bus,
+    ngx_http_securechat_bus_item_t *item, uint64_t id, u_char *p,
+    size_t size, size_t *len)
+{
+    u_char  *start, *last;
+
+    start = p;
+    last = p + size;
+
+    if (size < 2 + item->user_len + NGX_INT64_LEN + 32 + item->text_len) {
+        return NGX_ERROR;
+    }
+
+    *p++ = (u_char) item->event;
+    *p++ = (u_char) item->user_len;
+    p = ngx_cpymem(p, item->user, item->user_len);
+
+    p = ngx_slprintf(p, last, "{\"type\":\"event\",\"id\":%uL,", id);
+    p = ngx_cpymem(p, item->text, item->text_len);
+
+    *len = p - start;
 
     return NGX_OK;
 }
@@ -815,8 +1020,9 @@ static ngx_int_t
 ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus, uint64_t id,
     ngx_http_securechat_bus_msg_t *msg, u_char *buf)
 {
-    size_t     len;
-    ngx_int_t  rc;
+    u_char     *p, *last;
+    size_t      len, body;
+    ngx_int_t   rc;
 
     msg->id = id;
     msg->gone = 1;
@@ -827,17 +1033,68 @@ ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus, uint64_t id,
         return rc;
     }
 
-    if (len <= NGX_HTTP_SECURECHAT_CEK_LEN) {
+    /* written by our own sealers; checked all the same */
+
+    if (len < NGX_HTTP_SECURECHAT_BUS_HEAD) {
         return NGX_DECLINED;
     }
 
-    ngx_memcpy(msg->env.cek, buf, NGX_HTTP_SECURECHAT_CEK_LEN);
-    msg->env.frame = buf + NGX_HTTP_SECURECHAT_CEK_LEN;
-    msg->env.prefix_len = len - NGX_HTTP_SECURECHAT_CEK_LEN;
+    last = buf + len;
+
+    switch (buf[0]) {
+
+    case NGX_HTTP_SECURECHAT_BUS_MESSAGE:
+        p = buf + NGX_HTTP_SECURECHAT_BUS_HEAD;
+
+        if (last - p <= NGX_HTTP_SECURECHAT_CEK_LEN
+            || (size_t) buf[1] + buf[2]
+               > (size_t) (last - p) - NGX_HTTP_SECURECHAT_CEK_LEN
+            || buf[2] == 0)
+        {
+            return NGX_DECLINED;
+        }
+
+        msg->kind = NGX_HTTP_SECURECHAT_BUS_MESSAGE;
+        ngx_memcpy(msg->env.cek, p, NGX_HTTP_SECURECHAT_CEK_LEN);
+        msg->env.frame = p + NGX_HTTP_SECURECHAT_CEK_LEN;
+        msg->env.prefix_len = last - msg->env.frame;
+        msg->env.room_at = buf[1];
+        msg->room.data = msg->env.frame + buf[1];
+        msg->room.len = buf[2];
+        body = msg->env.prefix_len + NGX_HTTP_SECURECHAT_ENVELOPE_TAIL_LEN;
+        break;
+
+    case NGX_HTTP_SECURECHAT_BUS_EVENT:
+        if (buf[1] == 0 || (size_t) buf[1] + 2 > len) {
+            return NGX_DECLINED;
+        }
+
+        msg->room.data = buf + 2;
+        msg->room.len = buf[1];
+        p = buf + 2 + buf[1];
+
+        if (last - p < 2 || (size_t) (last - p) < 2 + (size_t) p[1] + 2
+            || p[0] >= NGX_HTTP_SECURECHAT_EVENT_COUNT)
+        {
+            return NGX_DECLINED;
+        }
+
+        ngx_memzero(&msg->env, sizeof(ngx_http_securechat_envelope_t));
+        msg->kind = NGX_HTTP_SECURECHAT_BUS_EVENT;
+        msg->event = (ngx_http_securechat_room_event_e) p[0];
+        msg->target.len = p[1];
+        msg->target.data = p + 2;
+        msg->json.data = p + 2 + p[1];
+        msg->json.len = last - msg->json.data;
+        body = msg->json.len;
+        break;
+
+    default:
+        return NGX_DECLINED;
+    }
+
     msg->wshdr_len = ngx_http_securechat_frame_header(msg->wshdr,
-                         NGX_HTTP_SECURECHAT_WS_TEXT, 1,
-                         msg->env.prefix_len
-                         + NGX_HTTP_SECURECHAT_ENVELOPE_TAIL_LEN);
+                         NGX_HTTP_SECURECHAT_WS_TEXT, 1, body);
     msg->gone = 0;
 
     return NGX_OK;

@@ -13,16 +13,53 @@
 #include "ngx_http_securechat_module.h"
 #include "ngx_http_securechat_envelope.h"
 #include "ngx_http_securechat_frame.h"
+#include "ngx_http_securechat_room.h"
 
 
-/* a published message as a worker delivers it */
+/*
+ * Entries per sealing task and per delivery: the fan-out gives each room
+ * of a delivery one bit of a 64-bit mask.
+ */
+#define NGX_HTTP_SECURECHAT_BUS_BATCH      64
+
+
+/* what a history entry holds: a sealed message, or a room's event */
+typedef enum {
+    NGX_HTTP_SECURECHAT_BUS_MESSAGE = 1,
+    NGX_HTTP_SECURECHAT_BUS_EVENT
+} ngx_http_securechat_bus_kind_e;
+
+
+/* an entry of the history as a worker delivers it */
 typedef struct {
     uint64_t                         id;
     ngx_uint_t                       gone;     /* dropped from the history */
-    ngx_http_securechat_envelope_t   env;      /* prefix and CEK */
+    ngx_http_securechat_bus_kind_e   kind;
+    ngx_str_t                        room;
+
+    /* a message: the prefix and CEK */
+    ngx_http_securechat_envelope_t   env;
+
+    /* an event: whom it is about, and its frame (JSON) */
+    ngx_http_securechat_room_event_e event;
+    ngx_str_t                        target;
+    ngx_str_t                        json;
+
+    /* the WebSocket frame header of either */
     u_char                           wshdr[NGX_HTTP_SECURECHAT_FRAME_MAX_HEADER];
     size_t                           wshdr_len;
 } ngx_http_securechat_bus_msg_t;
+
+
+/* a room's event as the rooms routes publish it */
+typedef struct {
+    ngx_http_securechat_room_event_e  event;
+    ngx_str_t                         room;
+    ngx_str_t                         user;     /* whom it is about */
+    ngx_str_t                         by;       /* who did it */
+    const char                       *role;     /* ROLE: the new one */
+    ngx_str_t                         title;    /* TITLE: the new one */
+} ngx_http_securechat_bus_event_t;
 
 
 /* called once the message has an id (0: it could not be published) */
@@ -36,12 +73,21 @@ ngx_int_t ngx_http_securechat_bus_init_process(ngx_cycle_t *cycle);
 void ngx_http_securechat_bus_exit_process(ngx_cycle_t *cycle);
 
 /*
- * Queues text (checked by the caller) from user for sealing and
- * broadcast, in order.  NGX_OK: published() will be called (when not
- * NULL); NGX_BUSY: the queue is full, try later; NGX_ERROR.
+ * Queues text (checked by the caller) from user to room (one the user may
+ * post in: the caller checks) for sealing and broadcast, in order.
+ * NGX_OK: published() will be called (when not NULL); NGX_BUSY: the queue
+ * is full, try later; NGX_ERROR.
  */
-ngx_int_t ngx_http_securechat_bus_publish(ngx_str_t *user, ngx_str_t *text,
-    ngx_http_securechat_published_pt published, void *data);
+ngx_int_t ngx_http_securechat_bus_publish(ngx_str_t *room, ngx_str_t *user,
+    ngx_str_t *text, ngx_http_securechat_published_pt published, void *data);
+
+/*
+ * Queues a room's event, in order with this worker's messages: the
+ * room's members and the user it is about get it, and it changes what
+ * they are delivered (see ngx_http_securechat_room_event_effect()).
+ * NGX_OK, NGX_BUSY, NGX_ERROR as publish().
+ */
+ngx_int_t ngx_http_securechat_bus_event(ngx_http_securechat_bus_event_t *ev);
 
 /*
  * Closes client id of user with code, in whichever worker it lives:
@@ -58,7 +104,7 @@ void ngx_http_securechat_bus_disconnect_session(const u_char *session,
 uint64_t ngx_http_securechat_bus_cursor(void);
 
 /*
- * One message from the history, for a client catching up: NGX_OK,
+ * One entry of the history, for a client catching up: NGX_OK,
  * NGX_DECLINED (gone), NGX_AGAIN.  msg is valid until the next call.
  */
 ngx_int_t ngx_http_securechat_bus_fetch(uint64_t id,

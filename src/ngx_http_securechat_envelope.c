@@ -892,6 +892,7 @@ ngx_http_securechat_envelope_seal_fixed(
     /* copies of the header's, for convenience: the header is what counts */
 
     ngx_http_securechat_put_str(&w, ",\"room\":\"");
+    env->room_at = w.pos - buf;
     ngx_http_securechat_put_bytes(&w, in->room, in->room_len);
     ngx_http_securechat_put_str(&w, "\",\"epoch\":\"");
     ngx_http_securechat_epoch_hex(in->epoch, epoch);

@@ -112,6 +112,7 @@ typedef struct {
 typedef struct {
     unsigned char        *frame;
     size_t                prefix_len;
+    size_t                room_at;   /* the frame's copy of the room name */
     unsigned char         cek[NGX_HTTP_SECURECHAT_CEK_LEN];
 } ngx_http_securechat_envelope_t;
 

@@ -43,6 +43,12 @@ static const char *const  ngx_http_securechat_room_codes[] = {
     "ok", "not_member", "banned", "muted", "not_allowed", "already_member"
 };
 
+/* in the order of ngx_http_securechat_room_event_e */
+static const char *const  ngx_http_securechat_room_events[] = {
+    "join", "leave", "removed", "banned", "unbanned", "muted", "unmuted",
+    "role", "title", "transfer", "deleted"
+};
+
 
 int
 ngx_http_securechat_room_path_split(const unsigned char *base,
@@ -294,6 +300,64 @@ const char *
 ngx_http_securechat_room_role_name(ngx_http_securechat_room_role_e role)
 {
     return (unsigned) role < 4 ? ngx_http_securechat_room_roles[role] : "?";
+}
+
+
+int
+ngx_http_securechat_room_act_event(ngx_http_securechat_room_act_e act,
+    int undo)
+{
+    switch (act) {
+    case NGX_HTTP_SECURECHAT_ACT_JOIN:
+    case NGX_HTTP_SECURECHAT_ACT_INVITE:
+        return NGX_HTTP_SECURECHAT_EVENT_JOIN;
+    case NGX_HTTP_SECURECHAT_ACT_LEAVE:
+        return NGX_HTTP_SECURECHAT_EVENT_LEAVE;
+    case NGX_HTTP_SECURECHAT_ACT_REMOVE:
+        return NGX_HTTP_SECURECHAT_EVENT_REMOVED;
+    case NGX_HTTP_SECURECHAT_ACT_BAN:
+        return undo ? NGX_HTTP_SECURECHAT_EVENT_UNBANNED
+                    : NGX_HTTP_SECURECHAT_EVENT_BANNED;
+    case NGX_HTTP_SECURECHAT_ACT_MUTE:
+        return undo ? NGX_HTTP_SECURECHAT_EVENT_UNMUTED
+                    : NGX_HTTP_SECURECHAT_EVENT_MUTED;
+    case NGX_HTTP_SECURECHAT_ACT_SET_ROLE:
+        return NGX_HTTP_SECURECHAT_EVENT_ROLE;
+    case NGX_HTTP_SECURECHAT_ACT_RENAME:
+        return NGX_HTTP_SECURECHAT_EVENT_TITLE;
+    case NGX_HTTP_SECURECHAT_ACT_TRANSFER:
+        return NGX_HTTP_SECURECHAT_EVENT_TRANSFER;
+    case NGX_HTTP_SECURECHAT_ACT_DELETE:
+        return NGX_HTTP_SECURECHAT_EVENT_DELETED;
+    default:    /* READ and POST change nothing */
+        return -1;
+    }
+}
+
+
+const char *
+ngx_http_securechat_room_event_name(ngx_http_securechat_room_event_e event)
+{
+    return (unsigned) event < NGX_HTTP_SECURECHAT_EVENT_COUNT
+           ? ngx_http_securechat_room_events[event] : "?";
+}
+
+
+ngx_http_securechat_room_effect_e
+ngx_http_securechat_room_event_effect(ngx_http_securechat_room_event_e event)
+{
+    switch (event) {
+    case NGX_HTTP_SECURECHAT_EVENT_JOIN:
+        return NGX_HTTP_SECURECHAT_EVENT_ENTERS;
+    case NGX_HTTP_SECURECHAT_EVENT_LEAVE:
+    case NGX_HTTP_SECURECHAT_EVENT_REMOVED:
+    case NGX_HTTP_SECURECHAT_EVENT_BANNED:
+        return NGX_HTTP_SECURECHAT_EVENT_EXITS;
+    case NGX_HTTP_SECURECHAT_EVENT_DELETED:
+        return NGX_HTTP_SECURECHAT_EVENT_ENDS;
+    default:
+        return NGX_HTTP_SECURECHAT_EVENT_KEEPS;
+    }
 }
 
 

@@ -57,6 +57,35 @@ typedef enum {
 } ngx_http_securechat_room_act_e;
 
 
+/*
+ * What happened in a room, as every member's sockets (and the target's)
+ * are told: an event frame in the history, in order with the messages.
+ */
+typedef enum {
+    NGX_HTTP_SECURECHAT_EVENT_JOIN = 0,     /* joined, invited, created */
+    NGX_HTTP_SECURECHAT_EVENT_LEAVE,
+    NGX_HTTP_SECURECHAT_EVENT_REMOVED,
+    NGX_HTTP_SECURECHAT_EVENT_BANNED,
+    NGX_HTTP_SECURECHAT_EVENT_UNBANNED,
+    NGX_HTTP_SECURECHAT_EVENT_MUTED,
+    NGX_HTTP_SECURECHAT_EVENT_UNMUTED,
+    NGX_HTTP_SECURECHAT_EVENT_ROLE,
+    NGX_HTTP_SECURECHAT_EVENT_TITLE,
+    NGX_HTTP_SECURECHAT_EVENT_TRANSFER,
+    NGX_HTTP_SECURECHAT_EVENT_DELETED,
+    NGX_HTTP_SECURECHAT_EVENT_COUNT
+} ngx_http_securechat_room_event_e;
+
+
+/* what an event does to the target user's sockets' delivery */
+typedef enum {
+    NGX_HTTP_SECURECHAT_EVENT_KEEPS = 0,    /* nothing */
+    NGX_HTTP_SECURECHAT_EVENT_ENTERS,       /* they get the room from now */
+    NGX_HTTP_SECURECHAT_EVENT_EXITS,        /* they get nothing more of it */
+    NGX_HTTP_SECURECHAT_EVENT_ENDS          /* nobody gets anything more */
+} ngx_http_securechat_room_effect_e;
+
+
 /* why an act is refused; each has the code the API answers with */
 typedef enum {
     NGX_HTTP_SECURECHAT_ROOM_OK = 0,
@@ -143,6 +172,17 @@ const char *ngx_http_securechat_room_role_name(
 ngx_http_securechat_room_rc_e ngx_http_securechat_room_may(
     ngx_http_securechat_room_act_e act,
     const ngx_http_securechat_room_ask_t *ask);
+
+/*
+ * The event an allowed act (undo: unban, unmute) makes, its name in the
+ * frame ("join", "removed", ...) and its effect; -1 / "?" for none.
+ */
+int ngx_http_securechat_room_act_event(ngx_http_securechat_room_act_e act,
+    int undo);
+const char *ngx_http_securechat_room_event_name(
+    ngx_http_securechat_room_event_e event);
+ngx_http_securechat_room_effect_e ngx_http_securechat_room_event_effect(
+    ngx_http_securechat_room_event_e event);
 
 /* the API's error code of a refusal: "not_member", "banned", ... */
 const char *ngx_http_securechat_room_rc_code(ngx_http_securechat_room_rc_e rc);

@@ -362,6 +362,15 @@ ngx_http_securechat_rooms_act(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
         goto done;
     }
 
+    /* reading and posting change nothing: the call only asks */
+
+    if (act->act == NGX_HTTP_SECURECHAT_ACT_READ
+        || act->act == NGX_HTTP_SECURECHAT_ACT_POST)
+    {
+        rc = NGX_HTTP_SECURECHAT_ROOMS_OK;
+        goto done;
+    }
+
     rc = ngx_http_securechat_rooms_apply_locked(&ctx, room, user, rec, trec,
                                                 act, limits);
 

@@ -101,7 +101,8 @@ ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_create(
  * user acts on a room: joins, leaves, or acts on another user or on the
  * room itself; the target, when there is one, is a user of the users file
  * (the caller checks).  *why says which rule refused (REFUSED, and
- * REFUSED_TARGET when the rule is about the target).
+ * REFUSED_TARGET when the rule is about the target).  READ and POST only
+ * ask: OK if the user may.
  */
 ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_act(
     ngx_shm_zone_t *shm_zone, ngx_str_t *user, ngx_str_t *name,

@@ -26,6 +26,7 @@
 #include "ngx_http_securechat_module.h"
 
 #include "ngx_http_securechat_api.h"
+#include "ngx_http_securechat_bus.h"
 #include "ngx_http_securechat_http.h"
 #include "ngx_http_securechat_json.h"
 #include "ngx_http_securechat_room.h"
@@ -60,8 +61,6 @@ static ngx_int_t ngx_http_securechat_rooms_get(ngx_http_request_t *r,
 static ngx_int_t ngx_http_securechat_rooms_begin(ngx_http_request_t *r,
     ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_json_field_t *fields,
     size_t n);
-static ngx_int_t ngx_http_securechat_rooms_refusal(ngx_http_request_t *r,
-    ngx_http_securechat_rooms_rc_e rc, ngx_http_securechat_room_rc_e why);
 static ngx_int_t ngx_http_securechat_rooms_send_later(ngx_http_request_t *r,
     ngx_uint_t status, time_t seconds, const char *code, const char *message);
 static json_t *ngx_http_securechat_rooms_json(
@@ -85,6 +84,9 @@ static ngx_int_t ngx_http_securechat_rooms_target(ngx_http_request_t *r,
 static void ngx_http_securechat_rooms_acted(ngx_http_request_t *r,
     ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_rooms_act_t *act,
     const ngx_http_securechat_rooms_route_t *route);
+static void ngx_http_securechat_rooms_tell(ngx_http_request_t *r,
+    ngx_http_securechat_room_event_e event, ngx_str_t *room, ngx_str_t *user,
+    ngx_str_t *by, ngx_http_securechat_rooms_act_t *act);
 
 
 #define ngx_http_securechat_rooms_act_route(word, act, undo, done)           \
@@ -314,7 +316,7 @@ ngx_http_securechat_rooms_begin(ngx_http_request_t *r,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_securechat_rooms_refusal(ngx_http_request_t *r,
     ngx_http_securechat_rooms_rc_e rc, ngx_http_securechat_room_rc_e why)
 {
@@ -695,6 +697,10 @@ ngx_http_securechat_rooms_create_body(ngx_http_request_t *r)
                   "securechat: \"%V\" created room \"%V\"",
                   &ctx->session.user, &name);
 
+    ngx_http_securechat_rooms_tell(r, NGX_HTTP_SECURECHAT_EVENT_JOIN, &name,
+                                   &ctx->session.user, &ctx->session.user,
+                                   NULL);
+
     info.name = name;
     info.title = title;
     info.kind = kind;
@@ -856,6 +862,10 @@ ngx_http_securechat_rooms_delete(ngx_http_request_t *r,
                   "securechat: \"%V\" %s room \"%V\"", &ctx->session.user,
                   ngx_http_securechat_rooms_deleting.done, &ctx->room);
 
+    ngx_http_securechat_rooms_tell(r, NGX_HTTP_SECURECHAT_EVENT_DELETED,
+                                   &ctx->room, &ctx->session.user,
+                                   &ctx->session.user, NULL);
+
     return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
                                          json_pack("{s:b}", "ok", 1));
 }
@@ -866,6 +876,17 @@ ngx_http_securechat_rooms_acted(ngx_http_request_t *r,
     ngx_http_securechat_ctx_t *ctx, ngx_http_securechat_rooms_act_t *act,
     const ngx_http_securechat_rooms_route_t *route)
 {
+    int  event;
+
+    event = ngx_http_securechat_room_act_event(act->act, act->undo);
+
+    if (event >= 0) {
+        ngx_http_securechat_rooms_tell(r, event, &ctx->room,
+                                       act->target.len ? &act->target
+                                                       : &ctx->session.user,
+                                       &ctx->session.user, act);
+    }
+
     if (act->target.len) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "securechat: \"%V\" %s \"%V\" in room \"%V\"",
@@ -927,9 +948,55 @@ ngx_http_securechat_rooms_direct_body(ngx_http_request_t *r)
         return;
     }
 
+    if (created) {
+        ngx_http_securechat_rooms_tell(r, NGX_HTTP_SECURECHAT_EVENT_JOIN,
+                                       &info.name, &ctx->session.user,
+                                       &ctx->session.user, NULL);
+        ngx_http_securechat_rooms_tell(r, NGX_HTTP_SECURECHAT_EVENT_JOIN,
+                                       &info.name, &peer, &ctx->session.user,
+                                       NULL);
+    }
+
     ngx_http_finalize_request(r,
         ngx_http_securechat_send_json(r,
             created ? NGX_HTTP_CREATED : NGX_HTTP_OK,
             json_pack("{s:o}", "room",
                       ngx_http_securechat_rooms_json(&info))));
+}
+
+
+/*
+ * What changed, to the room's sockets and the user's, in every worker,
+ * in order with the messages.  The change is made already: an event that
+ * cannot be queued is logged, and the sockets keep what they had until
+ * they reconnect.
+ */
+
+static void
+ngx_http_securechat_rooms_tell(ngx_http_request_t *r,
+    ngx_http_securechat_room_event_e event, ngx_str_t *room, ngx_str_t *user,
+    ngx_str_t *by, ngx_http_securechat_rooms_act_t *act)
+{
+    ngx_http_securechat_bus_event_t  ev;
+
+    ngx_memzero(&ev, sizeof(ngx_http_securechat_bus_event_t));
+
+    ev.event = event;
+    ev.room = *room;
+    ev.user = *user;
+    ev.by = *by;
+
+    if (event == NGX_HTTP_SECURECHAT_EVENT_ROLE) {
+        ev.role = ngx_http_securechat_room_role_name(act->new_role);
+
+    } else if (event == NGX_HTTP_SECURECHAT_EVENT_TITLE) {
+        ev.title = act->title;
+    }
+
+    if (ngx_http_securechat_bus_event(&ev) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "securechat: the \"%s\" event of room \"%V\" could "
+                      "not be published",
+                      ngx_http_securechat_room_event_name(event), room);
+    }
 }

@@ -21,6 +21,7 @@
 #include "ngx_http_securechat_handshake.h"
 #include "ngx_http_securechat_http.h"
 #include "ngx_http_securechat_room.h"
+#include "ngx_http_securechat_rooms.h"
 #include "ngx_http_securechat_store.h"
 #include "ngx_http_securechat_task.h"
 #include "ngx_http_securechat_token.h"
@@ -58,6 +59,8 @@ static ngx_int_t ngx_http_securechat_ws_chat_idle(
     ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws,
     ngx_uint_t opcode, const u_char *frame, size_t len);
+static ngx_int_t ngx_http_securechat_ws_may_post(ngx_http_securechat_ws_t *ws,
+    ngx_str_t *room);
 static void ngx_http_securechat_ws_notice(ngx_http_securechat_ws_t *ws,
     const char *code, const char *message);
 static ngx_int_t ngx_http_securechat_ws_json(ngx_http_securechat_ws_t *ws,
@@ -392,7 +395,12 @@ ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
 static void
 ngx_http_securechat_ws_chat_attach(ngx_http_securechat_ws_t *ws)
 {
-    ngx_http_securechat_ws_fanout_join(ws);
+    if (ngx_http_securechat_ws_fanout_join(ws) != NGX_OK) {
+        ngx_http_securechat_ws_close(ws,
+                                     NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
+                                     "internal error");
+        return;
+    }
 
     ws->expire.handler = ngx_http_securechat_ws_expire;
     ws->expire.data = ws;
@@ -478,7 +486,7 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, ngx_uint_t opcode,
 {
     size_t                          text_len, room_len;
     ngx_int_t                       rc;
-    ngx_str_t                       text;
+    ngx_str_t                       text, name;
     ngx_http_securechat_chat_rc_e   frc;
     u_char                          room[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
 
@@ -502,21 +510,6 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, ngx_uint_t opcode,
                                      ? NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR
                                      : NGX_HTTP_SECURECHAT_WS_POLICY,
                                      "chat frame refused");
-        return;
-    }
-
-    /*
-     * Until rooms scope delivery, only general: a frame for another room
-     * was valid and used its counter, so the connection goes on, as after
-     * an empty message.
-     */
-
-    if (room_len != sizeof(NGX_HTTP_SECURECHAT_ROOM_GENERAL) - 1
-        || ngx_memcmp(room, NGX_HTTP_SECURECHAT_ROOM_GENERAL, room_len) != 0)
-    {
-        OPENSSL_cleanse(ngx_http_securechat_ws_text, text_len);
-        ngx_http_securechat_ws_notice(ws, "no_such_room",
-                                      "no such room: only general, for now");
         return;
     }
 
@@ -550,10 +543,23 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, ngx_uint_t opcode,
         return;
     }
 
+    /*
+     * A frame for a room one may not post in was valid and used its
+     * counter, so the connection goes on, as after an empty message.
+     */
+
+    name.data = room;
+    name.len = room_len;
+
+    if (ngx_http_securechat_ws_may_post(ws, &name) != NGX_OK) {
+        OPENSSL_cleanse(ngx_http_securechat_ws_text, text_len);
+        return;
+    }
+
     text.data = ngx_http_securechat_ws_text;
     text.len = text_len;
 
-    rc = ngx_http_securechat_bus_publish(&ws->user, &text, NULL, NULL);
+    rc = ngx_http_securechat_bus_publish(&name, &ws->user, &text, NULL, NULL);
 
     OPENSSL_cleanse(ngx_http_securechat_ws_text, text_len);
 
@@ -569,6 +575,53 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, ngx_uint_t opcode,
         ngx_http_securechat_ws_close(ws,
                                      NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
                                      "internal error");
+    }
+}
+
+
+/* the rules of the room, as for POST /api/chat: an error frame if not */
+
+static ngx_int_t
+ngx_http_securechat_ws_may_post(ngx_http_securechat_ws_t *ws, ngx_str_t *room)
+{
+    const char                      *code;
+    ngx_http_securechat_rooms_rc_e   rc;
+    ngx_http_securechat_room_rc_e    why;
+    ngx_http_securechat_rooms_act_t  act;
+
+    if (!ngx_http_securechat_room_name_ok(room->data, room->len)) {
+        ngx_http_securechat_ws_notice(ws, "bad_room_name",
+                                      "the frame names no valid room");
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(&act, sizeof(ngx_http_securechat_rooms_act_t));
+    act.act = NGX_HTTP_SECURECHAT_ACT_POST;
+    why = NGX_HTTP_SECURECHAT_ROOM_OK;
+
+    rc = ngx_http_securechat_rooms_act(ws->smcf->shm_zone, &ws->user, room,
+                                       &act, &ws->smcf->room_limits, &why);
+
+    switch (rc) {
+
+    case NGX_HTTP_SECURECHAT_ROOMS_OK:
+        return NGX_OK;
+
+    case NGX_HTTP_SECURECHAT_ROOMS_NO_ROOM:
+        ngx_http_securechat_ws_notice(ws, "no_such_room",
+                                      "there is no room of that name");
+        return NGX_DECLINED;
+
+    case NGX_HTTP_SECURECHAT_ROOMS_REFUSED:
+        code = ngx_http_securechat_room_rc_code(why);
+        ngx_http_securechat_ws_notice(ws, code,
+                                      "the room's rules refuse this message");
+        return NGX_DECLINED;
+
+    default:
+        ngx_http_securechat_ws_notice(ws, "internal_error",
+                                      "the message could not be published");
+        return NGX_DECLINED;
     }
 }
 

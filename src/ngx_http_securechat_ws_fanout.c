@@ -1,10 +1,17 @@
 
 /*
- * The fan-out to this worker's chat sockets: what the bus calls.  New
- * messages are written to every client that is up to date, one envelope
- * each (the shared prefix and the client's own tail); a client that is
- * behind reads on from the history (catch-up) as its queue drains; a
- * client someone asked to close is closed.
+ * The fan-out to this worker's chat sockets: what the bus calls.  A new
+ * message is written to every client that is up to date and gets its
+ * room (see ngx_http_securechat_ws_rooms.c), one envelope each (the
+ * shared prefix and the client's own tail); a room's event to the room's
+ * clients and to those of the user it is about, and then it changes who
+ * gets the room.  A client that is behind reads on from the history
+ * (catch-up) as its queue drains, by the rooms it has now; a client
+ * someone asked to close is closed.
+ *
+ * Every client moves through every id of the history, those it does not
+ * get included, so that "up to date" stays one comparison with the ids of
+ * the batch, and a resume from the last id a client saw misses nothing.
  */
 
 #include "ngx_http_securechat_module.h"
@@ -14,6 +21,7 @@
 #include "ngx_http_securechat_bus.h"
 #include "ngx_http_securechat_envelope.h"
 #include "ngx_http_securechat_frame.h"
+#include "ngx_http_securechat_rooms.h"
 #include "ngx_http_securechat_store.h"
 #include "ngx_http_securechat_ws.h"
 #include "ngx_http_securechat_ws_int.h"
@@ -25,11 +33,19 @@
 
 static ngx_int_t ngx_http_securechat_ws_message(ngx_http_securechat_ws_t *ws,
     ngx_http_securechat_bus_msg_t *msg);
+static void ngx_http_securechat_ws_deliver_messages(
+    ngx_http_securechat_bus_msg_t *msgs, ngx_uint_t n);
+static void ngx_http_securechat_ws_deliver_event(
+    ngx_http_securechat_bus_msg_t *msg);
+static ngx_uint_t ngx_http_securechat_ws_is(ngx_http_securechat_ws_t *ws,
+    ngx_str_t *user);
+static void ngx_http_securechat_ws_scratch_lend(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws);
 
 
 /* per worker */
 static ngx_queue_t                      ngx_http_securechat_ws_clients;
+static ngx_uint_t                       ngx_http_securechat_ws_batch_seq;
 static ngx_http_securechat_wrap_ctx_t  *ngx_http_securechat_ws_wctx;
 
 
@@ -47,6 +63,7 @@ ngx_http_securechat_ws_fanout_init_process(ngx_cycle_t *cycle,
     ngx_pool_cleanup_t  *cln;
 
     ngx_queue_init(&ngx_http_securechat_ws_clients);
+    ngx_http_securechat_ws_rooms_init();
 
     if (smcf == NULL || smcf->handlers == 0) {
         return NGX_OK;
@@ -69,13 +86,60 @@ ngx_http_securechat_ws_fanout_init_process(ngx_cycle_t *cycle,
 }
 
 
-/* the socket is delivered to from now on */
+/*
+ * The socket is delivered to from now on, the rooms its user is a member
+ * of now; the events the worker delivers later keep them so.
+ */
 
-void
+ngx_int_t
 ngx_http_securechat_ws_fanout_join(ngx_http_securechat_ws_t *ws)
 {
+    ngx_int_t                         rc;
+    ngx_uint_t                        i;
+    ngx_pool_t                       *pool;
+    ngx_array_t                      *list;
+    ngx_http_securechat_room_info_t  *info;
+
+    ngx_queue_init(&ws->rooms);
+
+    pool = ngx_create_pool(1024, ws->connection->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    if (ngx_http_securechat_rooms_of_user(ws->smcf->shm_zone, &ws->user, pool,
+                                          &list)
+        != NGX_HTTP_SECURECHAT_ROOMS_OK)
+    {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    info = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (ngx_http_securechat_ws_rooms_subscribe(ws, &info[i].name)
+            != NGX_OK)
+        {
+            rc = NGX_ERROR;
+            goto done;
+        }
+    }
+
     ngx_queue_insert_tail(&ngx_http_securechat_ws_clients, &ws->queue);
     ws->linked = 1;
+
+done:
+
+    ngx_destroy_pool(pool);
+
+    if (rc != NGX_OK) {
+        ngx_http_securechat_ws_rooms_release(ws);
+    }
+
+    return rc;
 }
 
 
@@ -88,6 +152,8 @@ ngx_http_securechat_ws_fanout_leave(ngx_http_securechat_ws_t *ws)
         ngx_queue_remove(&ws->queue);
         ws->linked = 0;
     }
+
+    ngx_http_securechat_ws_rooms_release(ws);
 }
 
 
@@ -161,14 +227,38 @@ ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws)
     {
         rc = ngx_http_securechat_bus_fetch(ws->next_id, &msg);
 
+        if (rc == NGX_OK && msg->kind == NGX_HTTP_SECURECHAT_BUS_EVENT) {
+
+            /* what the client gets now: its rooms' and its own events */
+
+            if (ngx_http_securechat_ws_rooms_subscribed(ws, &msg->room)
+                || ngx_http_securechat_ws_is(ws, &msg->target))
+            {
+                if (ngx_http_securechat_ws_frame(ws,
+                                                 NGX_HTTP_SECURECHAT_WS_TEXT,
+                                                 msg->json.data,
+                                                 msg->json.len)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            ws->next_id = msg->id + 1;
+            continue;
+        }
+
         if (rc == NGX_OK) {
-            rc = ngx_http_securechat_ws_message(ws, msg);
+            rc = ngx_http_securechat_ws_rooms_subscribed(ws, &msg->room)
+                 ? ngx_http_securechat_ws_message(ws, msg) : NGX_OK;
+
             OPENSSL_cleanse(msg->env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
 
             if (rc != NGX_OK) {
                 return NGX_ERROR;
             }
 
+            ws->next_id = msg->id + 1;
             continue;
         }
 
@@ -197,17 +287,111 @@ ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws)
 }
 
 
+/* runs of messages together, each event alone: it changes who gets what */
+
 void
 ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
     ngx_uint_t n)
 {
-    uint64_t                   first, last, gap_from;
-    ngx_uint_t                 k;
-    ngx_queue_t               *q, *next;
-    ngx_http_securechat_ws_t  *ws;
+    ngx_uint_t  k, run;
 
-    if (n == 0) {
+    for (k = 0; k < n; k += run) {
+
+        if (!msgs[k].gone && msgs[k].kind == NGX_HTTP_SECURECHAT_BUS_EVENT) {
+            ngx_http_securechat_ws_deliver_event(&msgs[k]);
+            run = 1;
+            continue;
+        }
+
+        for (run = 1; k + run < n; run++) {
+            if (!msgs[k + run].gone
+                && msgs[k + run].kind == NGX_HTTP_SECURECHAT_BUS_EVENT)
+            {
+                break;
+            }
+        }
+
+        ngx_http_securechat_ws_deliver_messages(&msgs[k], run);
+    }
+}
+
+
+/*
+ * A batch of messages: each room in it gets a bit, each client of those
+ * rooms the bits of its rooms (the rooms' subscriptions are walked, not
+ * every client's), and then every client up to date gets the messages
+ * whose bit it has, in one write.  A batch has at most 64 messages, so a
+ * 64-bit mask has room for all its rooms.
+ */
+
+static void
+ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
+    ngx_uint_t n)
+{
+    uint64_t                        first, last, gap_from, mask;
+    uint64_t                        bits[NGX_HTTP_SECURECHAT_BUS_BATCH];
+    ngx_uint_t                      k, seq, nbits, gone;
+    ngx_queue_t                    *q, *next;
+    ngx_http_securechat_ws_t       *ws;
+    ngx_http_securechat_ws_sub_t   *sub;
+    ngx_http_securechat_ws_room_t  *room, *prev;
+
+    if (n == 0 || n > NGX_HTTP_SECURECHAT_BUS_BATCH) {
         return;
+    }
+
+    seq = ++ngx_http_securechat_ws_batch_seq;
+    nbits = 0;
+    gone = 0;
+    prev = NULL;
+
+    for (k = 0; k < n; k++) {
+        bits[k] = 0;
+
+        if (msgs[k].gone) {
+            gone = 1;
+            continue;
+        }
+
+        /* runs of one room are the common case: no lookup for them */
+
+        if (prev != NULL && prev->sn.str.len == msgs[k].room.len
+            && ngx_memcmp(prev->name, msgs[k].room.data, msgs[k].room.len)
+               == 0)
+        {
+            room = prev;
+
+        } else {
+            room = ngx_http_securechat_ws_rooms_find(&msgs[k].room);
+        }
+
+        if (room == NULL) {
+            continue;   /* nobody here gets it */
+        }
+
+        prev = room;
+
+        if (room->seq != seq) {
+            room->seq = seq;
+            room->bit = (uint64_t) 1 << nbits++;
+
+            for (q = ngx_queue_head(&room->sockets);
+                 q != ngx_queue_sentinel(&room->sockets);
+                 q = ngx_queue_next(q))
+            {
+                sub = ngx_queue_data(q, ngx_http_securechat_ws_sub_t,
+                                     in_room);
+
+                if (sub->ws->mask_seq != seq) {
+                    sub->ws->mask_seq = seq;
+                    sub->ws->mask = 0;
+                }
+
+                sub->ws->mask |= room->bit;
+            }
+        }
+
+        bits[k] = room->bit;
     }
 
     first = msgs[0].id;
@@ -229,16 +413,14 @@ ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
             continue;
         }
 
-        /*
-         * Built in the worker's scratch buffer when nothing is queued
-         * (nearly always): one send takes it all, and only what the
-         * socket refuses is copied to a buffer of the client's own.
-         */
+        mask = (ws->mask_seq == seq) ? ws->mask : 0;
 
-        if (ws->out == NULL) {
-            ws->out = ngx_http_securechat_ws_scratch;
-            ws->out_cap = ngx_http_securechat_ws_scratch_size;
+        if (mask == 0 && !gone) {
+            ws->next_id = last + 1;     /* none of these is for it */
+            continue;
         }
+
+        ngx_http_securechat_ws_scratch_lend(ws);
 
         gap_from = 0;
 
@@ -249,6 +431,10 @@ ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
                     gap_from = msgs[k].id;
                 }
 
+                continue;
+            }
+
+            if (!(bits[k] & mask)) {
                 continue;
             }
 
@@ -266,14 +452,128 @@ ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
             }
         }
 
-        if (gap_from && !ws->closing) {
-            (void) ngx_http_securechat_ws_gap(ws, gap_from, last);
+        if (!ws->closing) {
+            if (gap_from) {
+                (void) ngx_http_securechat_ws_gap(ws, gap_from, last);
+            }
+
+            ws->next_id = last + 1;
         }
 
         /* one write per client per batch */
 
         ngx_http_securechat_ws_flush(ws);
         ngx_http_securechat_ws_unscratch(ws);
+    }
+}
+
+
+/*
+ * A room's event: a join first gives the room to the user's sockets here,
+ * so that they are told of it; the room's clients and the user's get the
+ * frame; then a leave, a removal or a ban takes the room from the user's
+ * sockets, and a deletion from everyone's.
+ */
+
+static void
+ngx_http_securechat_ws_deliver_event(ngx_http_securechat_bus_msg_t *msg)
+{
+    ngx_queue_t                        *q, *next;
+    ngx_http_securechat_ws_t           *ws;
+    ngx_http_securechat_ws_room_t      *room;
+    ngx_http_securechat_room_effect_e   effect;
+
+    effect = ngx_http_securechat_room_event_effect(msg->event);
+
+    for (q = ngx_queue_head(&ngx_http_securechat_ws_clients);
+         q != ngx_queue_sentinel(&ngx_http_securechat_ws_clients);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ws = ngx_queue_data(q, ngx_http_securechat_ws_t, queue);
+
+        if (effect == NGX_HTTP_SECURECHAT_EVENT_ENTERS
+            && ngx_http_securechat_ws_is(ws, &msg->target)
+            && ngx_http_securechat_ws_rooms_subscribe(ws, &msg->room)
+               != NGX_OK)
+        {
+            ngx_http_securechat_ws_close(ws,
+                                         NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
+                                         "internal error");
+        }
+
+        if (ws->next_id != msg->id || ws->closing) {
+            continue;
+        }
+
+        ws->next_id = msg->id + 1;
+
+        if (!ngx_http_securechat_ws_rooms_subscribed(ws, &msg->room)
+            && !ngx_http_securechat_ws_is(ws, &msg->target))
+        {
+            continue;
+        }
+
+        ngx_http_securechat_ws_scratch_lend(ws);
+
+        (void) ngx_http_securechat_ws_frame(ws, NGX_HTTP_SECURECHAT_WS_TEXT,
+                                            msg->json.data, msg->json.len);
+
+        ngx_http_securechat_ws_flush(ws);
+        ngx_http_securechat_ws_unscratch(ws);
+    }
+
+    switch (effect) {
+
+    case NGX_HTTP_SECURECHAT_EVENT_EXITS:
+        for (q = ngx_queue_head(&ngx_http_securechat_ws_clients);
+             q != ngx_queue_sentinel(&ngx_http_securechat_ws_clients);
+             q = ngx_queue_next(q))
+        {
+            ws = ngx_queue_data(q, ngx_http_securechat_ws_t, queue);
+
+            if (ngx_http_securechat_ws_is(ws, &msg->target)) {
+                ngx_http_securechat_ws_rooms_unsubscribe(ws, &msg->room);
+            }
+        }
+
+        break;
+
+    case NGX_HTTP_SECURECHAT_EVENT_ENDS:
+        room = ngx_http_securechat_ws_rooms_find(&msg->room);
+
+        if (room != NULL) {
+            ngx_http_securechat_ws_rooms_end(room);
+        }
+
+        break;
+
+    default:
+        break;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_securechat_ws_is(ngx_http_securechat_ws_t *ws, ngx_str_t *user)
+{
+    return ws->user.len == user->len
+           && ngx_memcmp(ws->user.data, user->data, user->len) == 0;
+}
+
+
+/*
+ * Built in the worker's scratch buffer when nothing is queued (nearly
+ * always): one send takes it all, and only what the socket refuses is
+ * copied to a buffer of the client's own (unscratch()).
+ */
+
+static void
+ngx_http_securechat_ws_scratch_lend(ngx_http_securechat_ws_t *ws)
+{
+    if (ws->out == NULL) {
+        ws->out = ngx_http_securechat_ws_scratch;
+        ws->out_cap = ngx_http_securechat_ws_scratch_size;
     }
 }
 

@@ -17,11 +17,31 @@
 #include "ngx_http_securechat_handshake.h"
 #include "ngx_http_securechat_http.h"
 #include "ngx_http_securechat_passwd.h"
+#include "ngx_http_securechat_room.h"
 #include "ngx_http_securechat_store.h"
 
 
 typedef struct ngx_http_securechat_ws_s       ngx_http_securechat_ws_t;
 typedef struct ngx_http_securechat_ws_role_s  ngx_http_securechat_ws_role_t;
+
+
+/* a room with sockets in this worker: see ngx_http_securechat_ws_rooms.c */
+typedef struct {
+    ngx_str_node_t                       sn;       /* keyed by the name */
+    ngx_queue_t                          sockets;  /* subscriptions */
+    uint64_t                             bit;      /* in batch seq */
+    ngx_uint_t                           seq;
+    u_char                   name[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
+} ngx_http_securechat_ws_room_t;
+
+
+/* a socket gets a room: a link in the room's queue and in the socket's */
+typedef struct {
+    ngx_queue_t                          in_room;
+    ngx_queue_t                          in_ws;
+    ngx_http_securechat_ws_t            *ws;
+    ngx_http_securechat_ws_room_t       *room;
+} ngx_http_securechat_ws_sub_t;
 
 
 /*
@@ -104,6 +124,9 @@ struct ngx_http_securechat_ws_s {
     struct ngx_http_securechat_hello_task_s  *hello;
     ngx_http_securechat_channel_t        channel;
     uint64_t                             next_id;  /* next message to send */
+    ngx_queue_t                          rooms;    /* subscriptions */
+    uint64_t                             mask;     /* in batch mask_seq */
+    ngx_uint_t                           mask_seq;
     time_t                               expires;  /* of the session */
     ngx_str_t                            user;
     u_char                               user_data[NGX_HTTP_SECURECHAT_USER_MAX];
@@ -146,9 +169,23 @@ ngx_int_t ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws,
 /* the fan-out to this worker's chat clients: ngx_http_securechat_ws_fanout.c */
 ngx_int_t ngx_http_securechat_ws_fanout_init_process(ngx_cycle_t *cycle,
     ngx_http_securechat_main_conf_t *smcf);
-void ngx_http_securechat_ws_fanout_join(ngx_http_securechat_ws_t *ws);
+ngx_int_t ngx_http_securechat_ws_fanout_join(ngx_http_securechat_ws_t *ws);
 void ngx_http_securechat_ws_fanout_leave(ngx_http_securechat_ws_t *ws);
 ngx_int_t ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws);
+
+
+/* the sockets of each room: ngx_http_securechat_ws_rooms.c */
+void ngx_http_securechat_ws_rooms_init(void);
+ngx_http_securechat_ws_room_t *ngx_http_securechat_ws_rooms_find(
+    ngx_str_t *name);
+ngx_int_t ngx_http_securechat_ws_rooms_subscribe(ngx_http_securechat_ws_t *ws,
+    ngx_str_t *name);
+void ngx_http_securechat_ws_rooms_unsubscribe(ngx_http_securechat_ws_t *ws,
+    ngx_str_t *name);
+ngx_uint_t ngx_http_securechat_ws_rooms_subscribed(
+    ngx_http_securechat_ws_t *ws, ngx_str_t *name);
+void ngx_http_securechat_ws_rooms_release(ngx_http_securechat_ws_t *ws);
+void ngx_http_securechat_ws_rooms_end(ngx_http_securechat_ws_room_t *room);
 
 
 #endif /* _NGX_HTTP_SECURECHAT_WS_INT_H_INCLUDED_ */

@@ -203,7 +203,7 @@ chat frame refused: bad_tag
 
 
 
-=== TEST 2: an empty message, control characters and another room than general: a valid JSON error frame, and the connection stays open (the counter was used)
+=== TEST 2: an empty message, control characters, a room one may not post in: a valid JSON error frame, and the connection stays open (the counter was used)
 --- http_config eval: $::Small
 --- config eval: $::Routes
 --- init
@@ -214,9 +214,9 @@ my @cases = (
     [ 'a control character', "a\x01b", 'bad_characters' ],
     [ 'quotes, a backslash, DEL and ESC', "say \"hi\" \\ \x7f\x1b[0m",
       'bad_characters' ],
-    # until rooms scope delivery, only general
-    [ 'a room other than general', 'hello lobby', 'no_such_room', 'lobby' ],
-    [ 'a direct room', 'hello you', 'no_such_room',
+    # the room's rules, as for POST /api/chat
+    [ 'a room that does not exist', 'hello lobby', 'no_such_room', 'lobby' ],
+    [ 'a direct room of others', 'hello you', 'no_such_room',
       'dm-' . ('0' x 40) ],
 );
 my $c = $alice->connect;

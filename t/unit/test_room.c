@@ -266,6 +266,59 @@ test_kind_and_role_words(void **state)
 }
 
 
+/* each act that changes something has its event, and each event its effect */
+
+static void
+test_events(void **state)
+{
+    int  act, e;
+
+    (void) state;
+
+    assert_int_equal(ngx_http_securechat_room_act_event(
+                         NGX_HTTP_SECURECHAT_ACT_INVITE, 0),
+                     NGX_HTTP_SECURECHAT_EVENT_JOIN);
+    assert_int_equal(ngx_http_securechat_room_act_event(
+                         NGX_HTTP_SECURECHAT_ACT_BAN, 1),
+                     NGX_HTTP_SECURECHAT_EVENT_UNBANNED);
+    assert_int_equal(ngx_http_securechat_room_act_event(
+                         NGX_HTTP_SECURECHAT_ACT_MUTE, 0),
+                     NGX_HTTP_SECURECHAT_EVENT_MUTED);
+    assert_int_equal(ngx_http_securechat_room_act_event(
+                         NGX_HTTP_SECURECHAT_ACT_POST, 0), -1);
+    assert_int_equal(ngx_http_securechat_room_act_event(
+                         NGX_HTTP_SECURECHAT_ACT_READ, 0), -1);
+
+    for (act = NGX_HTTP_SECURECHAT_ACT_JOIN;
+         act < NGX_HTTP_SECURECHAT_ACT_COUNT; act++)
+    {
+        e = ngx_http_securechat_room_act_event(act, 0);
+        assert_true(e >= 0 && e < NGX_HTTP_SECURECHAT_EVENT_COUNT);
+        assert_string_not_equal(ngx_http_securechat_room_event_name(e), "?");
+    }
+
+    assert_string_equal(ngx_http_securechat_room_event_name(
+                            NGX_HTTP_SECURECHAT_EVENT_REMOVED), "removed");
+    assert_string_equal(ngx_http_securechat_room_event_name(
+                            NGX_HTTP_SECURECHAT_EVENT_DELETED), "deleted");
+    assert_string_equal(ngx_http_securechat_room_event_name(
+                            NGX_HTTP_SECURECHAT_EVENT_COUNT), "?");
+
+    assert_int_equal(ngx_http_securechat_room_event_effect(
+                         NGX_HTTP_SECURECHAT_EVENT_JOIN),
+                     NGX_HTTP_SECURECHAT_EVENT_ENTERS);
+    assert_int_equal(ngx_http_securechat_room_event_effect(
+                         NGX_HTTP_SECURECHAT_EVENT_BANNED),
+                     NGX_HTTP_SECURECHAT_EVENT_EXITS);
+    assert_int_equal(ngx_http_securechat_room_event_effect(
+                         NGX_HTTP_SECURECHAT_EVENT_UNBANNED),
+                     NGX_HTTP_SECURECHAT_EVENT_KEEPS);
+    assert_int_equal(ngx_http_securechat_room_event_effect(
+                         NGX_HTTP_SECURECHAT_EVENT_DELETED),
+                     NGX_HTTP_SECURECHAT_EVENT_ENDS);
+}
+
+
 static void
 test_may_banned(void **state)
 {
@@ -567,6 +620,7 @@ main(void)
         cmocka_unit_test(test_may_own),
         cmocka_unit_test(test_may_direct),
         cmocka_unit_test(test_rc_codes),
+        cmocka_unit_test(test_events),
         cmocka_unit_test(test_path_split),
     };
 

@@ -1,0 +1,207 @@
+
+/*
+ * Which of this worker's chat sockets get which room: for each room with
+ * a local member, the sockets of its local members.  A socket's rooms are
+ * its user's, read from the zone when it attaches, and then kept up to
+ * date by the rooms' events as the worker delivers them (joins add, a
+ * leave, a removal or a ban take away, a deletion ends the room), so that
+ * every worker changes what it delivers at the same point of the history.
+ *
+ * Each subscription is one small link in two queues, the room's and the
+ * socket's: the fan-out walks a room's sockets, a closing socket its
+ * rooms.  A room without local sockets is freed.
+ */
+
+#include "ngx_http_securechat_module.h"
+
+#include "ngx_http_securechat_ws_int.h"
+
+
+/* per worker */
+static ngx_rbtree_t       ngx_http_securechat_ws_rooms;
+static ngx_rbtree_node_t  ngx_http_securechat_ws_rooms_sentinel;
+
+
+void
+ngx_http_securechat_ws_rooms_init(void)
+{
+    ngx_rbtree_init(&ngx_http_securechat_ws_rooms,
+                    &ngx_http_securechat_ws_rooms_sentinel,
+                    ngx_str_rbtree_insert_value);
+}
+
+
+ngx_http_securechat_ws_room_t *
+ngx_http_securechat_ws_rooms_find(ngx_str_t *name)
+{
+    ngx_str_node_t  *sn;
+
+    sn = ngx_str_rbtree_lookup(&ngx_http_securechat_ws_rooms, name,
+                               ngx_crc32_short(name->data, name->len));
+
+    return (ngx_http_securechat_ws_room_t *) sn;
+}
+
+
+ngx_int_t
+ngx_http_securechat_ws_rooms_subscribe(ngx_http_securechat_ws_t *ws,
+    ngx_str_t *name)
+{
+    ngx_http_securechat_ws_sub_t   *sub;
+    ngx_http_securechat_ws_room_t  *room;
+
+    if (name->len == 0 || name->len > NGX_HTTP_SECURECHAT_ROOM_NAME_MAX) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_securechat_ws_rooms_subscribed(ws, name)) {
+        return NGX_OK;
+    }
+
+    room = ngx_http_securechat_ws_rooms_find(name);
+
+    if (room == NULL) {
+        room = ngx_alloc(sizeof(ngx_http_securechat_ws_room_t),
+                         ws->connection->log);
+        if (room == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(room->name, name->data, name->len);
+        room->sn.str.data = room->name;
+        room->sn.str.len = name->len;
+        room->sn.node.key = ngx_crc32_short(name->data, name->len);
+        room->bit = 0;
+        room->seq = 0;
+        ngx_queue_init(&room->sockets);
+
+        ngx_rbtree_insert(&ngx_http_securechat_ws_rooms, &room->sn.node);
+    }
+
+    sub = ngx_alloc(sizeof(ngx_http_securechat_ws_sub_t), ws->connection->log);
+    if (sub == NULL) {
+        if (ngx_queue_empty(&room->sockets)) {
+            ngx_rbtree_delete(&ngx_http_securechat_ws_rooms, &room->sn.node);
+            ngx_free(room);
+        }
+
+        return NGX_ERROR;
+    }
+
+    sub->ws = ws;
+    sub->room = room;
+    ngx_queue_insert_tail(&room->sockets, &sub->in_room);
+    ngx_queue_insert_tail(&ws->rooms, &sub->in_ws);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_securechat_ws_rooms_drop(ngx_http_securechat_ws_sub_t *sub)
+{
+    ngx_http_securechat_ws_room_t  *room;
+
+    room = sub->room;
+
+    ngx_queue_remove(&sub->in_room);
+    ngx_queue_remove(&sub->in_ws);
+    ngx_free(sub);
+
+    if (ngx_queue_empty(&room->sockets)) {
+        ngx_rbtree_delete(&ngx_http_securechat_ws_rooms, &room->sn.node);
+        ngx_free(room);
+    }
+}
+
+
+/* the subscription of ws to the room named, or NULL */
+
+static ngx_http_securechat_ws_sub_t *
+ngx_http_securechat_ws_rooms_sub(ngx_http_securechat_ws_t *ws,
+    ngx_str_t *name)
+{
+    ngx_queue_t                   *q;
+    ngx_http_securechat_ws_sub_t  *sub;
+
+    if (ws->rooms.next == NULL) {
+        return NULL;    /* never attached */
+    }
+
+    /* a user's rooms are a few: a walk beats a second index */
+
+    for (q = ngx_queue_head(&ws->rooms);
+         q != ngx_queue_sentinel(&ws->rooms);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_http_securechat_ws_sub_t, in_ws);
+
+        if (sub->room->sn.str.len == name->len
+            && ngx_memcmp(sub->room->name, name->data, name->len) == 0)
+        {
+            return sub;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_uint_t
+ngx_http_securechat_ws_rooms_subscribed(ngx_http_securechat_ws_t *ws,
+    ngx_str_t *name)
+{
+    return ngx_http_securechat_ws_rooms_sub(ws, name) != NULL;
+}
+
+
+void
+ngx_http_securechat_ws_rooms_unsubscribe(ngx_http_securechat_ws_t *ws,
+    ngx_str_t *name)
+{
+    ngx_http_securechat_ws_sub_t  *sub;
+
+    sub = ngx_http_securechat_ws_rooms_sub(ws, name);
+
+    if (sub != NULL) {
+        ngx_http_securechat_ws_rooms_drop(sub);
+    }
+}
+
+
+/* the socket closes: it leaves all its rooms */
+
+void
+ngx_http_securechat_ws_rooms_release(ngx_http_securechat_ws_t *ws)
+{
+    if (ws->rooms.next == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&ws->rooms)) {
+        ngx_http_securechat_ws_rooms_drop(
+            ngx_queue_data(ngx_queue_head(&ws->rooms),
+                           ngx_http_securechat_ws_sub_t, in_ws));
+    }
+}
+
+
+/* the room is deleted: nobody here gets it any more */
+
+void
+ngx_http_securechat_ws_rooms_end(ngx_http_securechat_ws_room_t *room)
+{
+    ngx_uint_t    last;
+    ngx_queue_t  *q;
+
+    /* the room is freed with its last subscription: look before */
+
+    do {
+        q = ngx_queue_head(&room->sockets);
+        last = ngx_queue_next(q) == ngx_queue_sentinel(&room->sockets);
+
+        ngx_http_securechat_ws_rooms_drop(
+            ngx_queue_data(q, ngx_http_securechat_ws_sub_t, in_room));
+
+    } while (!last);
+}
