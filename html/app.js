@@ -177,6 +177,7 @@ function onMessage(m) {
     li.dataset.id = String(m.id);
     if (m.sender === myUser) li.classList.add("mine");
     const meta = el("p", "meta");
+    if (m.room !== "general") meta.append(el("span", "room", `#${m.room}`), " ");
     meta.append(el("span", "sender", m.sender), " ");
     const t = el("time", "time", fmtTime(m.ts));
     t.dateTime = new Date(m.ts).toISOString();
@@ -208,6 +209,13 @@ function onRejected(r) {
     // the id of a frame that failed is not to be believed: not shown
     notice("rejected", "⚠ A message failed verification and is not "
            + "shown: " + r.reason + ".");
+}
+
+// a room's membership or settings changed: not signed, shown as a notice
+function onRoomEvent(e) {
+    const by = e.by !== e.user ? ` (by ${e.by})` : "";
+    const more = e.role ? `: ${e.role}` : e.title !== null ? `: ${e.title}` : "";
+    notice("event", `#${e.room}: ${e.event} ${e.user}${by}${more}`);
 }
 
 function onGap(g) {
@@ -465,6 +473,7 @@ function wire() {
     client.on("message", onMessage);
     client.on("rejected", onRejected);
     client.on("gap", onGap);
+    client.on("event", onRoomEvent);
     client.on("reset", onReset);
     client.on("error", onServerError);
     client.on("closed", onClosed);

@@ -948,8 +948,7 @@ export class SecureChatClient {
             try {
                 const m = await openMessage(f, this.server, conn.wrapKey,
                                             (id) => this.seen.has(id),
-                                            {epoch: conn.epoch,
-                                             room: ROOM_GENERAL});
+                                            {epoch: conn.epoch});
                 if (m.duplicate) {
                     return;
                 }
@@ -966,6 +965,16 @@ export class SecureChatClient {
                     id: Number.isSafeInteger(f.id) ? f.id : null,
                     code: e.code ?? "bad_frame", reason: e.message});
             }
+        } else if (f?.type === "event" && isId(f.id) && isStr(f.event)
+                   && isStr(f.room) && isStr(f.user) && isStr(f.by)) {
+            // a room's membership or settings changed (docs/PROTOCOL.md):
+            // not signed, unlike messages
+            this.remember(f.id);
+            this.emit("event", {id: f.id, event: f.event, room: f.room,
+                                user: f.user, by: f.by,
+                                role: isStr(f.role) ? f.role : null,
+                                title: isStr(f.title) ? f.title : null,
+                                verified: false});
         } else if (f?.type === "gap" && isId(f.from) && isId(f.to)) {
             this.emit("gap", {from: f.from, to: f.to});
         } else if (f?.type === "error") {

@@ -179,9 +179,15 @@ async function main() {
             + "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n");
     });
     client.on("message", (m) => {
-        process.stdout.write(`[${fmtTime(m.ts, o.utc)}] ${m.sender}: `
+        // general's as before rooms; another room's names it
+        const room = m.room === "general" ? "" : `#${m.room} `;
+        process.stdout.write(`[${fmtTime(m.ts, o.utc)}] ${room}${m.sender}: `
                              + `${safe(m.text)}\n`);
     });
+    client.on("event", (e) => note(`#${e.room}: ${e.event} ${safe(e.user)}`
+        + (e.by !== e.user ? ` (by ${safe(e.by)})` : "")
+        + (e.role ? `: ${e.role}` : "")
+        + (e.title !== null ? `: ${safe(e.title)}` : "")));
     client.on("rejected", (r) => {
         process.stderr.write(`!! REJECTED a frame${r.id !== null
             ? ` (id ${r.id})` : ""} that failed verification: ${r.reason}\n`);
