@@ -1,9 +1,10 @@
 
 /*
- * The message bus: how an accepted message becomes a sealed envelope in
- * the shared history, and how every worker learns of it and hands it to
- * its WebSocket clients.  Three operations, so that a bus spanning several
- * servers can replace this one: publish, deliver, disconnect a client.
+ * The message bus: how an accepted message or a room's event gets into
+ * the history, and how every worker learns of it and hands it to its
+ * WebSocket clients.  A table of operations (publish, event, disconnect,
+ * fetch, ...), so that a bus spanning several servers can stand where the
+ * one inside nginx stands.
  */
 
 #ifndef _NGX_HTTP_SECURECHAT_BUS_H_INCLUDED_
@@ -66,7 +67,51 @@ typedef struct {
 typedef void (*ngx_http_securechat_published_pt)(void *data, uint64_t id);
 
 
-/* the history bytes one sealed message of message_max bytes takes */
+/*
+ * A backend of the bus, as a table: the one inside nginx (the zone's
+ * history and doorbells, ngx_http_securechat_bus_local.c) is the first;
+ * one spanning several servers (Redis) is to come beside it.  What each
+ * operation does is said at the calls below, which the rest of the module
+ * uses; they go to the backend the configuration chose.
+ */
+typedef struct {
+    const char  *name;
+
+    ngx_int_t  (*init_process)(ngx_cycle_t *cycle);
+    void       (*exit_process)(ngx_cycle_t *cycle);
+    ngx_int_t  (*publish)(ngx_str_t *room, ngx_str_t *user, ngx_str_t *text,
+                   ngx_http_securechat_published_pt published, void *data);
+    ngx_int_t  (*event)(ngx_http_securechat_bus_event_t *ev);
+    ngx_int_t  (*disconnect)(ngx_str_t *id, ngx_str_t *user,
+                   ngx_uint_t code);
+    void       (*disconnect_session)(const u_char *session, ngx_uint_t code);
+    uint64_t   (*cursor)(void);
+    ngx_int_t  (*fetch)(uint64_t id, ngx_http_securechat_bus_msg_t **msg);
+} ngx_http_securechat_bus_ops_t;
+
+
+/*
+ * What a backend hands its entries and requests to: the worker's
+ * WebSocket fan-out (ngx_http_securechat_ws_fanout.c) sets it, so that no
+ * backend calls the WebSocket code by name.
+ *   deliver: new entries of the history, in id order, at most
+ *     NGX_HTTP_SECURECHAT_BUS_BATCH at once;
+ *   kick_check: someone asked for sockets to be closed: see the zone.
+ */
+typedef struct {
+    void  (*deliver)(ngx_http_securechat_bus_msg_t *msgs, ngx_uint_t n);
+    void  (*kick_check)(void);
+} ngx_http_securechat_bus_sink_t;
+
+
+extern ngx_http_securechat_bus_ops_t          ngx_http_securechat_bus_local;
+extern const ngx_http_securechat_bus_sink_t  *ngx_http_securechat_bus_sink;
+
+void ngx_http_securechat_bus_set_sink(
+    const ngx_http_securechat_bus_sink_t *sink);
+
+
+/* the history bytes one entry takes, for messages of message_max bytes */
 size_t ngx_http_securechat_bus_slot_size(size_t message_max);
 
 ngx_int_t ngx_http_securechat_bus_init_process(ngx_cycle_t *cycle);
@@ -85,7 +130,7 @@ ngx_int_t ngx_http_securechat_bus_publish(ngx_str_t *room, ngx_str_t *user,
  * Queues a room's event, in order with this worker's messages: the
  * room's members and the user it is about get it, and it changes what
  * they are delivered (see ngx_http_securechat_room_event_effect()).
- * NGX_OK, NGX_BUSY, NGX_ERROR as publish().
+ * NGX_OK, NGX_ERROR.
  */
 ngx_int_t ngx_http_securechat_bus_event(ngx_http_securechat_bus_event_t *ev);
 

@@ -22,12 +22,4 @@ ngx_int_t ngx_http_securechat_ws_handler(ngx_http_request_t *r,
 
 ngx_int_t ngx_http_securechat_ws_init_process(ngx_cycle_t *cycle);
 
-/* called by the bus: new messages for this worker's clients, in id order */
-void ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
-    ngx_uint_t n);
-
-/* called by the bus: closes the local clients someone asked to close */
-void ngx_http_securechat_ws_kick_check(void);
-
-
 #endif /* _NGX_HTTP_SECURECHAT_WS_H_INCLUDED_ */

@@ -33,6 +33,9 @@
 
 static ngx_int_t ngx_http_securechat_ws_message(ngx_http_securechat_ws_t *ws,
     ngx_http_securechat_bus_msg_t *msg);
+static void ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
+    ngx_uint_t n);
+static void ngx_http_securechat_ws_kick_check(void);
 static void ngx_http_securechat_ws_deliver_messages(
     ngx_http_securechat_bus_msg_t *msgs, ngx_uint_t n);
 static void ngx_http_securechat_ws_deliver_event(
@@ -41,6 +44,13 @@ static ngx_uint_t ngx_http_securechat_ws_is(ngx_http_securechat_ws_t *ws,
     ngx_str_t *user);
 static void ngx_http_securechat_ws_scratch_lend(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws);
+
+
+/* what the bus hands this worker's clients */
+static const ngx_http_securechat_bus_sink_t  ngx_http_securechat_ws_sink = {
+    ngx_http_securechat_ws_deliver,
+    ngx_http_securechat_ws_kick_check
+};
 
 
 /* per worker */
@@ -64,6 +74,7 @@ ngx_http_securechat_ws_fanout_init_process(ngx_cycle_t *cycle,
 
     ngx_queue_init(&ngx_http_securechat_ws_clients);
     ngx_http_securechat_ws_rooms_init();
+    ngx_http_securechat_bus_set_sink(&ngx_http_securechat_ws_sink);
 
     if (smcf == NULL || smcf->handlers == 0) {
         return NGX_OK;
@@ -289,7 +300,7 @@ ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws)
 
 /* runs of messages together, each event alone: it changes who gets what */
 
-void
+static void
 ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
     ngx_uint_t n)
 {
@@ -613,7 +624,7 @@ ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws)
 }
 
 
-void
+static void
 ngx_http_securechat_ws_kick_check(void)
 {
     ngx_uint_t                 code;
