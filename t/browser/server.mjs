@@ -89,6 +89,8 @@ ${opts.extra ?? ""}
         location = /api/disconnect  { securechat disconnect; }
         location = /api/connect     { securechat connect; }
         location = /api/clients     { securechat clients; }
+        # every room route: /api/rooms, /api/rooms/NAME/join, ...
+        location /api/rooms         { securechat rooms; }
         location /api/ {
             return 404 '{"error":"not_found","message":"no such route"}\\n';
             default_type application/json;
@@ -208,7 +210,8 @@ export async function startServer(opts = {}) {
             }
         },
 
-        /* A third party over plain HTTP: login, POST /api/chat.  One
+        /* A third party over plain HTTP: login, POST /api/chat (to any
+         * room), any other route with call().  One
          * TCP connection per request: a kept-alive one may be closed
          * under it by a worker leaving at a reload. */
         async httpUser(user) {
@@ -223,14 +226,36 @@ export async function startServer(opts = {}) {
                 .map((c) => c.split(";")[0])
                 .find((c) => c.startsWith("sc_session="));
             const auth = {...h, Cookie: cookie, "X-CSRF-Token": s.csrf_token};
+            const call = async (method, path, body) => {
+                // GET and DELETE carry no body, hence no Content-Type
+                const hdrs = body === undefined
+                    ? {Origin: baseUrl, Cookie: cookie,
+                       "X-CSRF-Token": s.csrf_token}
+                    : auth;
+                const p = await httpRequest(baseUrl + path, method, hdrs,
+                    body === undefined ? undefined : JSON.stringify(body));
+                let parsed = null;
+                try {
+                    parsed = JSON.parse(p.body);
+                } catch (e) {
+                    // not JSON (or empty): null
+                }
+                return {status: p.status, body: parsed};
+            };
             return {
-                async post(message) {
-                    const p = await httpRequest(baseUrl + "/api/chat",
-                        "POST", auth, JSON.stringify({message}));
+                user,
+                /* Any route: {status, body (parsed JSON, or null)}. */
+                call,
+                /* POST /api/chat to general, or to room when given: the
+                 * message's id; throws unless 202. */
+                async post(message, room) {
+                    const p = await call("POST", "/api/chat",
+                        room === undefined ? {message} : {message, room});
                     if (p.status !== 202) {
-                        throw new Error(`chat: ${p.status} ${p.body}`);
+                        throw new Error(`chat: ${p.status} `
+                                        + JSON.stringify(p.body));
                     }
-                    return JSON.parse(p.body).id;
+                    return p.body.id;
                 },
                 async clients() {
                     const p = await httpRequest(baseUrl + "/api/clients",

@@ -1,0 +1,518 @@
+# Delivery scoped per room (README "Rooms", docs/ROOMS-DESIGN.md section
+# 3): a room's messages, posted with POST /api/chat {"room"} or a chat
+# frame naming it, reach the sockets of its members only, in every
+# worker, their signed header naming the room; membership changes come
+# on the WebSocket as unsigned event frames, in id order with the
+# messages, to the room's members and to their target; after a join the
+# joiner's open sockets get the room, after a leave, removal, ban or
+# delete they do not; a refused chat frame is an error frame and the
+# socket stays open; a resume catches up the socket's own rooms only.
+#
+# That a socket did not get a room's message is shown by a later message
+# to general that it did get (frames come in increasing id), never by a
+# wait for nothing.  Sockets opened after a block's setup are first read
+# up to such a message, and get nothing of another room before it
+# (settled()).  Each block has a zone of its own (SecureChat::Rooms).
+
+use Test::Nginx::Socket 'no_plan';
+use SecureChat::Test;
+use SecureChat::Chat;
+use SecureChat::Rooms ();
+use SecureChat::Delivery ();
+
+securechat_defaults();
+
+master_on();
+workers(2);
+no_shuffle();
+
+our $Routes = $ApiConfig . <<'_EOC_';
+    location = /api/connect { securechat connect; }
+    location = /api/clients { securechat clients; }
+    location /api/rooms { securechat rooms; }
+_EOC_
+
+no warnings 'once';
+*http = \&SecureChat::Rooms::http_config;
+*chats = \&SecureChat::Delivery::chats;
+*act = \&SecureChat::Delivery::act;
+*call = \&SecureChat::Delivery::call;
+*post = \&SecureChat::Delivery::post;
+*post_id = \&SecureChat::Delivery::post_id;
+*until_frame = \&SecureChat::Delivery::until_frame;
+*shows = \&SecureChat::Delivery::shows;
+*is_event = \&SecureChat::Delivery::is_event;
+*is_error = \&SecureChat::Delivery::is_error;
+*ids_rise = \&SecureChat::Delivery::ids_rise;
+
+# Reads the new sockets up to a message to general: whatever came before
+# it must be of their own rooms (what of the setup a socket may still
+# get, SecureChat::Delivery::settle), never of another room
+sub settled {
+    my ($chat, @conns) = @_;
+    my @left = SecureChat::Delivery::settle($chat, 'settled', @conns);
+    my @foreign;
+    for my $i (0 .. $#conns) {
+        my %mine = map { $_ => 1 } SecureChat::Delivery::rooms_of($conns[$i]{chat});
+        push @foreign, map { "$conns[$i]{chat}{user}: $_" }
+                       @{ shows([grep { !$mine{ $_->{room} // '' } } @{ $left[$i] }]) };
+        Test::More::note("$conns[$i]{chat}{user}'s new socket got first: $_")
+            for @{ shows($left[$i]) };
+    }
+    Test::More::is_deeply(\@foreign, [], 'the new sockets got nothing of a room not theirs before a general message');
+}
+
+# the frames of each connection up to the message $text, as shows() gives
+sub upto {
+    my ($text, @conns) = @_;
+    return map { shows((until_frame($_, $text))[0]) } @conns;
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a private room's messages (HTTP and WebSocket) reach its two members' sockets, not carol's, who gets general's
+--- http_config eval: main::http('deliv1')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob, $carol) = main::chats(qw(alice bob carol));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'secret', kind => 'private' }),
+               '201 ok', 'alice makes the private room secret');
+Test::More::is(main::act($alice, 'POST', '/api/rooms/secret/invite', { user => 'bob' }), '200 ok',
+               'and invites bob');
+my %c = map { $_->{chat}{user} => $_ } SecureChat::Chat::spread_connect(3, $alice, $bob, $carol);
+Test::More::is(join(' ', sort keys %c), 'alice bob carol', 'a socket each, in both workers');
+main::settled($alice, @c{qw(alice bob carol)});
+my ($st, $id) = main::post_id($alice, 'secret by HTTP', 'secret');
+Test::More::is($st, '202 ok', 'alice posts to secret: 202');
+$c{bob}->send_chat('secret by WS', room => 'secret');
+my %got = map { $_ => (main::until_frame($c{$_}, 'secret by WS'))[0] } qw(alice bob);
+Test::More::is(main::post($alice, 'general after'), '202 ok', 'then to general (no room named)');
+for my $u (qw(alice bob)) {
+    my ($f) = main::until_frame($c{$u}, 'general after');
+    Test::More::is_deeply(main::shows([@{ $got{$u} }, @$f]),
+                          ['message secret alice: secret by HTTP', 'message secret bob: secret by WS',
+                           'message general alice: general after'],
+                          "$u: both messages of secret, verified, the room in their signed header, then general's");
+    Test::More::ok(defined $id && (($got{$u}[0] // {})->{id} // 0) == $id,
+                   "$u: the HTTP one with the id POST answered");
+}
+my ($f, $came) = main::until_frame($c{carol}, 'general after');
+Test::More::ok($came, "carol's socket gets the general message");
+Test::More::is_deeply(main::shows($f), ['message general alice: general after'],
+                      'and nothing of secret came before it');
+$_->{ws}->close for values %c;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: a kick in another worker: both of bob's sockets get "removed", then nothing of the room; his POST is 403 not_member
+--- http_config eval: main::http('deliv2')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob) = main::chats(qw(alice bob));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'team' }), '201 ok', 'alice makes team');
+Test::More::is(main::act($bob, 'POST', '/api/rooms/team/join', {}), '200 ok', 'bob joins');
+my @cb = SecureChat::Chat::spread_connect(2, $bob);
+my $ca = $alice->connect;
+my @w = map { SecureChat::Test::worker_of($_->{ws}->sock) // 0 } @cb;
+Test::More::ok($w[0] && $w[1] && $w[0] != $w[1], "bob's two sockets live in different workers");
+main::settled($alice, @cb, $ca);
+my ($st, $before) = main::post_id($alice, 'before the kick', 'team');
+Test::More::is($st, '202 ok', 'alice posts to team');
+Test::More::is_deeply([main::upto('before the kick', @cb, $ca)],
+                      [(['message team alice: before the kick']) x 3],
+                      "each of bob's sockets and alice's gets it");
+Test::More::is(main::act($alice, 'POST', '/api/rooms/team/remove', { user => 'bob' }), '200 ok',
+               'alice removes bob');
+my $after;
+($st, $after) = main::post_id($alice, 'after the kick', 'team');
+Test::More::is($st, '202 ok', 'and posts to team again');
+Test::More::is(main::post($bob, 'still in?', 'team'), '403 not_member', "bob's POST to team: 403 not_member");
+Test::More::is(main::post($alice, 'general after the kick'), '202 ok', 'then to general');
+for my $i (0, 1) {
+    my ($f) = main::until_frame($cb[$i], 'general after the kick');
+    Test::More::is_deeply(main::shows($f),
+                          ['event removed team bob by alice', 'message general alice: general after the kick'],
+                          "bob's socket in worker $w[$i]: the removal, then nothing of team");
+    my $ev = $f->[0]{id} // 0;
+    Test::More::ok($ev > ($before // 0) && $ev < ($after // 0),
+                   "its id ($ev) is of the message sequence: between the two messages to team");
+}
+my ($f) = main::until_frame($ca, 'general after the kick');
+Test::More::is_deeply(main::shows($f),
+                      ['event removed team bob by alice', 'message team alice: after the kick',
+                       'message general alice: general after the kick'],
+                      "alice's socket: the removal, then team's next message");
+$cb[0]->send_chat('removed, by WS', room => 'team');
+Test::More::is_deeply(main::shows((main::until_frame($cb[0], main::is_error()))[0]), ['error not_member'],
+                      "bob's chat frame to team: an error frame not_member");
+$cb[0]->send_chat('bob, in general');
+Test::More::is_deeply([main::upto('bob, in general', @cb, $ca)],
+                      [(['message general bob: bob, in general']) x 3],
+                      'the socket stayed open: his next frame, to general, reaches all three');
+$_->{ws}->close for @cb, $ca;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 3: a ban in another worker: "banned", then nothing of the room; 403 banned to post and to rejoin; unban and join bring it back
+--- http_config eval: main::http('deliv3')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob) = main::chats(qw(alice bob));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'team' }), '201 ok', 'alice makes team');
+Test::More::is(main::act($bob, 'POST', '/api/rooms/team/join', {}), '200 ok', 'bob joins');
+my @cb = SecureChat::Chat::spread_connect(2, $bob);
+my $ca = $alice->connect;
+my @w = map { SecureChat::Test::worker_of($_->{ws}->sock) // 0 } @cb;
+Test::More::ok($w[0] && $w[1] && $w[0] != $w[1], "bob's two sockets live in different workers");
+main::settled($alice, @cb, $ca);
+Test::More::is(main::post($alice, 'before the ban', 'team'), '202 ok', 'alice posts to team');
+Test::More::is_deeply([main::upto('before the ban', @cb)], [(['message team alice: before the ban']) x 2],
+                      'both of bob\'s sockets get it');
+Test::More::is(main::act($alice, 'POST', '/api/rooms/team/ban', { user => 'bob' }), '200 ok', 'alice bans bob');
+Test::More::is(main::post($alice, 'after the ban', 'team'), '202 ok', 'and posts to team again');
+Test::More::is(main::post($bob, 'banned?', 'team'), '403 banned', "bob's POST to team: 403 banned");
+Test::More::is(main::act($bob, 'POST', '/api/rooms/team/join', {}), '403 banned', 'he cannot join again');
+Test::More::is(main::post($alice, 'general after the ban'), '202 ok', 'alice posts to general');
+Test::More::is_deeply([main::upto('general after the ban', @cb)],
+                      [(['event banned team bob by alice', 'message general alice: general after the ban']) x 2],
+                      "each of bob's sockets: the ban, then nothing of team");
+Test::More::is_deeply([main::upto('general after the ban', $ca)],
+                      [['message team alice: before the ban', 'event banned team bob by alice',
+                        'message team alice: after the ban', 'message general alice: general after the ban']],
+                      "alice's socket: team's messages with the ban between them");
+$cb[1]->send_chat('banned, by WS', room => 'team');
+Test::More::is_deeply(main::shows((main::until_frame($cb[1], main::is_error()))[0]), ['error banned'],
+                      "bob's chat frame to team: an error frame banned");
+Test::More::is(main::act($alice, 'POST', '/api/rooms/team/unban', { user => 'bob' }), '200 ok', 'alice lifts the ban');
+Test::More::is(main::act($bob, 'POST', '/api/rooms/team/join', {}), '200 ok', 'bob joins again');
+Test::More::is(main::post($alice, 'welcome back', 'team'), '202 ok', 'alice posts to team');
+Test::More::is_deeply([main::upto('welcome back', @cb, $ca)],
+                      [(['event unbanned team bob by alice', 'event join team bob by bob',
+                         'message team alice: welcome back']) x 3],
+                      "bob's sockets (the target's) and alice's: unbanned, join, then team's message");
+$cb[1]->send_chat('bob, in general');
+Test::More::is_deeply([main::upto('bob, in general', $ca)], [['message general bob: bob, in general']],
+                      'the refused socket stayed open');
+$_->{ws}->close for @cb, $ca;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 4: mute: 403 muted over HTTP, an error frame muted over the WebSocket, which stays open; unmute restores both
+--- http_config eval: main::http('deliv4')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob) = main::chats(qw(alice bob));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'talk' }), '201 ok', 'alice makes talk');
+Test::More::is(main::act($bob, 'POST', '/api/rooms/talk/join', {}), '200 ok', 'bob joins');
+my ($ca, $cb) = ($alice->connect, $bob->connect);
+main::settled($alice, $ca, $cb);
+Test::More::is(main::act($alice, 'POST', '/api/rooms/talk/mute', { user => 'bob' }), '200 ok', 'alice mutes bob');
+Test::More::is_deeply([map { main::shows((main::until_frame($_, main::is_event('muted')))[0]) } $ca, $cb],
+                      [(['event muted talk bob by alice']) x 2], 'both sockets get the event');
+Test::More::is(main::post($bob, 'muted, by HTTP', 'talk'), '403 muted', "bob's POST to talk: 403 muted");
+$cb->send_chat('muted, by WS', room => 'talk');
+Test::More::is_deeply(main::shows((main::until_frame($cb, main::is_error()))[0]), ['error muted'],
+                      'his chat frame to talk: an error frame muted');
+$cb->send_chat('bob, in general');
+Test::More::is_deeply([main::upto('bob, in general', $ca, $cb)], [(['message general bob: bob, in general']) x 2],
+                      'the socket stayed open: his next frame, to general, goes out; nothing of talk did');
+Test::More::is(main::act($alice, 'POST', '/api/rooms/talk/unmute', { user => 'bob' }), '200 ok', 'alice unmutes him');
+Test::More::is(main::post($bob, 'unmuted, by HTTP', 'talk'), '202 ok', 'his POST to talk: 202');
+$cb->send_chat('unmuted, by WS', room => 'talk');
+Test::More::is_deeply([main::upto('unmuted, by WS', $ca, $cb)],
+                      [(['event unmuted talk bob by alice', 'message talk bob: unmuted, by HTTP',
+                         'message talk bob: unmuted, by WS']) x 2],
+                      'both sockets: unmuted, then his two messages to talk');
+$_->{ws}->close for $ca, $cb;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 5: join events (create, join, invite, a direct room) reach the open sockets, which then get the room's messages; after a leave, not
+--- http_config eval: main::http('deliv5')
+--- config eval: $::Routes
+--- init
+my @u = main::chats(qw(alice bob carol dave));
+my %c = map { $_->{chat}{user} => $_ } SecureChat::Chat::spread_connect(4, @u);
+my ($alice, $bob, $carol, $dave) = @u;
+Test::More::is(join(' ', sort keys %c), 'alice bob carol dave', 'a socket each, in both workers');
+main::settled($alice, @c{qw(alice bob carol dave)});
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'pub' }), '201 ok', 'alice makes pub');
+Test::More::is_deeply(main::shows((main::until_frame($c{alice}, main::is_event('join')))[0]),
+                      ['event join pub alice by alice'], "the creator's socket gets her join");
+Test::More::is(main::post($alice, 'before carol', 'pub'), '202 ok', 'alice posts to pub');
+Test::More::is(main::act($carol, 'POST', '/api/rooms/pub/join', {}), '200 ok', 'carol joins pub');
+my ($f) = main::until_frame($c{carol}, main::is_event('join'));
+Test::More::is_deeply(main::shows($f), ['event join pub carol by carol'],
+                      "carol's open socket gets her join, and not the message from before it");
+($f) = main::until_frame($c{alice}, main::is_event('join', 'carol'));
+Test::More::is_deeply(main::shows($f), ['message pub alice: before carol', 'event join pub carol by carol'],
+                      "alice's socket: her message, then carol's join");
+Test::More::is(main::post($alice, 'after carol', 'pub'), '202 ok', 'alice posts to pub again');
+Test::More::is_deeply([main::upto('after carol', $c{carol}, $c{alice})], [(['message pub alice: after carol']) x 2],
+                      "carol's socket now gets pub's messages");
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'inner', kind => 'private' }), '201 ok',
+               'alice makes the private room inner');
+Test::More::is(main::act($alice, 'POST', '/api/rooms/inner/invite', { user => 'dave' }), '200 ok', 'and invites dave');
+($f) = main::until_frame($c{dave}, main::is_event('join'));
+Test::More::is_deeply(main::shows($f), ['event join inner dave by alice'],
+                      "dave's socket: the invitation, a join by alice (nothing of pub before it)");
+($f) = main::until_frame($c{alice}, main::is_event('join', 'dave'));
+Test::More::is_deeply(main::shows($f), ['event join inner alice by alice', 'event join inner dave by alice'],
+                      "alice's socket: her join of inner, then dave's");
+Test::More::is(main::post($alice, 'to inner', 'inner'), '202 ok', 'alice posts to inner');
+Test::More::is_deeply([main::upto('to inner', $c{dave}, $c{alice})], [(['message inner alice: to inner']) x 2],
+                      "dave's socket gets it, and alice's");
+my ($st, $doc) = main::call($bob, 'POST', '/api/rooms/direct', { user => 'carol' });
+my $dm = $doc->{room}{name} // 'dm-?';
+Test::More::is($st, '201 ok', "bob opens a direct room with carol ($dm)");
+$c{carol}->send_chat('hi bob', room => $dm);
+my %dm;
+for my $u (qw(bob carol)) {
+    my @f = @{ main::shows((main::until_frame($c{$u}, 'hi bob'))[0]) };
+    my $last = pop @f;
+    Test::More::is($last, "message $dm carol: hi bob", "$u\'s socket: carol's chat frame to the direct room");
+    $dm{$u} = join ', ', sort @f;
+}
+# each socket is the target of its user's join; whether it also gets the
+# other's depends on which of the two the server appends first (a join
+# reaches the room's subscribed sockets and its target's), so either is
+# taken, but the first joined hears of the second; both are by bob, the
+# opener
+my %join = map { $_ => "event join $dm $_ by bob" } qw(bob carol);
+for my $u (qw(bob carol)) {
+    Test::More::ok($dm{$u} eq $join{$u} || $dm{$u} eq "$join{bob}, $join{carol}",
+                   "$u\'s socket, before it: $u\'s join, maybe the other's, nothing else ($dm{$u})");
+}
+Test::More::ok(grep({ $dm{$_} eq "$join{bob}, $join{carol}" } qw(bob carol)),
+               'one of the two sockets heard of both joins');
+Test::More::is(main::act($carol, 'POST', '/api/rooms/pub/leave', {}), '200 ok', 'carol leaves pub');
+Test::More::is(main::post($alice, 'after carol left', 'pub'), '202 ok', 'alice posts to pub');
+Test::More::is(main::post($dave, 'dave, in general'), '202 ok', 'dave posts to general');
+Test::More::is_deeply([main::upto('dave, in general', @c{qw(alice carol bob dave)})],
+                      [['event leave pub carol by carol', 'message pub alice: after carol left',
+                        'message general dave: dave, in general'],
+                       ['event leave pub carol by carol', 'message general dave: dave, in general'],
+                       (['message general dave: dave, in general']) x 2],
+                      'alice: the leave, then pub; carol: the leave, then nothing of pub; '
+                      . 'bob and dave: nothing of pub nor, for dave, of the direct room');
+$_->{ws}->close for values %c;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 6: delete: members' sockets get "deleted", then nothing of the room, even of a new room of the same name; POST is 404 no_such_room
+--- http_config eval: main::http('deliv6')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob, $carol) = main::chats(qw(alice bob carol));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'gone' }), '201 ok', 'alice makes gone');
+Test::More::is(main::act($bob, 'POST', '/api/rooms/gone/join', {}), '200 ok', 'bob joins');
+my %c = map { $_->{chat}{user} => $_ } SecureChat::Chat::spread_connect(2, $alice, $bob);
+$c{carol} = $carol->connect;
+main::settled($alice, @c{qw(alice bob carol)});
+Test::More::is(main::post($alice, 'last words', 'gone'), '202 ok', 'alice posts to gone');
+Test::More::is_deeply([main::upto('last words', @c{qw(alice bob)})], [(['message gone alice: last words']) x 2],
+                      'both members get it');
+Test::More::is(main::act($alice, 'DELETE', '/api/rooms/gone'), '200 ok', 'alice deletes gone');
+Test::More::is_deeply([map { main::shows((main::until_frame($_, main::is_event('deleted')))[0]) } @c{qw(alice bob)}],
+                      [(['event deleted gone by alice']) x 2], "both members' sockets get the event");
+Test::More::is(main::post($alice, 'to gone', 'gone'), '404 no_such_room', "the owner's POST to it: 404 no_such_room");
+Test::More::is(main::post($bob, 'to gone', 'gone'), '404 no_such_room', "bob's: 404 no_such_room");
+$c{bob}->send_chat('to gone, by WS', room => 'gone');
+Test::More::is_deeply(main::shows((main::until_frame($c{bob}, main::is_error()))[0]), ['error no_such_room'],
+                      'a chat frame to it: an error frame no_such_room');
+Test::More::is(main::act($carol, 'POST', '/api/rooms', { name => 'gone' }), '201 ok', 'carol makes a new gone');
+Test::More::is(main::post($carol, 'the new gone', 'gone'), '202 ok', 'and posts to it');
+Test::More::is_deeply([main::upto('the new gone', $c{carol})],
+                      [['event join gone carol by carol', 'message gone carol: the new gone']],
+                      "carol's socket: her join, her message (and nothing of the old room)");
+$c{bob}->send_chat('bob, in general');
+Test::More::is_deeply([main::upto('bob, in general', @c{qw(alice bob carol)})],
+                      [(['message general bob: bob, in general']) x 3],
+                      "bob's socket stayed open; the old members got nothing of the new gone");
+$_->{ws}->close for values %c;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 7: the room a post names: a bad name 400, none or a private one of others 404, a public one not joined 403; as error frames over the WebSocket, which stays open
+--- http_config eval: main::http('deliv7')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob) = main::chats(qw(alice bob));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'priv', kind => 'private' }), '201 ok', 'alice makes priv');
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'pub' }), '201 ok', 'and pub');
+Test::More::is(main::post($bob, 'x', 'Bad'), '400 bad_room_name', 'a bad room name: 400 bad_room_name');
+Test::More::is(main::post($bob, 'x', 'a/b'), '400 bad_room_name', 'another: 400 bad_room_name');
+Test::More::is(main::post($bob, 'x', 'nowhere'), '404 no_such_room', 'no such room: 404 no_such_room');
+Test::More::is(main::post($bob, 'x', 'priv'), '404 no_such_room', "a private room of others: 404 no_such_room");
+Test::More::is(main::post($bob, 'x', 'pub'), '403 not_member', 'a public room he is not in: 403 not_member');
+Test::More::is(main::post($alice, 'x', 'priv'), '202 ok', 'its owner posts to priv: 202');
+Test::More::is(main::post($bob, 'x', 'general'), '202 ok', 'general named: 202');
+Test::More::is(main::post($bob, 'x'), '202 ok', 'no room: general, 202');
+my $cb = $bob->connect;
+main::settled($bob, $cb);
+for my $t (['nowhere', 'no_such_room'], ['priv', 'no_such_room'], ['pub', 'not_member']) {
+    $cb->send_chat("to $t->[0]", room => $t->[0]);
+    Test::More::is_deeply(main::shows((main::until_frame($cb, main::is_error()))[0]), ["error $t->[1]"],
+                          "a chat frame to $t->[0]: an error frame $t->[1]");
+}
+$cb->send_chat('bob after the refusals');
+Test::More::is_deeply([main::upto('bob after the refusals', $cb)], [['message general bob: bob after the refusals']],
+                      'the socket stayed open, its counter counted on: the next frame, to general, goes out');
+$cb->{ws}->close;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 8: resume with last_id: the history of the socket's own rooms only, in id order
+--- http_config eval: main::http('deliv8')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob) = main::chats(qw(alice bob));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'hidden', kind => 'private' }), '201 ok',
+               'alice makes the private room hidden');
+my %id;
+for my $p ([$alice, 'g1'], [$alice, 'h1', 'hidden'], [$bob, 'g2'], [$alice, 'h2', 'hidden'], [$alice, 'g3']) {
+    my ($st, $id) = main::post_id(@$p);
+    Test::More::is($st, '202 ok', "$p->[0]{user} posts $p->[1]");
+    $id{ $p->[1] } = $id;
+}
+my ($f, $came) = main::until_frame($bob->connect(last_id => 0), 'g3');
+Test::More::ok($came, 'bob resumes from 0: g3 comes');
+Test::More::is_deeply([grep { /^message/ } @{ main::shows($f) }],
+                      ['message general alice: g1', 'message general bob: g2', 'message general alice: g3'],
+                      "general's messages, in order");
+Test::More::is_deeply([grep { ($_->{room} // '') eq 'hidden' } @$f], [], 'nothing of hidden, message or event');
+Test::More::ok(main::ids_rise($f), 'ids increasing');
+($f, $came) = main::until_frame($alice->connect(last_id => 0), 'g3');
+Test::More::ok($came, 'alice resumes from 0: g3 comes');
+my @mine = grep { /^message/ || /hidden/ } @{ main::shows($f) };
+Test::More::is_deeply(\@mine, ['event join hidden alice by alice', 'message general alice: g1',
+                               'message hidden alice: h1', 'message general bob: g2', 'message hidden alice: h2',
+                               'message general alice: g3'],
+                      'her join of hidden and both rooms\' messages, in order');
+Test::More::ok(main::ids_rise($f), 'ids increasing');
+($f, $came) = main::until_frame($bob->connect(last_id => $id{g1}), 'g3');
+Test::More::is_deeply(main::shows($f), ['message general bob: g2', 'message general alice: g3'],
+                      'bob resumes after g1: g2 and g3 only');
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 9: resume past what the history holds: one gap frame for the dropped ids, then the kept messages of the socket's rooms only
+--- http_config eval: main::http('deliv9', "    securechat_history 4;\n")
+--- config eval: $::Routes
+--- init
+my ($alice, $bob) = main::chats(qw(alice bob));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'hidden', kind => 'private' }), '201 ok',
+               'alice makes the private room hidden');
+my %id;
+for my $p ((map { [$alice, "g$_"] } 1 .. 4), [$alice, 'h1', 'hidden'], [$bob, 'g5'], [$alice, 'g6']) {
+    my ($st, $id) = main::post_id(@$p);
+    Test::More::is($st, '202 ok', "$p->[0]{user} posts $p->[1]");
+    $id{ $p->[1] } = $id // 0;
+}
+# the history keeps the newest four: g4 h1 g5 g6
+my $to = $id{g4} - 1;
+my ($f) = main::until_frame($bob->connect(last_id => 0), 'g6');
+Test::More::is_deeply(main::shows($f), ["gap 1-$to", 'message general alice: g4', 'message general bob: g5',
+                                        'message general alice: g6'],
+                      'bob: the gap, then the kept messages of general, not h1');
+($f) = main::until_frame($alice->connect(last_id => 0), 'g6');
+Test::More::is_deeply(main::shows($f), ["gap 1-$to", 'message general alice: g4', 'message hidden alice: h1',
+                                        'message general bob: g5', 'message general alice: g6'],
+                      'alice: the gap, then the kept messages of both her rooms');
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: role, title and transfer events reach the members, with the role, the title, the new owner; not others
+--- http_config eval: main::http('deliv10')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob, $carol) = main::chats(qw(alice bob carol));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'r' }), '201 ok', 'alice makes r');
+Test::More::is(main::act($bob, 'POST', '/api/rooms/r/join', {}), '200 ok', 'bob joins');
+my %c = map { $_->{chat}{user} => $_ } SecureChat::Chat::spread_connect(3, $alice, $bob, $carol);
+main::settled($alice, @c{qw(alice bob carol)});
+Test::More::is(main::act($alice, 'POST', '/api/rooms/r/role', { user => 'bob', role => 'moderator' }), '200 ok',
+               'bob made a moderator');
+Test::More::is(main::act($alice, 'POST', '/api/rooms/r/title', { title => 'New' }), '200 ok', 'a new title');
+Test::More::is(main::act($alice, 'POST', '/api/rooms/r/transfer', { user => 'bob' }), '200 ok', 'r given to bob');
+Test::More::is(main::post($bob, 'the owner speaks', 'r'), '202 ok', 'bob posts to r');
+Test::More::is(main::post($carol, 'carol, in general'), '202 ok', 'carol posts to general');
+my @want = ('event role r bob by alice role moderator', 'event title r by alice title New',
+            'event transfer r bob by alice', 'message r bob: the owner speaks',
+            'message general carol: carol, in general');
+Test::More::is_deeply([main::upto('carol, in general', @c{qw(alice bob carol)})],
+                      [\@want, \@want, ['message general carol: carol, in general']],
+                      'alice and bob: the three events in order, then the message; carol: nothing of r');
+$_->{ws}->close for values %c;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
