@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int fuzz_room_name_ok(const uint8_t *s, size_t len);
 static void fuzz_room_path(const uint8_t *data, size_t size);
+static void fuzz_room_resume(const uint8_t *data, size_t size);
 
 
 int
@@ -47,6 +48,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     fuzz_room_path(data, size);
+    fuzz_room_resume(data, size);
 
     /* first byte: where the two names split */
 
@@ -151,5 +153,44 @@ fuzz_room_path(const uint8_t *data, size_t size)
                 || memchr(path.action, '/', path.action_len) != NULL)))
     {
         abort();
+    }
+}
+
+
+/*
+ * A resume list: each pair a valid room or "*" and an id in range, the
+ * position moving forward to the end, and the list refused or read whole.
+ */
+
+static void
+fuzz_room_resume(const uint8_t *data, size_t size)
+{
+    int                   rc;
+    size_t                pos, before, len;
+    unsigned long long    id;
+    const unsigned char  *room;
+
+    pos = 0;
+
+    for ( ;; ) {
+        before = pos;
+
+        rc = ngx_http_securechat_room_resume_next(data, size, &pos, &room,
+                                                  &len, &id);
+        if (rc != 1) {
+            if (rc == 0 && pos != size) {
+                abort();
+            }
+
+            return;
+        }
+
+        if (pos <= before || pos > size
+            || room != data + before
+            || !((len == 1 && room[0] == '*') || fuzz_room_name_ok(room, len))
+            || id > NGX_HTTP_SECURECHAT_ROOM_ID_MAX)
+        {
+            abort();
+        }
     }
 }

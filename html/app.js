@@ -1,7 +1,7 @@
 // The chat page: html/securechat.js plus the DOM.  Text from the server is
 // only ever set with textContent, never parsed as HTML.
 
-import {SecureChatClient} from "./securechat.js";
+import {SecureChatClient, describeLastIds} from "./securechat.js";
 
 const $ = (id) => document.getElementById(id);
 const SESSION_KEY = "securechat.session";
@@ -257,7 +257,8 @@ function onState(s) {
         break;
     case "resumed":
         setStatus("resumed", "Connected — resumed"
-                  + (s.lastId !== null ? ` after message ${s.lastId}` : ""));
+                  + (describeLastIds(s.lastIds) !== null
+                     ? ` after ${describeLastIds(s.lastIds)}` : ""));
         $("send-error").textContent = "";
         pollClients();
         break;

@@ -401,7 +401,7 @@ export async function openMessage(m, server, wrapKey, seen = () => false,
         || (want.room !== undefined && h.room !== want.room)) {
         fail("bad_header", "message of another history or room");
     }
-    if (seen(h.id)) {
+    if (seen(h.id, h.room)) {
         return {duplicate: true, id: h.id};
     }
 
@@ -429,6 +429,13 @@ export async function openMessage(m, server, wrapKey, seen = () => false,
     }
     return {id: h.id, ts: h.ts, epoch: h.epoch, room: h.room,
             sender: h.sender, text};
+}
+
+/* "12 in general, 3 in team": where a client resumed, for people */
+export function describeLastIds(lastIds) {
+    const parts = Object.entries(lastIds ?? {})
+        .map(([room, id]) => `${id} in ${room}`);
+    return parts.length > 0 ? `message ${parts.join(", ")}` : null;
 }
 
 /* A chat frame (section 8) for `room` as the object to JSON.stringify;
@@ -539,7 +546,7 @@ const SEEN_MAX = 20000;
  *   pinStore    where the pinned server key id lives (default:
  *               localStorage when present, else memory)
  *   history     true: the first connection asks for the whole history
- *               (last_id=0); false: live messages only
+ *               of every room (resume=*:0); false: live messages only
  *   acceptKeyChange  re-pin silently when the server key changed (never
  *               set it in a browser)
  *
@@ -551,9 +558,13 @@ const SEEN_MAX = 20000;
  *              the messages seen so far came from (a full restart: ids
  *              begin again at 1); the seen ids are forgotten and what the
  *              new history holds follows
- *   message   {id, ts, sender, text, verified: true}
+ *   message   {id, ts, room, sender, text, verified: true}; ids are per
+ *              room
+ *   event     {id, ts, event, room, user, by, role, title,
+ *              verified: false}
+ *              a room's membership or settings changed (not signed)
  *   rejected  {id, code, reason}   a frame that failed verification
- *   gap       {from, to}
+ *   gap       {room, from, to}
  *   error     {code, message}      server error frames and local failures
  *   keychange {pinned, current}    the server key is not the pinned one
  *   closed    {code, reason}       no further reconnection
@@ -585,10 +596,10 @@ export class SecureChatClient {
         this.ws = null;
         this.conn = null;            // {conn, ts, wrapKey, chatKey}
         this.n = 0;                  // last chat counter used
-        this.lastId = null;          // highest message id shown
-        this.epoch = null;           // the history lastId counts in
+        this.lastIds = new Map();    // room -> highest id shown
+        this.epoch = null;           // the history the ids count in
         this.since = null;           // first hello's ts (live-only start)
-        this.seen = new Set();
+        this.seen = new Map();       // room -> ids seen
         this.inbox = Promise.resolve();
         this.outbox = Promise.resolve();
         this.attempt = 0;
@@ -807,16 +818,20 @@ export class SecureChatClient {
     connectUrl() {
         const u = new URL(this.baseUrl + "/api/connect");
         u.protocol = u.protocol === "https:" ? "wss:" : "ws:";
-        if (this.lastId !== null) {
-            // with its epoch: a restarted server has other ids
-            u.searchParams.set("last_id", String(this.lastId));
-            if (this.epoch !== null) {
+        // each room from the last id shown of it (docs/PROTOCOL.md,
+        // section 5); every other room from what the history holds when
+        // history is wanted or on a reconnection (a room joined meanwhile),
+        // dropping what came before the first connection (message())
+        const resume = [...this.lastIds].map(([room, id]) => `${room}:${id}`);
+        if (this.wantHistory || this.since !== null) {
+            resume.push("*:0");
+        }
+        if (resume.length > 0) {
+            u.searchParams.set("resume", resume.join(","));
+            if (this.lastIds.size > 0 && this.epoch !== null) {
+                // a restarted server has other ids
                 u.searchParams.set("epoch", this.epoch);
             }
-        } else if (this.wantHistory || this.since !== null) {
-            // history wanted, or resuming before any message was shown:
-            // ask for all and drop what came before the first connection
-            u.searchParams.set("last_id", "0");
         }
         return u.toString();
     }
@@ -929,7 +944,7 @@ export class SecureChatClient {
                 // the server, given our old epoch, sends its whole history
                 const previous = this.epoch;
                 this.seen.clear();
-                this.lastId = null;
+                this.lastIds.clear();
                 this.epoch = this.conn.epoch;
                 this.emit("reset", {epoch: this.epoch, previous});
             }
@@ -940,25 +955,26 @@ export class SecureChatClient {
                                 epoch: this.conn.epoch});
             this.emit("state", {state: resuming ? "resumed" : "connected",
                                 conn: this.conn.conn,
-                                lastId: this.lastId});
+                                lastIds: Object.fromEntries(this.lastIds)});
             return;
         }
         if (f?.type === "message") {
             const conn = this.conn;
             try {
                 const m = await openMessage(f, this.server, conn.wrapKey,
-                                            (id) => this.seen.has(id),
+                                            (id, room) => this.hasSeen(room,
+                                                                       id),
                                             {epoch: conn.epoch});
                 if (m.duplicate) {
                     return;
                 }
-                if (this.lastId === null && m.ts < this.since
+                if (!this.lastIds.has(m.room) && m.ts < this.since
                     && !this.wantHistory) {
-                    // a resume before any message: not ours to show
-                    this.remember(m.id);
+                    // a resume before any message of the room: not ours
+                    this.remember(m.room, m.id);
                     return;
                 }
-                this.remember(m.id);
+                this.remember(m.room, m.id);
                 this.emit("message", {...m, verified: true});
             } catch (e) {
                 this.emit("rejected", {
@@ -969,14 +985,25 @@ export class SecureChatClient {
                    && isStr(f.room) && isStr(f.user) && isStr(f.by)) {
             // a room's membership or settings changed (docs/PROTOCOL.md):
             // not signed, unlike messages
-            this.remember(f.id);
-            this.emit("event", {id: f.id, event: f.event, room: f.room,
+            if (this.hasSeen(f.room, f.id)) {
+                return;
+            }
+            // a resume before anything of the room: not ours to show
+            const before = !this.lastIds.has(f.room) && isId(f.ts)
+                && f.ts < this.since && !this.wantHistory;
+            this.remember(f.room, f.id);
+            if (before) {
+                return;
+            }
+            this.emit("event", {id: f.id, ts: isId(f.ts) ? f.ts : null,
+                                event: f.event, room: f.room,
                                 user: f.user, by: f.by,
                                 role: isStr(f.role) ? f.role : null,
                                 title: isStr(f.title) ? f.title : null,
                                 verified: false});
         } else if (f?.type === "gap" && isId(f.from) && isId(f.to)) {
-            this.emit("gap", {from: f.from, to: f.to});
+            this.emit("gap", {room: isStr(f.room) ? f.room : null,
+                              from: f.from, to: f.to});
         } else if (f?.type === "error") {
             this.emit("error", {code: String(f.code ?? "error"),
                                 message: String(f.message ?? "")});
@@ -986,17 +1013,26 @@ export class SecureChatClient {
         }
     }
 
-    remember(id) {
-        this.seen.add(id);
-        if (this.lastId === null || id > this.lastId) {
-            this.lastId = id;
+    hasSeen(room, id) {
+        return this.seen.get(room)?.has(id) ?? false;
+    }
+
+    remember(room, id) {
+        let seen = this.seen.get(room);
+        if (!seen) {
+            seen = new Set();
+            this.seen.set(room, seen);
         }
-        if (this.seen.size > SEEN_MAX) {
+        seen.add(id);
+        if (!this.lastIds.has(room) || id > this.lastIds.get(room)) {
+            this.lastIds.set(room, id);
+        }
+        if (seen.size > SEEN_MAX) {
             // ids only grow: the oldest are the smallest
-            const drop = [...this.seen].sort((a, b) => a - b)
-                .slice(0, this.seen.size - SEEN_MAX / 2);
+            const drop = [...seen].sort((a, b) => a - b)
+                .slice(0, seen.size - SEEN_MAX / 2);
             for (const d of drop) {
-                this.seen.delete(d);
+                seen.delete(d);
             }
         }
     }

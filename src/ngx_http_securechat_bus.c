@@ -102,3 +102,10 @@ ngx_http_securechat_bus_fetch(uint64_t id, ngx_http_securechat_bus_msg_t **msg)
 {
     return ngx_http_securechat_bus_ops->fetch(id, msg);
 }
+
+
+ngx_int_t
+ngx_http_securechat_bus_peek(uint64_t id, ngx_http_securechat_bus_msg_t *msg)
+{
+    return ngx_http_securechat_bus_ops->peek(id, msg);
+}

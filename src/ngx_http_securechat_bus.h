@@ -33,10 +33,11 @@ typedef enum {
 
 /* an entry of the history as a worker delivers it */
 typedef struct {
-    uint64_t                         id;
+    uint64_t                         id;       /* in the whole history */
     ngx_uint_t                       gone;     /* dropped from the history */
     ngx_http_securechat_bus_kind_e   kind;
     ngx_str_t                        room;
+    uint64_t                         room_id;  /* what clients see */
 
     /* a message: the prefix and CEK */
     ngx_http_securechat_envelope_t   env;
@@ -87,6 +88,7 @@ typedef struct {
     void       (*disconnect_session)(const u_char *session, ngx_uint_t code);
     uint64_t   (*cursor)(void);
     ngx_int_t  (*fetch)(uint64_t id, ngx_http_securechat_bus_msg_t **msg);
+    ngx_int_t  (*peek)(uint64_t id, ngx_http_securechat_bus_msg_t *msg);
 } ngx_http_securechat_bus_ops_t;
 
 
@@ -120,8 +122,8 @@ void ngx_http_securechat_bus_exit_process(ngx_cycle_t *cycle);
 /*
  * Queues text (checked by the caller) from user to room (one the user may
  * post in: the caller checks) for sealing and broadcast, in order.
- * NGX_OK: published() will be called (when not NULL); NGX_BUSY: the queue
- * is full, try later; NGX_ERROR.
+ * NGX_OK: published() will be called (when not NULL) with the message's
+ * id in its room; NGX_BUSY: the queue is full, try later; NGX_ERROR.
  */
 ngx_int_t ngx_http_securechat_bus_publish(ngx_str_t *room, ngx_str_t *user,
     ngx_str_t *text, ngx_http_securechat_published_pt published, void *data);
@@ -154,6 +156,14 @@ uint64_t ngx_http_securechat_bus_cursor(void);
  */
 ngx_int_t ngx_http_securechat_bus_fetch(uint64_t id,
     ngx_http_securechat_bus_msg_t **msg);
+
+/*
+ * Of an entry only its kind, room and room_id, for a client resuming to
+ * find where to begin: as fetch(), into the caller's msg (the room is
+ * valid until the next call).
+ */
+ngx_int_t ngx_http_securechat_bus_peek(uint64_t id,
+    ngx_http_securechat_bus_msg_t *msg);
 
 
 #endif /* _NGX_HTTP_SECURECHAT_BUS_H_INCLUDED_ */

@@ -55,16 +55,25 @@
 #define NGX_HTTP_SECURECHAT_BUS_STALL      1000
 
 /*
- * A history slot begins with its kind, then
- *   a message: where in the frame its room's name is, and how long (a
- *   byte each), the CEK, and the frame prefix every recipient shares;
- *   an event: the room (a length byte and the name), the event's type,
- *   whom it is about (a length byte and the name), and its frame, JSON of
- *   at most EVENT_MAX bytes.
- * The frame has the room already: a message's slot is 3 bytes longer
- * than before rooms, so that zones sized then still hold their history.
+ * A history slot begins with its kind, the length of its room's name and
+ * its id in the room (u64, host order), then
+ *   a message: where in the frame the room's name is (a byte: the frame
+ *   has the name already), the CEK, and the frame prefix every recipient
+ *   shares;
+ *   an event: the room's name, the event's type, whom it is about (a
+ *   length byte and the name), and its frame, JSON of at most EVENT_MAX
+ *   bytes.
+ * A message's slot is 11 bytes longer than before rooms, so that zones
+ * sized then still hold their history.
  */
-#define NGX_HTTP_SECURECHAT_BUS_HEAD       3
+#define NGX_HTTP_SECURECHAT_BUS_ROOM_ID    2
+#define NGX_HTTP_SECURECHAT_BUS_HEAD       10
+#define NGX_HTTP_SECURECHAT_BUS_MESSAGE_HEAD  11
+
+/* enough of a slot for its room: see bus_head() */
+#define NGX_HTTP_SECURECHAT_BUS_PEEK                                         \
+    (NGX_HTTP_SECURECHAT_BUS_MESSAGE_HEAD + NGX_HTTP_SECURECHAT_CEK_LEN     \
+     + 255 + NGX_HTTP_SECURECHAT_ROOM_NAME_MAX)
 #define NGX_HTTP_SECURECHAT_BUS_EVENT_MAX  2048
 
 
@@ -107,6 +116,7 @@ typedef struct {
     ngx_uint_t                           busy;
     ngx_event_t                          start;      /* the next batch */
     u_char                              *seal_buf;   /* the thread's */
+    u_char                  peek_buf[NGX_HTTP_SECURECHAT_BUS_PEEK];
 
     /* copies of history slots: a delivery batch, then one for fetch() */
     u_char                              *slots;
@@ -144,6 +154,8 @@ static void ngx_http_securechat_bus_retry(ngx_event_t *ev);
 static void ngx_http_securechat_bus_stall(ngx_event_t *ev);
 static void ngx_http_securechat_bus_sealed(ngx_event_t *ev);
 static void ngx_http_securechat_bus_deliver(ngx_http_securechat_bus_t *bus);
+static ngx_int_t ngx_http_securechat_bus_head(u_char *buf, size_t len,
+    ngx_http_securechat_bus_msg_t *msg);
 static ngx_int_t ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus,
     uint64_t id, ngx_http_securechat_bus_msg_t *msg, u_char *buf);
 
@@ -162,9 +174,9 @@ ngx_http_securechat_bus_slot_size(size_t message_max)
                     NGX_HTTP_SECURECHAT_ROOM_NAME_MAX,
                     NGX_HTTP_SECURECHAT_SENDER_MAX, message_max);
 
-    message += NGX_HTTP_SECURECHAT_BUS_HEAD;
+    message += NGX_HTTP_SECURECHAT_BUS_MESSAGE_HEAD;
 
-    event = 2 + NGX_HTTP_SECURECHAT_ROOM_NAME_MAX
+    event = NGX_HTTP_SECURECHAT_BUS_HEAD + NGX_HTTP_SECURECHAT_ROOM_NAME_MAX
             + 2 + NGX_HTTP_SECURECHAT_USER_MAX
             + NGX_HTTP_SECURECHAT_BUS_EVENT_MAX;
 
@@ -556,6 +568,7 @@ ngx_http_securechat_bus_local_event(ngx_http_securechat_bus_event_t *ev)
 {
     size_t                           len;
     json_t                          *doc;
+    ngx_time_t                      *tp;
     ngx_http_securechat_bus_t       *bus;
     ngx_http_securechat_bus_item_t  *item;
     u_char                           buf[NGX_HTTP_SECURECHAT_BUS_EVENT_MAX];
@@ -568,7 +581,10 @@ ngx_http_securechat_bus_local_event(ngx_http_securechat_bus_event_t *ev)
 
     /* an event is never dropped for a full queue: it changes delivery */
 
-    doc = json_pack("{s:s, s:s#, s:s#, s:s#}",
+    tp = ngx_timeofday();
+
+    doc = json_pack("{s:I, s:s, s:s#, s:s#, s:s#}",
+                    "ts", (json_int_t) ((uint64_t) tp->sec * 1000 + tp->msec),
                     "event", ngx_http_securechat_room_event_name(ev->event),
                     "room", ev->room.data, (int) ev->room.len,
                     "user", ev->user.data, (int) ev->user.len,
@@ -761,18 +777,28 @@ ngx_http_securechat_bus_commit(ngx_http_securechat_bus_t *bus,
     ngx_http_securechat_bus_item_t *item)
 {
     size_t           len;
-    uint64_t         id;
+    uint64_t         id, room_id;
     ngx_int_t        rc;
+    ngx_str_t        room;
     ngx_uint_t       try;
     ngx_shm_zone_t  *shm_zone;
 
     shm_zone = bus->smcf->shm_zone;
+    room.data = item->room;
+    room.len = item->room_len;
 
     for (try = 0; try < 2; try++) {
 
-        (void) ngx_http_securechat_history_reserve(shm_zone, &id);
+        if (ngx_http_securechat_history_reserve(shm_zone, &room, &id,
+                                                &room_id)
+            != NGX_OK)
+        {
+            return 0;
+        }
 
-        if (ngx_http_securechat_bus_seal_one(bus, item, id, &len) != NGX_OK) {
+        if (ngx_http_securechat_bus_seal_one(bus, item, room_id, &len)
+            != NGX_OK)
+        {
             ngx_http_securechat_history_abandon(shm_zone, id);
             return 0;
         }
@@ -780,7 +806,7 @@ ngx_http_securechat_bus_commit(ngx_http_securechat_bus_t *bus,
         rc = ngx_http_securechat_history_commit(shm_zone, id, bus->seal_buf,
                                                 len);
         if (rc == NGX_OK) {
-            return id;
+            return room_id;     /* the id clients know it by */
         }
 
         if (rc == NGX_ERROR) {
@@ -792,7 +818,7 @@ ngx_http_securechat_bus_commit(ngx_http_securechat_bus_t *bus,
 }
 
 
-/* a history slot: see NGX_HTTP_SECURECHAT_BUS_HEAD */
+/* a history slot: see NGX_HTTP_SECURECHAT_BUS_HEAD; id is the room's */
 
 static ngx_int_t
 ngx_http_securechat_bus_seal_one(ngx_http_securechat_bus_t *bus,
@@ -806,16 +832,19 @@ ngx_http_securechat_bus_seal_one(ngx_http_securechat_bus_t *bus,
     buf = bus->seal_buf;
     size = bus->slot_data;
 
+    buf[0] = (u_char) item->kind;
+    buf[1] = (u_char) item->room_len;
+    ngx_memcpy(buf + NGX_HTTP_SECURECHAT_BUS_ROOM_ID, &id, sizeof(uint64_t));
+
     if (item->kind == NGX_HTTP_SECURECHAT_BUS_EVENT) {
-        head = 2 + item->room_len;
+        head = NGX_HTTP_SECURECHAT_BUS_HEAD + item->room_len;
 
         if (size < head) {
             return NGX_ERROR;
         }
 
-        buf[0] = (u_char) item->kind;
-        buf[1] = (u_char) item->room_len;
-        p = ngx_cpymem(buf + 2, item->room, item->room_len);
+        p = ngx_cpymem(buf + NGX_HTTP_SECURECHAT_BUS_HEAD, item->room,
+                       item->room_len);
 
         if (ngx_http_securechat_bus_event_slot(bus, item, id, p, size - head,
                                                len)
@@ -828,7 +857,7 @@ ngx_http_securechat_bus_seal_one(ngx_http_securechat_bus_t *bus,
         return NGX_OK;
     }
 
-    head = NGX_HTTP_SECURECHAT_BUS_HEAD;
+    head = NGX_HTTP_SECURECHAT_BUS_MESSAGE_HEAD;
 
     if (size < head + NGX_HTTP_SECURECHAT_CEK_LEN) {
         return NGX_ERROR;
@@ -842,9 +871,9 @@ ngx_http_securechat_bus_seal_one(ngx_http_securechat_bus_t *bus,
     in.ts = item->ts;
 
     /*
-     * Ids count in the one history of the zone, whatever the room: the
-     * epoch the hello gives.  It is set when the zone is made and never
-     * changes, so reading it here, in the sealing thread, needs no lock.
+     * The epoch is the zone's, for every room: the one the hello gives.
+     * It is set when the zone is made and never changes, so reading it
+     * here, in the sealing thread, needs no lock.
      */
 
     in.epoch = ngx_http_securechat_history_epoch(bus->smcf->shm_zone);
@@ -868,9 +897,7 @@ ngx_http_securechat_bus_seal_one(ngx_http_securechat_bus_t *bus,
         return NGX_ERROR;
     }
 
-    buf[0] = (u_char) item->kind;
-    buf[1] = (u_char) env.room_at;
-    buf[2] = (u_char) item->room_len;
+    buf[NGX_HTTP_SECURECHAT_BUS_HEAD] = (u_char) env.room_at;
     ngx_memcpy(p, env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
     *len = head + NGX_HTTP_SECURECHAT_CEK_LEN + env.prefix_len;
 
@@ -1026,6 +1053,7 @@ ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus, uint64_t id,
 
     msg->id = id;
     msg->gone = 1;
+    msg->room_id = 0;
 
     rc = ngx_http_securechat_history_read(bus->smcf->shm_zone, id, buf, &len);
 
@@ -1035,43 +1063,23 @@ ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus, uint64_t id,
 
     /* written by our own sealers; checked all the same */
 
-    if (len < NGX_HTTP_SECURECHAT_BUS_HEAD) {
+    if (ngx_http_securechat_bus_head(buf, len, msg) != NGX_OK) {
         return NGX_DECLINED;
     }
 
     last = buf + len;
 
-    switch (buf[0]) {
+    if (msg->kind == NGX_HTTP_SECURECHAT_BUS_MESSAGE) {
+        p = buf + NGX_HTTP_SECURECHAT_BUS_MESSAGE_HEAD;
 
-    case NGX_HTTP_SECURECHAT_BUS_MESSAGE:
-        p = buf + NGX_HTTP_SECURECHAT_BUS_HEAD;
-
-        if (last - p <= NGX_HTTP_SECURECHAT_CEK_LEN
-            || (size_t) buf[1] + buf[2]
-               > (size_t) (last - p) - NGX_HTTP_SECURECHAT_CEK_LEN
-            || buf[2] == 0)
-        {
-            return NGX_DECLINED;
-        }
-
-        msg->kind = NGX_HTTP_SECURECHAT_BUS_MESSAGE;
         ngx_memcpy(msg->env.cek, p, NGX_HTTP_SECURECHAT_CEK_LEN);
         msg->env.frame = p + NGX_HTTP_SECURECHAT_CEK_LEN;
         msg->env.prefix_len = last - msg->env.frame;
-        msg->env.room_at = buf[1];
-        msg->room.data = msg->env.frame + buf[1];
-        msg->room.len = buf[2];
+        msg->env.room_at = buf[NGX_HTTP_SECURECHAT_BUS_HEAD];
         body = msg->env.prefix_len + NGX_HTTP_SECURECHAT_ENVELOPE_TAIL_LEN;
-        break;
 
-    case NGX_HTTP_SECURECHAT_BUS_EVENT:
-        if (buf[1] == 0 || (size_t) buf[1] + 2 > len) {
-            return NGX_DECLINED;
-        }
-
-        msg->room.data = buf + 2;
-        msg->room.len = buf[1];
-        p = buf + 2 + buf[1];
+    } else {
+        p = buf + NGX_HTTP_SECURECHAT_BUS_HEAD + msg->room.len;
 
         if (last - p < 2 || (size_t) (last - p) < 2 + (size_t) p[1] + 2
             || p[0] >= NGX_HTTP_SECURECHAT_EVENT_COUNT)
@@ -1080,21 +1088,102 @@ ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus, uint64_t id,
         }
 
         ngx_memzero(&msg->env, sizeof(ngx_http_securechat_envelope_t));
-        msg->kind = NGX_HTTP_SECURECHAT_BUS_EVENT;
         msg->event = (ngx_http_securechat_room_event_e) p[0];
         msg->target.len = p[1];
         msg->target.data = p + 2;
         msg->json.data = p + 2 + p[1];
         msg->json.len = last - msg->json.data;
         body = msg->json.len;
-        break;
-
-    default:
-        return NGX_DECLINED;
     }
 
     msg->wshdr_len = ngx_http_securechat_frame_header(msg->wshdr,
                          NGX_HTTP_SECURECHAT_WS_TEXT, 1, body);
+    msg->gone = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The kind, room and room id of the slot's first len bytes: enough of a
+ * message's to reach the room's name in its frame.  NGX_OK or NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_securechat_bus_head(u_char *buf, size_t len,
+    ngx_http_securechat_bus_msg_t *msg)
+{
+    size_t  at;
+
+    if (len < NGX_HTTP_SECURECHAT_BUS_HEAD || buf[1] == 0
+        || buf[1] > NGX_HTTP_SECURECHAT_ROOM_NAME_MAX)
+    {
+        return NGX_ERROR;
+    }
+
+    msg->room.len = buf[1];
+    ngx_memcpy(&msg->room_id, buf + NGX_HTTP_SECURECHAT_BUS_ROOM_ID,
+               sizeof(uint64_t));
+
+    switch (buf[0]) {
+
+    case NGX_HTTP_SECURECHAT_BUS_MESSAGE:
+        if (len <= NGX_HTTP_SECURECHAT_BUS_MESSAGE_HEAD) {
+            return NGX_ERROR;
+        }
+
+        at = NGX_HTTP_SECURECHAT_BUS_MESSAGE_HEAD + NGX_HTTP_SECURECHAT_CEK_LEN
+             + buf[NGX_HTTP_SECURECHAT_BUS_HEAD];
+
+        if (at + msg->room.len > len) {
+            return NGX_ERROR;
+        }
+
+        msg->kind = NGX_HTTP_SECURECHAT_BUS_MESSAGE;
+        msg->room.data = buf + at;
+        return NGX_OK;
+
+    case NGX_HTTP_SECURECHAT_BUS_EVENT:
+        if (NGX_HTTP_SECURECHAT_BUS_HEAD + msg->room.len > len) {
+            return NGX_ERROR;
+        }
+
+        msg->kind = NGX_HTTP_SECURECHAT_BUS_EVENT;
+        msg->room.data = buf + NGX_HTTP_SECURECHAT_BUS_HEAD;
+        return NGX_OK;
+
+    default:
+        return NGX_ERROR;
+    }
+}
+
+
+/* what a client resuming needs to find where to start: no copy of it all */
+
+static ngx_int_t
+ngx_http_securechat_bus_local_peek(uint64_t id,
+    ngx_http_securechat_bus_msg_t *msg)
+{
+    size_t                      len;
+    ngx_int_t                   rc;
+    ngx_http_securechat_bus_t  *bus;
+
+    bus = ngx_http_securechat_bus;
+
+    msg->id = id;
+    msg->gone = 1;
+
+    rc = ngx_http_securechat_history_head(bus->smcf->shm_zone, id,
+                                          bus->peek_buf,
+                                          NGX_HTTP_SECURECHAT_BUS_PEEK, &len);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (ngx_http_securechat_bus_head(bus->peek_buf, len, msg) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
     msg->gone = 0;
 
     return NGX_OK;
@@ -1189,5 +1278,6 @@ ngx_http_securechat_bus_ops_t  ngx_http_securechat_bus_local = {
     ngx_http_securechat_bus_local_disconnect,
     ngx_http_securechat_bus_local_disconnect_session,
     ngx_http_securechat_bus_local_cursor,
-    ngx_http_securechat_bus_local_fetch
+    ngx_http_securechat_bus_local_fetch,
+    ngx_http_securechat_bus_local_peek
 };

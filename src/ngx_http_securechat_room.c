@@ -533,6 +533,68 @@ ngx_http_securechat_room_may_own(ngx_http_securechat_room_act_e act,
 }
 
 
+int
+ngx_http_securechat_room_resume_next(const unsigned char *s, size_t len,
+    size_t *pos, const unsigned char **room, size_t *room_len,
+    unsigned long long *id)
+{
+    size_t              i, start, colon, digits;
+    unsigned long long  n;
+
+    start = *pos;
+
+    if (start >= len) {
+        return (len == 0) ? -1 : 0;
+    }
+
+    for (i = start; i < len && s[i] != ':' && s[i] != ','; i++) {
+        /* the room */
+    }
+
+    if (i == len || s[i] != ':') {
+        return -1;
+    }
+
+    colon = i;
+
+    if (!(colon - start == 1 && s[start] == '*')
+        && !ngx_http_securechat_room_name_ok(s + start, colon - start))
+    {
+        return -1;
+    }
+
+    n = 0;
+    digits = 0;
+
+    for (i = colon + 1; i < len && s[i] != ','; i++) {
+        if (s[i] < '0' || s[i] > '9' || ++digits > 16) {
+            return -1;
+        }
+
+        n = n * 10 + (unsigned long long) (s[i] - '0');
+    }
+
+    if (digits == 0 || n > NGX_HTTP_SECURECHAT_ROOM_ID_MAX) {
+        return -1;
+    }
+
+    if (i < len) {
+        i++;    /* the comma */
+
+        if (i == len) {
+            return -1;  /* a pair left out */
+        }
+    }
+
+    *room = s + start;
+    *room_len = colon - start;
+    *id = n;
+    *pos = i;
+
+    return 1;
+}
+
+
 static int
 ngx_http_securechat_room_word(const unsigned char *s, size_t len,
     const char *const *words, int n)

@@ -168,6 +168,19 @@ int ngx_http_securechat_room_role_parse(const unsigned char *s, size_t len,
 const char *ngx_http_securechat_room_role_name(
     ngx_http_securechat_room_role_e role);
 
+/*
+ * The next pair of a resume list "ROOM:ID,ROOM:ID,..." (already
+ * percent-decoded), from *pos (0 to begin), moving *pos past it: ROOM a
+ * room name or "*", ID decimal 0..2^53-1 of at most 16 digits.  1: a pair;
+ * 0: the end; -1: malformed (an empty list, an empty pair or a trailing
+ * comma included).
+ */
+#define NGX_HTTP_SECURECHAT_ROOM_ID_MAX  9007199254740991ULL   /* 2^53-1 */
+
+int ngx_http_securechat_room_resume_next(const unsigned char *s, size_t len,
+    size_t *pos, const unsigned char **room, size_t *room_len,
+    unsigned long long *id);
+
 /* may the actor do act?  OK, or the first rule that refuses */
 ngx_http_securechat_room_rc_e ngx_http_securechat_room_may(
     ngx_http_securechat_room_act_e act,

@@ -33,6 +33,7 @@
 #include "ngx_http_securechat_rooms.h"
 #include "ngx_http_securechat_rooms_api.h"
 #include "ngx_http_securechat_secrets.h"
+#include "ngx_http_securechat_store.h"
 
 
 /* the longest kind word a create body may carry ("private") */
@@ -471,12 +472,21 @@ ngx_http_securechat_rooms_json(ngx_http_securechat_room_info_t *info)
 }
 
 
+/*
+ * Each with its last id: with the last one a client saw of it, what it
+ * has not read yet (the page's unread counts), and where to resume.
+ */
+
 static ngx_int_t
 ngx_http_securechat_rooms_send_list(ngx_http_request_t *r, ngx_array_t *list)
 {
     json_t                           *rooms, *item;
+    uint64_t                          last;
     ngx_uint_t                        i;
     ngx_http_securechat_room_info_t  *info;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
 
     rooms = json_array();
     if (rooms == NULL) {
@@ -487,8 +497,16 @@ ngx_http_securechat_rooms_send_list(ngx_http_request_t *r, ngx_array_t *list)
 
     for (i = 0; i < list->nelts; i++) {
         item = ngx_http_securechat_rooms_json(&info[i]);
+        last = ngx_http_securechat_history_room_last(smcf->shm_zone,
+                                                     &info[i].name);
 
-        if (item == NULL || json_array_append_new(rooms, item) != 0) {
+        /* append_new() takes item, also when it fails */
+
+        if (item == NULL || json_array_append_new(rooms, item) != 0
+            || json_object_set_new(item, "last_id",
+                                   json_integer((json_int_t) last))
+               != 0)
+        {
             json_decref(rooms);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

@@ -16,7 +16,7 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434833   /* "SCH3" */
+#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434834   /* "SCH4" */
 
 /* a throttle record is forgotten this long after its last failure */
 #define NGX_HTTP_SECURECHAT_THROTTLE_TTL   3600
@@ -125,6 +125,19 @@ struct ngx_http_securechat_workers_s {
 };
 
 
+/*
+ * A room's place in the history: the last id it gave.  Kept when the room
+ * is deleted, so that a room made again under that name goes on counting
+ * and no id of one epoch ever names two messages.
+ */
+
+typedef struct {
+    ngx_str_node_t                 sn;
+    uint64_t                       last;
+    u_char                         name[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
+} ngx_http_securechat_room_ids_t;
+
+
 /* a connected WebSocket client; never holds a process pointer */
 
 typedef struct {
@@ -160,6 +173,10 @@ typedef struct {
     volatile uint64_t              last_id;  /* all up to it are final */
     volatile uint64_t              reserved; /* the highest reserved */
     u_char                        *slots;
+
+    /* ids per room: ngx_http_securechat_room_ids_t */
+    ngx_rbtree_t                   room_ids;
+    ngx_rbtree_node_t              room_ids_sentinel;
 
     ngx_queue_t                    clients;
     ngx_uint_t                     nclients;
@@ -200,6 +217,11 @@ static void ngx_http_securechat_client_kick_locked(
     ngx_http_securechat_client_node_t *cn, ngx_uint_t code);
 static ngx_http_securechat_slot_t *ngx_http_securechat_slot(
     ngx_http_securechat_shctx_t *sh, uint64_t id);
+static ngx_http_securechat_room_ids_t *ngx_http_securechat_room_ids_locked(
+    ngx_http_securechat_store_t *store, ngx_str_t *room, ngx_uint_t create);
+static ngx_int_t ngx_http_securechat_history_copy(
+    ngx_http_securechat_shctx_t *sh, uint64_t id, u_char *buf, size_t size,
+    size_t *len);
 static ngx_uint_t ngx_http_securechat_history_advance_locked(
     ngx_http_securechat_shctx_t *sh, ngx_uint_t expire);
 static void ngx_http_securechat_throttle_free_locked(
@@ -507,6 +529,9 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_queue_init(&sh->sessions_queue);
 
     ngx_rbtree_init(&sh->throttle, &sh->throttle_sentinel,
+                    ngx_str_rbtree_insert_value);
+
+    ngx_rbtree_init(&sh->room_ids, &sh->room_ids_sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->throttle_fresh);
     ngx_queue_init(&sh->throttle_escalated);
@@ -1004,17 +1029,27 @@ ngx_http_securechat_slot(ngx_http_securechat_shctx_t *sh, uint64_t id)
 
 
 ngx_int_t
-ngx_http_securechat_history_reserve(ngx_shm_zone_t *shm_zone, uint64_t *id)
+ngx_http_securechat_history_reserve(ngx_shm_zone_t *shm_zone, ngx_str_t *room,
+    uint64_t *id, uint64_t *room_id)
 {
-    uint64_t                      next;
-    ngx_http_securechat_shctx_t  *sh;
-    ngx_http_securechat_slot_t   *slot;
-    ngx_http_securechat_store_t  *store;
+    uint64_t                         next;
+    ngx_http_securechat_shctx_t     *sh;
+    ngx_http_securechat_slot_t      *slot;
+    ngx_http_securechat_store_t     *store;
+    ngx_http_securechat_room_ids_t  *ri;
 
     store = shm_zone->data;
     sh = store->sh;
 
     ngx_shmtx_lock(&store->shpool->mutex);
+
+    /* the room's id first: without room for its counter, nothing moves */
+
+    ri = ngx_http_securechat_room_ids_locked(store, room, 1);
+    if (ri == NULL) {
+        ngx_shmtx_unlock(&store->shpool->mutex);
+        return NGX_ERROR;
+    }
 
     next = sh->reserved + 1;
     slot = ngx_http_securechat_slot(sh, next);
@@ -1037,11 +1072,75 @@ ngx_http_securechat_history_reserve(ngx_shm_zone_t *shm_zone, uint64_t *id)
 
     (void) ngx_http_securechat_history_advance_locked(sh, 0);
 
+    /* in the same step: a room's ids grow in the order of the log's */
+    *room_id = ++ri->last;
+
     ngx_shmtx_unlock(&store->shpool->mutex);
 
     *id = next;
 
     return NGX_OK;
+}
+
+
+uint64_t
+ngx_http_securechat_history_room_last(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *room)
+{
+    uint64_t                         last;
+    ngx_http_securechat_store_t     *store;
+    ngx_http_securechat_room_ids_t  *ri;
+
+    store = shm_zone->data;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    ri = ngx_http_securechat_room_ids_locked(store, room, 0);
+    last = (ri != NULL) ? ri->last : 0;
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return last;
+}
+
+
+static ngx_http_securechat_room_ids_t *
+ngx_http_securechat_room_ids_locked(ngx_http_securechat_store_t *store,
+    ngx_str_t *room, ngx_uint_t create)
+{
+    uint32_t                         hash;
+    ngx_http_securechat_shctx_t     *sh;
+    ngx_http_securechat_room_ids_t  *ri;
+
+    if (room->len == 0 || room->len > NGX_HTTP_SECURECHAT_ROOM_NAME_MAX) {
+        return NULL;
+    }
+
+    sh = store->sh;
+    hash = ngx_crc32_short(room->data, room->len);
+
+    ri = (ngx_http_securechat_room_ids_t *)
+             ngx_str_rbtree_lookup(&sh->room_ids, room, hash);
+
+    if (ri != NULL || !create) {
+        return ri;
+    }
+
+    ri = ngx_slab_alloc_locked(store->shpool,
+                               sizeof(ngx_http_securechat_room_ids_t));
+    if (ri == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(ri->name, room->data, room->len);
+    ri->sn.str.data = ri->name;
+    ri->sn.str.len = room->len;
+    ri->sn.node.key = hash;
+    ri->last = 0;
+
+    ngx_rbtree_insert(&sh->room_ids, &ri->sn.node);
+
+    return ri;
 }
 
 
@@ -1225,15 +1324,37 @@ ngx_int_t
 ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone, uint64_t id,
     u_char *buf, size_t *len)
 {
-    size_t                        n;
-    uint64_t                      before, after;
-    ngx_uint_t                    state;
-    ngx_http_securechat_shctx_t  *sh;
-    ngx_http_securechat_slot_t   *slot;
     ngx_http_securechat_store_t  *store;
 
     store = shm_zone->data;
-    sh = store->sh;
+
+    return ngx_http_securechat_history_copy(store->sh, id, buf,
+                                            store->sh->slot_data, len);
+}
+
+
+ngx_int_t
+ngx_http_securechat_history_head(ngx_shm_zone_t *shm_zone, uint64_t id,
+    u_char *buf, size_t size, size_t *len)
+{
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+
+    return ngx_http_securechat_history_copy(store->sh, id, buf, size, len);
+}
+
+
+/* the first size bytes of id's slot at most, lock-free */
+
+static ngx_int_t
+ngx_http_securechat_history_copy(ngx_http_securechat_shctx_t *sh,
+    uint64_t id, u_char *buf, size_t size, size_t *len)
+{
+    size_t                        n;
+    uint64_t                      before, after;
+    ngx_uint_t                    state;
+    ngx_http_securechat_slot_t   *slot;
 
     if (id == 0 || id > sh->last_id) {
         return NGX_AGAIN;
@@ -1254,6 +1375,10 @@ ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone, uint64_t id,
     n = slot->len;
     if (n > sh->slot_data) {
         return NGX_DECLINED;
+    }
+
+    if (n > size) {
+        n = size;
     }
 
     ngx_memcpy(buf, slot->data, n);

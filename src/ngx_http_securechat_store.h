@@ -86,7 +86,10 @@ void ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone,
  * increasing from 1.  Publishing is reserve, seal (outside any lock: it
  * signs), commit, so that a backend elsewhere (a Redis counter and stream)
  * can offer the same three calls:
- *   reserve: the next id, owned by this process until commit or abandon;
+ *   reserve: the next id, owned by this process until commit or abandon,
+ *     and in the same step the room's next id (ids per room grow in the
+ *     order of the log's; NGX_ERROR: no room in the zone for the room's
+ *     counter);
  *   commit: NGX_OK (also when newer ids have pushed it out of the ring
  *     meanwhile: it is published and already gone), NGX_DECLINED (the
  *     reservation was abandoned, see expire: the id is a gap, publish the
@@ -99,13 +102,14 @@ void ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone,
  * returns how many.
  * read: lock-free; NGX_OK, NGX_DECLINED (dropped from the ring, or a
  * gap), NGX_AGAIN (not yet published).  buf holds history_slot_data()
- * bytes.
+ * bytes.  head: the same, for the first size bytes at most.
+ * room_last: the last id the room was given (0: none yet).
  */
 
 #define NGX_HTTP_SECURECHAT_RESERVE_TIMEOUT  5
 
 ngx_int_t ngx_http_securechat_history_reserve(ngx_shm_zone_t *shm_zone,
-    uint64_t *id);
+    ngx_str_t *room, uint64_t *id, uint64_t *room_id);
 ngx_int_t ngx_http_securechat_history_commit(ngx_shm_zone_t *shm_zone,
     uint64_t id, u_char *data, size_t len);
 void ngx_http_securechat_history_abandon(ngx_shm_zone_t *shm_zone,
@@ -113,6 +117,10 @@ void ngx_http_securechat_history_abandon(ngx_shm_zone_t *shm_zone,
 ngx_uint_t ngx_http_securechat_history_expire(ngx_shm_zone_t *shm_zone);
 ngx_int_t ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone,
     uint64_t id, u_char *buf, size_t *len);
+ngx_int_t ngx_http_securechat_history_head(ngx_shm_zone_t *shm_zone,
+    uint64_t id, u_char *buf, size_t size, size_t *len);
+uint64_t ngx_http_securechat_history_room_last(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *room);
 uint64_t ngx_http_securechat_history_last(ngx_shm_zone_t *shm_zone);
 /* the highest id reserved: above last while messages are being sealed */
 uint64_t ngx_http_securechat_history_reserved(ngx_shm_zone_t *shm_zone);

@@ -314,25 +314,34 @@ ngx_http_securechat_ws_hello_finish(ngx_http_request_t *r)
 
 
 /*
- * ?last_id=N: the client has seen everything up to N and gets what
- * follows from the history; without it, only what is published from now.
- * &epoch=E: the history N counts in; another one than the zone's (the
- * server restarted since, ids began again at 1) means the client has seen
- * nothing of this history: it gets all of it.
+ * Where the client resumes, per room: ?resume=ROOM:ID,ROOM:ID,... names
+ * the last id it saw of each room ("*" for every room it does not name);
+ * ?last_id=N, the form of before rooms, is resume=general:N.  The rooms
+ * it names get what followed from the history; the others, and every
+ * room without either, only what is published from now.  &epoch=E: the
+ * history the ids count in; another one than the zone's (the server
+ * restarted since, ids began again at 1) means the client has seen
+ * nothing of this one: every room it names is resumed from its start.
  */
 
 static ngx_int_t
 ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
     ngx_http_securechat_ws_t *ws, ngx_int_t *answer)
 {
-    off_t       n;
-    u_char      epoch[NGX_HTTP_SECURECHAT_EPOCH_LEN];
-    uint64_t    last;
-    ngx_str_t   value;
-    ngx_uint_t  i, other;
+    u_char                           *p, *end;
+    u_char                            epoch[NGX_HTTP_SECURECHAT_EPOCH_LEN];
+    off_t                             n;
+    int                               rc;
+    size_t                            pos, room_len;
+    ngx_str_t                         value, resume;
+    ngx_uint_t                        i, other;
+    const u_char                     *room;
+    unsigned long long                id;
+    ngx_http_securechat_ws_resume_t  *want;
 
-    last = ngx_http_securechat_history_last(ws->smcf->shm_zone);
     other = 0;
+
+    ws->next_id = ngx_http_securechat_bus_cursor() + 1;
 
     if (ngx_http_arg(r, (u_char *) "epoch", sizeof("epoch") - 1, &value)
         == NGX_OK)
@@ -360,33 +369,99 @@ ngx_http_securechat_ws_resume_from(ngx_http_request_t *r,
         other = ngx_strncmp(value.data, epoch, sizeof(epoch)) != 0;
     }
 
-    if (ngx_http_arg(r, (u_char *) "last_id", sizeof("last_id") - 1, &value)
-        != NGX_OK)
+    if (ngx_http_arg(r, (u_char *) "resume", sizeof("resume") - 1, &resume)
+        == NGX_OK)
     {
-        ws->next_id = ngx_http_securechat_bus_cursor() + 1;
-        return NGX_OK;
+        if (ngx_http_arg(r, (u_char *) "last_id", sizeof("last_id") - 1,
+                         &value)
+            == NGX_OK)
+        {
+            goto bad;
+        }
+
+        /* the name's ':' and ',' may come percent-encoded */
+
+        p = ngx_pnalloc(r->connection->pool, resume.len);
+        if (p == NULL) {
+            *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
+        }
+
+        end = p;
+        ngx_unescape_uri(&end, &resume.data, resume.len, NGX_UNESCAPE_URI);
+        resume.data = p;
+        resume.len = end - p;
+
+    } else if (ngx_http_arg(r, (u_char *) "last_id", sizeof("last_id") - 1,
+                            &value)
+               == NGX_OK)
+    {
+        n = ngx_atoof(value.data, value.len);
+
+        if (n == NGX_ERROR || value.len > 16
+            || (uint64_t) n > NGX_HTTP_SECURECHAT_JSON_INT_MAX)
+        {
+            *answer = ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                          "bad_last_id",
+                          "last_id must be a message id (0 or more)");
+            return NGX_ERROR;
+        }
+
+        resume.len = sizeof("general:") - 1 + value.len;
+        resume.data = ngx_pnalloc(r->connection->pool, resume.len);
+        if (resume.data == NULL) {
+            *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(resume.data, "general:", sizeof("general:") - 1),
+                   value.data, value.len);
+
+    } else {
+        return NGX_OK;  /* from now */
     }
 
-    n = ngx_atoof(value.data, value.len);
-
-    if (n == NGX_ERROR || value.len > 16
-        || (uint64_t) n > NGX_HTTP_SECURECHAT_JSON_INT_MAX)
-    {
-        *answer = ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
-                      "bad_last_id",
-                      "last_id must be a message id (0 or more)");
+    ws->resume = ngx_array_create(r->connection->pool, 4,
+                                  sizeof(ngx_http_securechat_ws_resume_t));
+    if (ws->resume == NULL) {
+        *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
         return NGX_ERROR;
     }
 
-    if (other) {
-        n = 0;
+    pos = 0;
+
+    for ( ;; ) {
+        rc = ngx_http_securechat_room_resume_next(resume.data, resume.len,
+                                                  &pos, &room, &room_len,
+                                                  &id);
+        if (rc == 0) {
+            break;
+        }
+
+        if (rc < 0 || ws->resume->nelts > ws->smcf->room_limits.per_user) {
+            goto bad;
+        }
+
+        want = ngx_array_push(ws->resume);
+        if (want == NULL) {
+            *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
+        }
+
+        want->room.data = (u_char *) room;
+        want->room.len = room_len;
+        want->id = other ? 0 : (uint64_t) id;
     }
 
-    /* an id from the future (a restarted server): resume from now */
-
-    ws->next_id = ((uint64_t) n > last) ? last + 1 : (uint64_t) n + 1;
-
     return NGX_OK;
+
+bad:
+
+    *answer = ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                  "bad_resume",
+                  "resume is ROOM:ID,... (ROOM a room or *, ID 0 or more), "
+                  "or last_id=ID, not both");
+    return NGX_ERROR;
 }
 
 
@@ -641,13 +716,12 @@ ngx_http_securechat_ws_notice(ngx_http_securechat_ws_t *ws, const char *code,
 
 
 ngx_int_t
-ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws, uint64_t from,
-    uint64_t to)
+ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws, ngx_str_t *room,
+    uint64_t from, uint64_t to)
 {
-    ws->next_id = to + 1;
-
     return ngx_http_securechat_ws_json(ws,
-               json_pack("{s:s, s:I, s:I}", "type", "gap",
+               json_pack("{s:s, s:s#, s:I, s:I}", "type", "gap",
+                         "room", room->data, (int) room->len,
                          "from", (json_int_t) from, "to", (json_int_t) to));
 }
 

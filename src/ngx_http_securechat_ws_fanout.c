@@ -42,6 +42,12 @@ static void ngx_http_securechat_ws_deliver_event(
     ngx_http_securechat_bus_msg_t *msg);
 static ngx_uint_t ngx_http_securechat_ws_is(ngx_http_securechat_ws_t *ws,
     ngx_str_t *user);
+static void ngx_http_securechat_ws_resume_room(ngx_http_securechat_ws_t *ws,
+    ngx_http_securechat_ws_sub_t *sub);
+static void ngx_http_securechat_ws_resume_scan(ngx_http_securechat_ws_t *ws,
+    uint64_t cursor);
+static ngx_int_t ngx_http_securechat_ws_room_next(ngx_http_securechat_ws_t *ws,
+    ngx_http_securechat_ws_sub_t *sub, ngx_http_securechat_bus_msg_t *msg);
 static void ngx_http_securechat_ws_scratch_lend(ngx_http_securechat_ws_t *ws);
 static void ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws);
 
@@ -105,13 +111,18 @@ ngx_http_securechat_ws_fanout_init_process(ngx_cycle_t *cycle,
 ngx_int_t
 ngx_http_securechat_ws_fanout_join(ngx_http_securechat_ws_t *ws)
 {
+    uint64_t                          cursor;
     ngx_int_t                         rc;
     ngx_uint_t                        i;
     ngx_pool_t                       *pool;
     ngx_array_t                      *list;
+    ngx_http_securechat_ws_sub_t     *sub;
     ngx_http_securechat_room_info_t  *info;
 
     ngx_queue_init(&ws->rooms);
+
+    /* before the rooms' last ids: see resume_scan() */
+    cursor = ngx_http_securechat_bus_cursor();
 
     pool = ngx_create_pool(1024, ws->connection->log);
     if (pool == NULL) {
@@ -131,12 +142,21 @@ ngx_http_securechat_ws_fanout_join(ngx_http_securechat_ws_t *ws)
     info = list->elts;
 
     for (i = 0; i < list->nelts; i++) {
-        if (ngx_http_securechat_ws_rooms_subscribe(ws, &info[i].name)
-            != NGX_OK)
-        {
+        sub = ngx_http_securechat_ws_rooms_subscribe(ws, &info[i].name);
+
+        if (sub == NULL) {
             rc = NGX_ERROR;
             goto done;
         }
+
+        if (ws->resume != NULL) {
+            ngx_http_securechat_ws_resume_room(ws, sub);
+        }
+    }
+
+    if (ws->resume != NULL) {
+        ngx_http_securechat_ws_resume_scan(ws, cursor);
+        ws->resume = NULL;
     }
 
     ngx_queue_insert_tail(&ngx_http_securechat_ws_clients, &ws->queue);
@@ -151,6 +171,133 @@ done:
     }
 
     return rc;
+}
+
+
+/*
+ * A room of a client that resumes: from the id after the one it named
+ * for the room, or for "*"; a room it did not name, from now.  An id from
+ * the future (a restarted server's) is taken as now.
+ */
+
+static void
+ngx_http_securechat_ws_resume_room(ngx_http_securechat_ws_t *ws,
+    ngx_http_securechat_ws_sub_t *sub)
+{
+    uint64_t                          last;
+    ngx_str_t                         room;
+    ngx_uint_t                        i;
+    ngx_http_securechat_ws_resume_t  *want, *any;
+
+    room.data = sub->room->name;
+    room.len = sub->room->sn.str.len;
+
+    last = ngx_http_securechat_history_room_last(ws->smcf->shm_zone, &room);
+
+    want = ws->resume->elts;
+    any = NULL;
+
+    for (i = 0; i < ws->resume->nelts; i++) {
+        if (want[i].room.len == 1 && want[i].room.data[0] == '*') {
+            any = &want[i];
+            continue;
+        }
+
+        if (want[i].room.len == room.len
+            && ngx_memcmp(want[i].room.data, room.data, room.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == ws->resume->nelts) {
+        if (any == NULL) {
+            sub->next_id = last + 1;
+            return;
+        }
+
+        want = any;
+
+    } else {
+        want = &want[i];
+    }
+
+    sub->next_id = ngx_min(want->id, last) + 1;
+    sub->resumed = 1;
+}
+
+
+/*
+ * Where in the history a resuming client begins: at the oldest entry it
+ * still needs of the rooms it named, read backwards from the worker's
+ * cursor (taken before the rooms' last ids, so that whatever they
+ * counted past it comes after it) with peek(), which copies a slot's
+ * head only.  What the ring no longer holds shows as a gap when the
+ * room's next id comes.
+ */
+
+static void
+ngx_http_securechat_ws_resume_scan(ngx_http_securechat_ws_t *ws,
+    uint64_t cursor)
+{
+    uint64_t                          id, oldest, start;
+    ngx_uint_t                        i, pending;
+    ngx_queue_t                      *q;
+    ngx_http_securechat_ws_sub_t     *sub;
+    ngx_http_securechat_bus_msg_t     msg;
+    ngx_http_securechat_ws_resume_t  *want;
+
+    pending = 0;
+
+    for (q = ngx_queue_head(&ws->rooms);
+         q != ngx_queue_sentinel(&ws->rooms);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_http_securechat_ws_sub_t, in_ws);
+        pending += sub->resumed;
+    }
+
+    oldest = ngx_http_securechat_history_oldest(ws->smcf->shm_zone);
+    start = cursor + 1;
+
+    /*
+     * "*:0", all of it: from the oldest entry, events about the user in
+     * rooms it is no longer in included
+     */
+
+    want = ws->resume->elts;
+
+    for (i = 0; i < ws->resume->nelts; i++) {
+        if (want[i].room.len == 1 && want[i].room.data[0] == '*'
+            && want[i].id == 0)
+        {
+            ws->next_id = ngx_min(oldest, start);
+            return;
+        }
+    }
+
+    for (id = cursor; id >= oldest && id > 0 && pending; id--) {
+
+        if (ngx_http_securechat_bus_peek(id, &msg) != NGX_OK) {
+            continue;
+        }
+
+        sub = ngx_http_securechat_ws_rooms_sub(ws, &msg.room);
+
+        if (sub == NULL || !sub->resumed || sub->found) {
+            continue;
+        }
+
+        if (msg.room_id >= sub->next_id) {
+            start = id;     /* needed: look further back */
+
+        } else {
+            sub->found = 1;     /* older than it needs: done with it */
+            pending--;
+        }
+    }
+
+    ws->next_id = start;
 }
 
 
@@ -228,6 +375,7 @@ ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws)
 {
     uint64_t                        upto, oldest;
     ngx_int_t                       rc;
+    ngx_http_securechat_ws_sub_t   *sub;
     ngx_http_securechat_bus_msg_t  *msg;
 
     upto = ngx_http_securechat_bus_cursor();
@@ -238,61 +386,84 @@ ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws)
     {
         rc = ngx_http_securechat_bus_fetch(ws->next_id, &msg);
 
-        if (rc == NGX_OK && msg->kind == NGX_HTTP_SECURECHAT_BUS_EVENT) {
+        if (rc == NGX_DECLINED) {
 
-            /* what the client gets now: its rooms' and its own events */
+            /*
+             * Gone from the ring, or an id no sealer finished: no room to
+             * tell of it; the next id of each room that comes tells its
+             * own gap (room_next()).
+             */
 
-            if (ngx_http_securechat_ws_rooms_subscribed(ws, &msg->room)
-                || ngx_http_securechat_ws_is(ws, &msg->target))
-            {
-                if (ngx_http_securechat_ws_frame(ws,
-                                                 NGX_HTTP_SECURECHAT_WS_TEXT,
-                                                 msg->json.data,
-                                                 msg->json.len)
-                    != NGX_OK)
-                {
-                    return NGX_ERROR;
-                }
-            }
+            oldest = ngx_http_securechat_history_oldest(ws->smcf->shm_zone);
 
-            ws->next_id = msg->id + 1;
+            ws->next_id = (oldest > ws->next_id) ? ngx_min(oldest, upto + 1)
+                                                 : ws->next_id + 1;
             continue;
         }
 
-        if (rc == NGX_OK) {
-            rc = ngx_http_securechat_ws_rooms_subscribed(ws, &msg->room)
-                 ? ngx_http_securechat_ws_message(ws, msg) : NGX_OK;
-
-            OPENSSL_cleanse(msg->env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
-
-            if (rc != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-            ws->next_id = msg->id + 1;
-            continue;
-        }
-
-        if (rc != NGX_DECLINED) {
+        if (rc != NGX_OK) {
             break;
         }
 
-        oldest = ngx_http_securechat_history_oldest(ws->smcf->shm_zone);
+        /* what the client gets now: its rooms', and events about it */
 
-        if (oldest <= ws->next_id) {
-            /* overwritten just now by a newer message */
-            oldest = ws->next_id + 1;
-        }
+        sub = ngx_http_securechat_ws_rooms_sub(ws, &msg->room);
+        rc = NGX_DECLINED;
 
-        if (oldest > upto + 1) {
-            oldest = upto + 1;
-        }
+        if (sub != NULL) {
+            rc = ngx_http_securechat_ws_room_next(ws, sub, msg);
 
-        if (ngx_http_securechat_ws_gap(ws, ws->next_id, oldest - 1) != NGX_OK)
+        } else if (msg->kind == NGX_HTTP_SECURECHAT_BUS_EVENT
+                   && ngx_http_securechat_ws_is(ws, &msg->target))
         {
+            rc = NGX_OK;
+        }
+
+        if (rc == NGX_OK) {
+            rc = (msg->kind == NGX_HTTP_SECURECHAT_BUS_EVENT)
+                 ? ngx_http_securechat_ws_frame(ws,
+                                                NGX_HTTP_SECURECHAT_WS_TEXT,
+                                                msg->json.data,
+                                                msg->json.len)
+                 : ngx_http_securechat_ws_message(ws, msg);
+        }
+
+        OPENSSL_cleanse(msg->env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
+
+        if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
+
+        ws->next_id = msg->id + 1;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * An entry of a room the socket gets: NGX_OK to send it, after a gap
+ * frame if ids of the room were missed; NGX_DECLINED when the socket has
+ * it already (it resumed past it); NGX_ERROR when the socket closed.
+ */
+
+static ngx_int_t
+ngx_http_securechat_ws_room_next(ngx_http_securechat_ws_t *ws,
+    ngx_http_securechat_ws_sub_t *sub, ngx_http_securechat_bus_msg_t *msg)
+{
+    if (sub->next_id && msg->room_id < sub->next_id) {
+        return NGX_DECLINED;
+    }
+
+    if (sub->next_id && msg->room_id > sub->next_id
+        && ngx_http_securechat_ws_gap(ws, &msg->room, sub->next_id,
+                                      msg->room_id - 1)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sub->next_id = msg->room_id + 1;
 
     return NGX_OK;
 }
@@ -339,9 +510,10 @@ static void
 ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
     ngx_uint_t n)
 {
-    uint64_t                        first, last, gap_from, mask;
+    uint64_t                        first, last, mask;
     uint64_t                        bits[NGX_HTTP_SECURECHAT_BUS_BATCH];
-    ngx_uint_t                      k, seq, nbits, gone;
+    ngx_int_t                       rc;
+    ngx_uint_t                      k, seq, nbits;
     ngx_queue_t                    *q, *next;
     ngx_http_securechat_ws_t       *ws;
     ngx_http_securechat_ws_sub_t   *sub;
@@ -353,14 +525,12 @@ ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
 
     seq = ++ngx_http_securechat_ws_batch_seq;
     nbits = 0;
-    gone = 0;
     prev = NULL;
 
     for (k = 0; k < n; k++) {
         bits[k] = 0;
 
         if (msgs[k].gone) {
-            gone = 1;
             continue;
         }
 
@@ -426,48 +596,39 @@ ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
 
         mask = (ws->mask_seq == seq) ? ws->mask : 0;
 
-        if (mask == 0 && !gone) {
+        if (mask == 0) {
             ws->next_id = last + 1;     /* none of these is for it */
             continue;
         }
 
         ngx_http_securechat_ws_scratch_lend(ws);
 
-        gap_from = 0;
-
         for (k = ws->next_id - first; k < n; k++) {
 
-            if (msgs[k].gone) {
-                if (gap_from == 0) {
-                    gap_from = msgs[k].id;
-                }
-
-                continue;
-            }
-
             if (!(bits[k] & mask)) {
+                continue;   /* gone, or another room's */
+            }
+
+            sub = ngx_http_securechat_ws_rooms_sub(ws, &msgs[k].room);
+
+            if (sub == NULL) {
                 continue;
             }
 
-            if (gap_from
-                && ngx_http_securechat_ws_gap(ws, gap_from, msgs[k].id - 1)
-                   != NGX_OK)
-            {
-                break;
+            rc = ngx_http_securechat_ws_room_next(ws, sub, &msgs[k]);
+
+            if (rc == NGX_DECLINED) {
+                continue;
             }
 
-            gap_from = 0;
-
-            if (ngx_http_securechat_ws_message(ws, &msgs[k]) != NGX_OK) {
+            if (rc != NGX_OK
+                || ngx_http_securechat_ws_message(ws, &msgs[k]) != NGX_OK)
+            {
                 break;
             }
         }
 
         if (!ws->closing) {
-            if (gap_from) {
-                (void) ngx_http_securechat_ws_gap(ws, gap_from, last);
-            }
-
             ws->next_id = last + 1;
         }
 
@@ -489,7 +650,9 @@ ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
 static void
 ngx_http_securechat_ws_deliver_event(ngx_http_securechat_bus_msg_t *msg)
 {
+    ngx_int_t                           rc;
     ngx_queue_t                        *q, *next;
+    ngx_http_securechat_ws_sub_t       *sub;
     ngx_http_securechat_ws_t           *ws;
     ngx_http_securechat_ws_room_t      *room;
     ngx_http_securechat_room_effect_e   effect;
@@ -505,8 +668,7 @@ ngx_http_securechat_ws_deliver_event(ngx_http_securechat_bus_msg_t *msg)
 
         if (effect == NGX_HTTP_SECURECHAT_EVENT_ENTERS
             && ngx_http_securechat_ws_is(ws, &msg->target)
-            && ngx_http_securechat_ws_rooms_subscribe(ws, &msg->room)
-               != NGX_OK)
+            && ngx_http_securechat_ws_rooms_subscribe(ws, &msg->room) == NULL)
         {
             ngx_http_securechat_ws_close(ws,
                                          NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
@@ -519,16 +681,26 @@ ngx_http_securechat_ws_deliver_event(ngx_http_securechat_bus_msg_t *msg)
 
         ws->next_id = msg->id + 1;
 
-        if (!ngx_http_securechat_ws_rooms_subscribed(ws, &msg->room)
-            && !ngx_http_securechat_ws_is(ws, &msg->target))
-        {
+        sub = ngx_http_securechat_ws_rooms_sub(ws, &msg->room);
+
+        if (sub != NULL) {
+            ngx_http_securechat_ws_scratch_lend(ws);
+            rc = ngx_http_securechat_ws_room_next(ws, sub, msg);
+
+        } else if (ngx_http_securechat_ws_is(ws, &msg->target)) {
+            ngx_http_securechat_ws_scratch_lend(ws);
+            rc = NGX_OK;
+
+        } else {
             continue;
         }
 
-        ngx_http_securechat_ws_scratch_lend(ws);
-
-        (void) ngx_http_securechat_ws_frame(ws, NGX_HTTP_SECURECHAT_WS_TEXT,
-                                            msg->json.data, msg->json.len);
+        if (rc == NGX_OK) {
+            (void) ngx_http_securechat_ws_frame(ws,
+                                                NGX_HTTP_SECURECHAT_WS_TEXT,
+                                                msg->json.data,
+                                                msg->json.len);
+        }
 
         ngx_http_securechat_ws_flush(ws);
         ngx_http_securechat_ws_unscratch(ws);

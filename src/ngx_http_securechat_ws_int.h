@@ -35,13 +35,27 @@ typedef struct {
 } ngx_http_securechat_ws_room_t;
 
 
-/* a socket gets a room: a link in the room's queue and in the socket's */
+/*
+ * A socket gets a room: a link in the room's queue and in the socket's,
+ * and the room's next id the socket is to get (0: whichever comes next),
+ * which tells a gap in the room from the ids that come.
+ */
 typedef struct {
     ngx_queue_t                          in_room;
     ngx_queue_t                          in_ws;
     ngx_http_securechat_ws_t            *ws;
     ngx_http_securechat_ws_room_t       *room;
+    uint64_t                             next_id;
+    unsigned                             resumed:1;  /* next_id was asked */
+    unsigned                             found:1;    /* while resuming */
 } ngx_http_securechat_ws_sub_t;
+
+
+/* ?resume=ROOM:ID,...: a room's last id the client saw ("*": the others) */
+typedef struct {
+    ngx_str_t                            room;
+    uint64_t                             id;
+} ngx_http_securechat_ws_resume_t;
 
 
 /*
@@ -125,6 +139,7 @@ struct ngx_http_securechat_ws_s {
     ngx_http_securechat_channel_t        channel;
     uint64_t                             next_id;  /* next message to send */
     ngx_queue_t                          rooms;    /* subscriptions */
+    ngx_array_t                         *resume;   /* until attached */
     uint64_t                             mask;     /* in batch mask_seq */
     ngx_uint_t                           mask_seq;
     time_t                               expires;  /* of the session */
@@ -163,7 +178,7 @@ void ngx_http_securechat_ws_drop_out(ngx_http_securechat_ws_t *ws);
 ngx_int_t ngx_http_securechat_ws_chat_init_process(ngx_cycle_t *cycle,
     ngx_http_securechat_main_conf_t *smcf);
 ngx_int_t ngx_http_securechat_ws_gap(ngx_http_securechat_ws_t *ws,
-    uint64_t from, uint64_t to);
+    ngx_str_t *room, uint64_t from, uint64_t to);
 
 
 /* the fan-out to this worker's chat clients: ngx_http_securechat_ws_fanout.c */
@@ -178,8 +193,10 @@ ngx_int_t ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws);
 void ngx_http_securechat_ws_rooms_init(void);
 ngx_http_securechat_ws_room_t *ngx_http_securechat_ws_rooms_find(
     ngx_str_t *name);
-ngx_int_t ngx_http_securechat_ws_rooms_subscribe(ngx_http_securechat_ws_t *ws,
-    ngx_str_t *name);
+ngx_http_securechat_ws_sub_t *ngx_http_securechat_ws_rooms_subscribe(
+    ngx_http_securechat_ws_t *ws, ngx_str_t *name);
+ngx_http_securechat_ws_sub_t *ngx_http_securechat_ws_rooms_sub(
+    ngx_http_securechat_ws_t *ws, ngx_str_t *name);
 void ngx_http_securechat_ws_rooms_unsubscribe(ngx_http_securechat_ws_t *ws,
     ngx_str_t *name);
 ngx_uint_t ngx_http_securechat_ws_rooms_subscribed(

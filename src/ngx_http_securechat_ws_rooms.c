@@ -43,7 +43,9 @@ ngx_http_securechat_ws_rooms_find(ngx_str_t *name)
 }
 
 
-ngx_int_t
+/* the socket's subscription to the room, new or as it was; NULL: no memory */
+
+ngx_http_securechat_ws_sub_t *
 ngx_http_securechat_ws_rooms_subscribe(ngx_http_securechat_ws_t *ws,
     ngx_str_t *name)
 {
@@ -51,11 +53,12 @@ ngx_http_securechat_ws_rooms_subscribe(ngx_http_securechat_ws_t *ws,
     ngx_http_securechat_ws_room_t  *room;
 
     if (name->len == 0 || name->len > NGX_HTTP_SECURECHAT_ROOM_NAME_MAX) {
-        return NGX_ERROR;
+        return NULL;
     }
 
-    if (ngx_http_securechat_ws_rooms_subscribed(ws, name)) {
-        return NGX_OK;
+    sub = ngx_http_securechat_ws_rooms_sub(ws, name);
+    if (sub != NULL) {
+        return sub;
     }
 
     room = ngx_http_securechat_ws_rooms_find(name);
@@ -64,7 +67,7 @@ ngx_http_securechat_ws_rooms_subscribe(ngx_http_securechat_ws_t *ws,
         room = ngx_alloc(sizeof(ngx_http_securechat_ws_room_t),
                          ws->connection->log);
         if (room == NULL) {
-            return NGX_ERROR;
+            return NULL;
         }
 
         ngx_memcpy(room->name, name->data, name->len);
@@ -85,15 +88,18 @@ ngx_http_securechat_ws_rooms_subscribe(ngx_http_securechat_ws_t *ws,
             ngx_free(room);
         }
 
-        return NGX_ERROR;
+        return NULL;
     }
 
     sub->ws = ws;
     sub->room = room;
+    sub->next_id = 0;
+    sub->resumed = 0;
+    sub->found = 0;
     ngx_queue_insert_tail(&room->sockets, &sub->in_room);
     ngx_queue_insert_tail(&ws->rooms, &sub->in_ws);
 
-    return NGX_OK;
+    return sub;
 }
 
 
@@ -117,7 +123,7 @@ ngx_http_securechat_ws_rooms_drop(ngx_http_securechat_ws_sub_t *sub)
 
 /* the subscription of ws to the room named, or NULL */
 
-static ngx_http_securechat_ws_sub_t *
+ngx_http_securechat_ws_sub_t *
 ngx_http_securechat_ws_rooms_sub(ngx_http_securechat_ws_t *ws,
     ngx_str_t *name)
 {

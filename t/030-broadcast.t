@@ -172,9 +172,9 @@ my $alice = SecureChat::Chat->login('alice', 'alice-password');
 my @ids = map { $alice->post_chat("m $_") } 1 .. 10;
 my $c = $alice->connect(last_id => $ids[0] - 1);
 my ($msgs, $other) = $c->collect(4, 10);
-Test::More::is_deeply($other->[0], { type => 'gap', from => $ids[0],
-                                     to => $ids[5] },
-                      'gap frame for the 6 dropped messages');
+Test::More::is_deeply($other->[0], { type => 'gap', room => 'general',
+                                     from => $ids[0], to => $ids[5] },
+                      'gap frame for the 6 dropped messages of general');
 Test::More::is_deeply([map { $_->{text} } @$msgs],
                       [map { "m $_" } 7 .. 10], 'then the 4 kept ones');
 $c->{ws}->close;

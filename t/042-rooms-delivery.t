@@ -413,7 +413,7 @@ GET /api/
 
 
 
-=== TEST 8: resume with last_id: the history of the socket's own rooms only, in id order
+=== TEST 8: resume per room: the history of the socket's own rooms only, in order, ids consecutive in each room; last_id is general's
 --- http_config eval: main::http('deliv8')
 --- config eval: $::Routes
 --- init
@@ -426,24 +426,41 @@ for my $p ([$alice, 'g1'], [$alice, 'h1', 'hidden'], [$bob, 'g2'], [$alice, 'h2'
     Test::More::is($st, '202 ok', "$p->[0]{user} posts $p->[1]");
     $id{ $p->[1] } = $id;
 }
-my ($f, $came) = main::until_frame($bob->connect(last_id => 0), 'g3');
-Test::More::ok($came, 'bob resumes from 0: g3 comes');
+Test::More::is_deeply([@id{qw(g1 g2 g3)}], [1, 2, 3], "general's ids: 1, 2, 3");
+Test::More::is_deeply([@id{qw(h1 h2)}], [2, 3], "hidden's: 2, 3 (its creator's join is 1)");
+my ($f, $came) = main::until_frame($bob->connect(resume => '*:0'), 'g3');
+Test::More::ok($came, 'bob resumes every room from 0: g3 comes');
 Test::More::is_deeply([grep { /^message/ } @{ main::shows($f) }],
                       ['message general alice: g1', 'message general bob: g2', 'message general alice: g3'],
                       "general's messages, in order");
 Test::More::is_deeply([grep { ($_->{room} // '') eq 'hidden' } @$f], [], 'nothing of hidden, message or event');
-Test::More::ok(main::ids_rise($f), 'ids increasing');
-($f, $came) = main::until_frame($alice->connect(last_id => 0), 'g3');
-Test::More::ok($came, 'alice resumes from 0: g3 comes');
+Test::More::ok(main::ids_rise($f), 'ids consecutive per room');
+($f, $came) = main::until_frame($alice->connect(resume => '*:0'), 'g3');
+Test::More::ok($came, 'alice resumes every room from 0: g3 comes');
 my @mine = grep { /^message/ || /hidden/ } @{ main::shows($f) };
 Test::More::is_deeply(\@mine, ['event join hidden alice by alice', 'message general alice: g1',
                                'message hidden alice: h1', 'message general bob: g2', 'message hidden alice: h2',
                                'message general alice: g3'],
                       'her join of hidden and both rooms\' messages, in order');
-Test::More::ok(main::ids_rise($f), 'ids increasing');
+Test::More::ok(main::ids_rise($f), 'ids consecutive per room');
+($f, $came) = main::until_frame($alice->connect(resume => "general:$id{g1},hidden:$id{h1}"), 'g3');
+Test::More::is_deeply(main::shows($f), ['message general bob: g2', 'message hidden alice: h2',
+                                        'message general alice: g3'],
+                      'alice resumes each room after its own last id: g2, h2, g3 only');
+($f, $came) = main::until_frame($alice->connect(resume => "hidden:0"), 'g3');
+Test::More::is_deeply([grep { !/general/ } @{ main::shows($f) }],
+                      ['event join hidden alice by alice', 'message hidden alice: h1', 'message hidden alice: h2'],
+                      'a room named gets its history; one not named (general) only what comes from now');
 ($f, $came) = main::until_frame($bob->connect(last_id => $id{g1}), 'g3');
 Test::More::is_deeply(main::shows($f), ['message general bob: g2', 'message general alice: g3'],
-                      'bob resumes after g1: g2 and g3 only');
+                      'last_id is general\'s: bob resumes after g1, g2 and g3 only');
+for my $bad ('general', 'general:x', 'Bad:1', ':1', 'general:1,', 'general:99999999999999999') {
+    my $ws = SecureChat::WS->connect(path => "/api/connect?resume=$bad",
+                                     headers => { Cookie => "sc_session=$bob->{cookie}",
+                                                  Origin => $SecureChat::Chat::Origin });
+    Test::More::is($ws->status, 400, "resume=$bad: 400");
+    Test::More::like($ws->body, qr/"bad_resume"/, "resume=$bad: bad_resume");
+}
 SecureChat::Test::expand_block($block);
 --- request
 GET /api/
@@ -454,7 +471,7 @@ GET /api/
 
 
 
-=== TEST 9: resume past what the history holds: one gap frame for the dropped ids, then the kept messages of the socket's rooms only
+=== TEST 9: resume past what the history holds: a gap frame in the room that lost ids, then the kept messages of the socket's rooms only
 --- http_config eval: main::http('deliv9', "    securechat_history 4;\n")
 --- config eval: $::Routes
 --- init
@@ -469,14 +486,15 @@ for my $p ((map { [$alice, "g$_"] } 1 .. 4), [$alice, 'h1', 'hidden'], [$bob, 'g
 }
 # the history keeps the newest four: g4 h1 g5 g6
 my $to = $id{g4} - 1;
-my ($f) = main::until_frame($bob->connect(last_id => 0), 'g6');
-Test::More::is_deeply(main::shows($f), ["gap 1-$to", 'message general alice: g4', 'message general bob: g5',
+my ($f) = main::until_frame($bob->connect(resume => '*:0'), 'g6');
+Test::More::is_deeply(main::shows($f), ["gap general 1-$to", 'message general alice: g4', 'message general bob: g5',
                                         'message general alice: g6'],
-                      'bob: the gap, then the kept messages of general, not h1');
-($f) = main::until_frame($alice->connect(last_id => 0), 'g6');
-Test::More::is_deeply(main::shows($f), ["gap 1-$to", 'message general alice: g4', 'message hidden alice: h1',
-                                        'message general bob: g5', 'message general alice: g6'],
-                      'alice: the gap, then the kept messages of both her rooms');
+                      'bob: the gap in general, then the kept messages of general, not h1');
+($f) = main::until_frame($alice->connect(resume => '*:0'), 'g6');
+Test::More::is_deeply(main::shows($f), ["gap general 1-$to", 'message general alice: g4', 'gap hidden 1-1',
+                                        'message hidden alice: h1', 'message general bob: g5',
+                                        'message general alice: g6'],
+                      'alice: a gap in each room (her join of hidden is gone too), then the kept messages of both');
 SecureChat::Test::expand_block($block);
 --- request
 GET /api/

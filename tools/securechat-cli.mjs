@@ -18,7 +18,8 @@ import {dirname, join} from "node:path";
 import {homedir} from "node:os";
 import {webcrypto} from "node:crypto";
 import {fileURLToPath} from "node:url";
-import {SecureChatClient, memoryKeyStore} from "../html/securechat.js";
+import {SecureChatClient, memoryKeyStore, describeLastIds}
+    from "../html/securechat.js";
 
 // Node 18 (Debian 12's) has WebCrypto only under node:crypto
 globalThis.crypto ??= webcrypto;
@@ -202,7 +203,7 @@ async function main() {
     client.on("state", (s) => {
         if (s.state === "connected") note(`connected (${s.conn})`);
         else if (s.state === "resumed") note(`reconnected (${s.conn}), `
-            + `resumed after message ${s.lastId ?? "none"}`);
+            + `resumed after ${describeLastIds(s.lastIds) ?? "no message"}`);
         else if (s.state === "reconnecting" && s.delay !== undefined) {
             note(`${s.code === 1012 ? "server restarting" : "connection lost"}`
                  + ` (${s.code}); reconnecting in `

@@ -268,6 +268,8 @@ describe("chat page (RSA-PSS server key)", () => {
 
     it("a page reload keeps the key and the session, no duplicates",
        async () => {
+        // bob's own last message may still be on its way to his page
+        await waitShown(bob, "bob after the reload");
         const n = (await shown(bob)).length;
         await bob.reload();
         await waitState(bob, /connected/);

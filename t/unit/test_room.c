@@ -266,6 +266,63 @@ test_kind_and_role_words(void **state)
 }
 
 
+/* "general:12,*:0": each pair, and every malformed list refused */
+
+static void
+test_resume_list(void **state)
+{
+    size_t                pos, len;
+    unsigned long long    id;
+    const unsigned char  *room;
+    const char           *ok = "general:12,*:0,dm-a.b_c:9007199254740991";
+    const char           *bad[] = {
+        "", ",", "general", "general:", ":1", "general:1,", "general:1,,x:2",
+        "General:1", "general:-1", "general:1x", "general:+1", "**:1",
+        "general:9007199254740992", "general:00000000000000001",
+        "a/b:1", "general:1:2", " general:1"
+    };
+    size_t                i;
+    int                   rc;
+
+    (void) state;
+
+    pos = 0;
+    assert_int_equal(ngx_http_securechat_room_resume_next(U(ok), &pos, &room,
+                                                          &len, &id), 1);
+    assert_int_equal(len, 7);
+    assert_memory_equal(room, "general", 7);
+    assert_true(id == 12);
+
+    assert_int_equal(ngx_http_securechat_room_resume_next(U(ok), &pos, &room,
+                                                          &len, &id), 1);
+    assert_int_equal(len, 1);
+    assert_memory_equal(room, "*", 1);
+    assert_true(id == 0);
+
+    assert_int_equal(ngx_http_securechat_room_resume_next(U(ok), &pos, &room,
+                                                          &len, &id), 1);
+    assert_int_equal(len, 8);
+    assert_true(id == 9007199254740991ULL);
+
+    assert_int_equal(ngx_http_securechat_room_resume_next(U(ok), &pos, &room,
+                                                          &len, &id), 0);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        pos = 0;
+
+        do {
+            rc = ngx_http_securechat_room_resume_next(
+                     (const unsigned char *) bad[i], strlen(bad[i]), &pos,
+                     &room, &len, &id);
+        } while (rc == 1);
+
+        if (rc != -1) {
+            fail_msg("\"%s\" was not refused", bad[i]);
+        }
+    }
+}
+
+
 /* each act that changes something has its event, and each event its effect */
 
 static void
@@ -621,6 +678,7 @@ main(void)
         cmocka_unit_test(test_may_direct),
         cmocka_unit_test(test_rc_codes),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_resume_list),
         cmocka_unit_test(test_path_split),
     };
 

@@ -102,7 +102,9 @@ sub api {
 # in.  The connection keeps the parsed hello (hello) and its epoch.
 sub connect {
     my ($self, %o) = @_;
+    # resume => 'ROOM:ID,...' (docs/PROTOCOL.md, section 5)
     my @q = ((defined $o{last_id} ? "last_id=$o{last_id}" : ()),
+             (defined $o{resume} ? "resume=$o{resume}" : ()),
              (defined $o{epoch} ? "epoch=$o{epoch}" : ()));
     my $path = '/api/connect' . (@q ? '?' . join('&', @q) : '');
 

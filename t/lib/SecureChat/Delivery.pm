@@ -105,7 +105,7 @@ sub until_frame {
 # a frame as one line: "message ROOM SENDER: TEXT" (verified and
 # decrypted, the room from the signed header), "event E ROOM USER by B",
 # ("event deleted ROOM by B", "event title ROOM by B title T"; role
-# events end "role R"), "error CODE", "gap FROM-TO", "close CODE"
+# events end "role R"), "error CODE", "gap ROOM FROM-TO", "close CODE"
 sub show {
     my $e = shift;
     my $t = $e->{type} // '?';
@@ -126,7 +126,7 @@ sub show {
         return $s;
     }
     return "error " . ($e->{code} // '-') if $t eq 'error';
-    return "gap $e->{from}-$e->{to}" if $t eq 'gap';
+    return "gap " . ($e->{room} // '-') . " $e->{from}-$e->{to}" if $t eq 'gap';
     return "close " . ($e->{code} // '-') if $t eq 'close';
     return $t;
 }
@@ -157,10 +157,22 @@ sub rooms_of {
     return map { $_->{name} } @{ $doc->{rooms} || [] };
 }
 
-# the frames with an id (messages, events) come in increasing id
+# the frames with an id (messages, events) come in increasing id in each
+# room (ids are per room), and consecutive unless a gap frame says why
 sub ids_rise {
-    my @ids = map { $_->{id} } grep { defined $_->{id} } @{ $_[0] };
-    return !grep { $ids[$_] <= $ids[$_ - 1] } 1 .. $#ids;
+    my %last;
+    for my $f (@{ $_[0] }) {
+        my $room = $f->{room} // next;
+        if (($f->{type} // '') eq 'gap') {
+            return 0 if defined $last{$room} && $f->{from} != $last{$room} + 1;
+            $last{$room} = $f->{to};
+            next;
+        }
+        next unless defined $f->{id};
+        return 0 if defined $last{$room} && $f->{id} != $last{$room} + 1;
+        $last{$room} = $f->{id};
+    }
+    return 1;
 }
 
 1;
