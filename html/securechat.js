@@ -166,6 +166,14 @@ export function messageSignedBytes(hdr, iv, ct, tag) {
                    field(ct), field(tag)]);
 }
 
+/* Room event signed bytes (section 9a). */
+export function eventSignedBytes(e, serverKeyId) {
+    return concat([field("securechat v2 event"), field(serverKeyId),
+                   u64(e.id), u64(e.ts), epochBytes(e.epoch, "bad_event"),
+                   field(e.room), field(e.event), field(e.user), field(e.by),
+                   field(e.role ?? e.title ?? "")]);
+}
+
 /* Chat AAD (section 8). */
 export function chatAad(conn, room, n) {
     return concat([field("securechat v2 chat"), field(conn), field(room),
@@ -431,6 +439,30 @@ export async function openMessage(m, server, wrapKey, seen = () => false,
             sender: h.sender, text};
 }
 
+/* A room's event (section 9a): its signature, then its fields; throws
+ * {code} like openMessage().  want.epoch: the hello's. */
+export async function verifyEvent(f, server, want = {}) {
+    const isName = (x) => isStr(x) && /^[A-Za-z0-9._-]{1,64}$/.test(x);
+    if (f?.type !== "event" || f.v !== 2 || !isId(f.id) || !isId(f.ts)
+        || !isStr(f.event) || !isRoomName(f.room) || !isName(f.user)
+        || !isName(f.by) || !isStr(f.sig)
+        || (f.role !== undefined && !isStr(f.role))
+        || (f.title !== undefined && !isStr(f.title))) {
+        fail("bad_event", "malformed event frame");
+    }
+    const ok = await subtle().verify(sigParams(server.alg), server.key,
+                                     b64uDecode(f.sig),
+                                     eventSignedBytes(f, server.keyId));
+    if (!ok) {
+        fail("bad_signature", "event signature does not verify");
+    }
+    if (want.epoch !== undefined && f.epoch !== want.epoch) {
+        fail("bad_event", "event of another history");
+    }
+    return {id: f.id, ts: f.ts, event: f.event, room: f.room, user: f.user,
+            by: f.by, role: f.role ?? null, title: f.title ?? null};
+}
+
 /* "12 in general, 3 in team": where a client resumed, for people */
 export function describeLastIds(lastIds) {
     const parts = Object.entries(lastIds ?? {})
@@ -561,8 +593,8 @@ const SEEN_MAX = 20000;
  *   message   {id, ts, room, sender, text, verified: true}; ids are per
  *              room
  *   event     {id, ts, event, room, user, by, role, title,
- *              verified: false}
- *              a room's membership or settings changed (not signed)
+ *              verified: true}  a room's membership or settings changed
+ *              (signed, verified)
  *   rejected  {id, code, reason}   a frame that failed verification
  *   gap       {room, from, to}
  *   error     {code, message}      server error frames and local failures
@@ -981,26 +1013,29 @@ export class SecureChatClient {
                     id: Number.isSafeInteger(f.id) ? f.id : null,
                     code: e.code ?? "bad_frame", reason: e.message});
             }
-        } else if (f?.type === "event" && isId(f.id) && isStr(f.event)
-                   && isStr(f.room) && isStr(f.user) && isStr(f.by)) {
-            // a room's membership or settings changed (docs/PROTOCOL.md):
-            // not signed, unlike messages
-            if (this.hasSeen(f.room, f.id)) {
+        } else if (f?.type === "event") {
+            // a room's membership or settings changed, signed
+            let e;
+            try {
+                e = await verifyEvent(f, this.server,
+                                      {epoch: this.conn.epoch});
+            } catch (err) {
+                this.emit("rejected", {
+                    id: Number.isSafeInteger(f.id) ? f.id : null,
+                    code: err.code ?? "bad_event", reason: err.message});
+                return;
+            }
+            if (this.hasSeen(e.room, e.id)) {
                 return;
             }
             // a resume before anything of the room: not ours to show
-            const before = !this.lastIds.has(f.room) && isId(f.ts)
-                && f.ts < this.since && !this.wantHistory;
-            this.remember(f.room, f.id);
+            const before = !this.lastIds.has(e.room) && e.ts < this.since
+                && !this.wantHistory;
+            this.remember(e.room, e.id);
             if (before) {
                 return;
             }
-            this.emit("event", {id: f.id, ts: isId(f.ts) ? f.ts : null,
-                                event: f.event, room: f.room,
-                                user: f.user, by: f.by,
-                                role: isStr(f.role) ? f.role : null,
-                                title: isStr(f.title) ? f.title : null,
-                                verified: false});
+            this.emit("event", {...e, verified: true});
         } else if (f?.type === "gap" && isId(f.from) && isId(f.to)) {
             this.emit("gap", {room: isStr(f.room) ? f.room : null,
                               from: f.from, to: f.to});

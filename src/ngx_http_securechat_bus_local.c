@@ -37,7 +37,6 @@
 
 #include <sys/un.h>
 #include <openssl/crypto.h>
-#include <jansson.h>
 
 #include "ngx_http_securechat_bus.h"
 #include "ngx_http_securechat_frame.h"
@@ -558,67 +557,43 @@ ngx_http_securechat_bus_local_publish(ngx_str_t *room, ngx_str_t *user,
 
 
 /*
- * An event takes the way of the messages, sealing queue and all, so that
- * it is in the history in the order this worker accepted things, and so
- * that signing it, when events are signed, is the sealer's as for them.
+ * An event takes the way of the messages, sealing queue and all: it is in
+ * the history in the order this worker accepted things, and the sealer
+ * signs it as it signs them.  The item's text holds who did it (a length
+ * byte and the name) and the detail (the new role or title).
  */
 
 static ngx_int_t
 ngx_http_securechat_bus_local_event(ngx_http_securechat_bus_event_t *ev)
 {
-    size_t                           len;
-    json_t                          *doc;
-    ngx_time_t                      *tp;
+    u_char                          *p;
+    size_t                           detail_len;
+    const u_char                    *detail;
     ngx_http_securechat_bus_t       *bus;
     ngx_http_securechat_bus_item_t  *item;
-    u_char                           buf[NGX_HTTP_SECURECHAT_BUS_EVENT_MAX];
 
     bus = ngx_http_securechat_bus;
 
-    if (bus == NULL) {
+    if (bus == NULL || ev->by.len > NGX_HTTP_SECURECHAT_USER_MAX) {
         return NGX_ERROR;
     }
 
     /* an event is never dropped for a full queue: it changes delivery */
 
-    tp = ngx_timeofday();
+    detail = (const u_char *) ev->role;
+    detail_len = ev->role ? ngx_strlen(ev->role) : 0;
 
-    doc = json_pack("{s:I, s:s, s:s#, s:s#, s:s#}",
-                    "ts", (json_int_t) ((uint64_t) tp->sec * 1000 + tp->msec),
-                    "event", ngx_http_securechat_room_event_name(ev->event),
-                    "room", ev->room.data, (int) ev->room.len,
-                    "user", ev->user.data, (int) ev->user.len,
-                    "by", ev->by.data, (int) ev->by.len);
-
-    if (doc != NULL && ev->role != NULL
-        && json_object_set_new(doc, "role", json_string(ev->role)) != 0)
-    {
-        json_decref(doc);
-        doc = NULL;
+    if (ev->title.len) {
+        detail = ev->title.data;
+        detail_len = ev->title.len;
     }
 
-    if (doc != NULL && ev->title.len
-        && json_object_set_new(doc, "title",
-                               json_stringn((char *) ev->title.data,
-                                            ev->title.len))
-           != 0)
-    {
-        json_decref(doc);
-        doc = NULL;
-    }
-
-    len = (doc != NULL) ? json_dumpb(doc, (char *) buf, sizeof(buf),
-                                     JSON_COMPACT)
-                        : 0;
-    json_decref(doc);
-
-    /* "{...}": what follows the brace comes after the type and the id */
-
-    if (len < 2 || len > sizeof(buf)) {
+    if (detail_len > NGX_HTTP_SECURECHAT_EVENT_DETAIL_MAX) {
         return NGX_ERROR;
     }
 
-    item = ngx_http_securechat_bus_item(bus, &ev->room, &ev->user, len - 1);
+    item = ngx_http_securechat_bus_item(bus, &ev->room, &ev->user,
+                                        1 + ev->by.len + detail_len);
     if (item == NULL) {
         return NGX_ERROR;
     }
@@ -627,7 +602,11 @@ ngx_http_securechat_bus_local_event(ngx_http_securechat_bus_event_t *ev)
     item->event = ev->event;
     item->published = NULL;
     item->data = NULL;
-    ngx_memcpy(item->text, buf + 1, len - 1);
+
+    p = item->text;
+    *p++ = (u_char) ev->by.len;
+    p = ngx_cpymem(p, ev->by.data, ev->by.len);
+    ngx_memcpy(p, detail, detail_len);
 
     ngx_http_securechat_bus_queue(bus, item);
 
@@ -907,19 +886,22 @@ ngx_http_securechat_bus_seal_one(ngx_http_securechat_bus_t *bus,
 }
 
 
-/* an event's part of the slot: type, target, {"type":"event","id":N,... */
+/* an event's part of the slot: type, target, its signed frame */
 
 static ngx_int_t
 ngx_http_securechat_bus_event_slot(ngx_http_securechat_bus_t *bus,
     ngx_http_securechat_bus_item_t *item, uint64_t id, u_char *p,
     size_t size, size_t *len)
 {
-    u_char  *start, *last;
+    size_t                           frame_len;
+    u_char                          *start;
+    ngx_http_securechat_event_in_t   in;
 
     start = p;
-    last = p + size;
 
-    if (size < 2 + item->user_len + NGX_INT64_LEN + 32 + item->text_len) {
+    if (size < 2 + item->user_len || item->text_len < 1
+        || (size_t) item->text[0] + 1 > item->text_len)
+    {
         return NGX_ERROR;
     }
 
@@ -927,10 +909,33 @@ ngx_http_securechat_bus_event_slot(ngx_http_securechat_bus_t *bus,
     *p++ = (u_char) item->user_len;
     p = ngx_cpymem(p, item->user, item->user_len);
 
-    p = ngx_slprintf(p, last, "{\"type\":\"event\",\"id\":%uL,", id);
-    p = ngx_cpymem(p, item->text, item->text_len);
+    in.server_key = bus->smcf->signing_key;
+    in.server_key_id = bus->smcf->key_id.data;
+    in.id = id;
+    in.ts = item->ts;
+    in.epoch = ngx_http_securechat_history_epoch(bus->smcf->shm_zone);
+    in.room = item->room;
+    in.room_len = item->room_len;
+    in.event = ngx_http_securechat_room_event_name(item->event);
+    in.user = item->user;
+    in.user_len = item->user_len;
+    in.by = item->text + 1;
+    in.by_len = item->text[0];
+    in.detail = item->text + 1 + in.by_len;
+    in.detail_len = item->text_len - 1 - in.by_len;
 
-    *len = p - start;
+    in.detail_name = (item->event == NGX_HTTP_SECURECHAT_EVENT_ROLE)
+                     ? "role"
+                     : (item->event == NGX_HTTP_SECURECHAT_EVENT_TITLE)
+                       ? "title" : NULL;
+
+    if (ngx_http_securechat_event_seal(&in, p, size - (p - start), &frame_len)
+        != NGX_HTTP_SECURECHAT_ENV_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *len = (p - start) + frame_len;
 
     return NGX_OK;
 }

@@ -29,6 +29,7 @@
 #define NGX_HTTP_SECURECHAT_CTX_HELLO    "securechat v2 hello"
 #define NGX_HTTP_SECURECHAT_CTX_MESSAGE  "securechat v2 message"
 #define NGX_HTTP_SECURECHAT_CTX_CHAT     "securechat v2 chat"
+#define NGX_HTTP_SECURECHAT_CTX_EVENT    "securechat v2 event"
 
 /*
  * HKDF "info" of the two per-connection keys: unchanged by version 2,
@@ -943,6 +944,119 @@ ngx_http_securechat_envelope_signed_bytes(const unsigned char *hdr,
     ngx_http_securechat_put_field(&w, tag, NGX_HTTP_SECURECHAT_TAG_LEN);
 
     return ngx_http_securechat_put_done(&w, out, out_len);
+}
+
+
+int
+ngx_http_securechat_event_signed_bytes(
+    const ngx_http_securechat_event_in_t *in, unsigned char *out, size_t size,
+    size_t *out_len)
+{
+    ngx_http_securechat_put_t  w;
+
+    if (in->id > NGX_HTTP_SECURECHAT_JSON_INT_MAX
+        || in->ts > NGX_HTTP_SECURECHAT_JSON_INT_MAX
+        || in->server_key_id == NULL || in->event == NULL
+        || strlen(in->event) > 32
+        || in->detail_len > NGX_HTTP_SECURECHAT_EVENT_DETAIL_MAX
+        || !ngx_http_securechat_room_name_ok(in->room, in->room_len)
+        || !ngx_http_securechat_sender_ok(in->user, in->user_len)
+        || !ngx_http_securechat_sender_ok(in->by, in->by_len))
+    {
+        return NGX_HTTP_SECURECHAT_ENV_INVALID;
+    }
+
+    ngx_http_securechat_put_init(&w, out, size);
+
+    ngx_http_securechat_put_field(&w, NGX_HTTP_SECURECHAT_CTX_EVENT,
+                                  sizeof(NGX_HTTP_SECURECHAT_CTX_EVENT) - 1);
+    ngx_http_securechat_put_field(&w, in->server_key_id,
+                                  NGX_HTTP_SECURECHAT_KEY_ID_LEN);
+    ngx_http_securechat_put_u64(&w, in->id);
+    ngx_http_securechat_put_u64(&w, in->ts);
+    ngx_http_securechat_put_u64(&w, in->epoch);
+    ngx_http_securechat_put_field(&w, in->room, in->room_len);
+    ngx_http_securechat_put_field(&w, in->event, strlen(in->event));
+    ngx_http_securechat_put_field(&w, in->user, in->user_len);
+    ngx_http_securechat_put_field(&w, in->by, in->by_len);
+    ngx_http_securechat_put_field(&w, in->detail, in->detail_len);
+
+    return ngx_http_securechat_put_done(&w, out, out_len);
+}
+
+
+/* the frame by jansson: a title may hold anything JSON escapes */
+
+int
+ngx_http_securechat_event_seal(const ngx_http_securechat_event_in_t *in,
+    unsigned char *out, size_t size, size_t *out_len)
+{
+    int            rc;
+    size_t         tbs_len, sig_len, len;
+    json_t        *doc;
+    unsigned char  epoch[NGX_HTTP_SECURECHAT_EPOCH_LEN];
+    unsigned char  sig[NGX_HTTP_SECURECHAT_SIG_MAX];
+    unsigned char  sig64[NGX_HTTP_SECURECHAT_SIG_MAX * 2];
+    unsigned char  tbs[NGX_HTTP_SECURECHAT_EVENT_SIGNED_MAX];
+
+    rc = ngx_http_securechat_event_signed_bytes(in, tbs, sizeof(tbs),
+                                                &tbs_len);
+    if (rc != NGX_HTTP_SECURECHAT_ENV_OK) {
+        return rc;
+    }
+
+    if (ngx_http_securechat_crypto_sign(in->server_key, tbs, tbs_len, sig,
+                                        &sig_len)
+        != 0)
+    {
+        return NGX_HTTP_SECURECHAT_ENV_ERROR;
+    }
+
+    len = ngx_http_securechat_base64url_encode(sig64, sig, sig_len);
+    ngx_http_securechat_epoch_hex(in->epoch, epoch);
+
+    doc = json_pack("{s:s, s:i, s:I, s:I, s:s#, s:s, s:s#, s:s#, s:s#}",
+                    "type", "event", "v", 2,
+                    "id", (json_int_t) in->id, "ts", (json_int_t) in->ts,
+                    "epoch", epoch, (int) sizeof(epoch),
+                    "event", in->event,
+                    "room", in->room, (int) in->room_len,
+                    "user", in->user, (int) in->user_len,
+                    "by", in->by, (int) in->by_len);
+
+    if (doc != NULL && in->detail_name != NULL
+        && json_object_set_new(doc, in->detail_name,
+                               json_stringn((const char *) in->detail,
+                                            in->detail_len))
+           != 0)
+    {
+        json_decref(doc);
+        doc = NULL;
+    }
+
+    if (doc != NULL
+        && json_object_set_new(doc, "sig",
+                               json_stringn((const char *) sig64, len))
+           != 0)
+    {
+        json_decref(doc);
+        doc = NULL;
+    }
+
+    if (doc == NULL) {
+        return NGX_HTTP_SECURECHAT_ENV_ERROR;
+    }
+
+    len = json_dumpb(doc, (char *) out, size, JSON_COMPACT);
+    json_decref(doc);
+
+    if (len == 0 || len > size) {
+        return NGX_HTTP_SECURECHAT_ENV_INVALID;
+    }
+
+    *out_len = len;
+
+    return NGX_HTTP_SECURECHAT_ENV_OK;
 }
 
 

@@ -104,6 +104,29 @@ typedef struct {
 
 
 /*
+ * A room's event (docs/PROTOCOL.md, section 9a), signed like a message:
+ * detail is the new role ("role") or title ("title"), else empty.
+ */
+typedef struct {
+    EVP_PKEY             *server_key;     /* private */
+    const unsigned char  *server_key_id;  /* KEY_ID_LEN characters */
+    uint64_t              id;             /* in the room, <= 2^53-1 */
+    uint64_t              ts;             /* ms since the epoch, <= 2^53-1 */
+    uint64_t              epoch;
+    const unsigned char  *room;           /* a valid room name */
+    size_t                room_len;
+    const char           *event;          /* "join", "removed", ... */
+    const unsigned char  *user;           /* whom it is about */
+    size_t                user_len;
+    const unsigned char  *by;             /* who did it */
+    size_t                by_len;
+    const char           *detail_name;    /* "role", "title" or NULL */
+    const unsigned char  *detail;         /* UTF-8, checked by the caller */
+    size_t                detail_len;
+} ngx_http_securechat_event_in_t;
+
+
+/*
  * One message, sealed: frame[0..prefix_len) is the frame every recipient
  * gets, up to and including `"wk":"`; a recipient's frame is that prefix
  * followed by its own TAIL_LEN-byte tail.  cek is secret until
@@ -183,6 +206,26 @@ int ngx_http_securechat_envelope_seal_fixed(
 int ngx_http_securechat_envelope_header(
     const ngx_http_securechat_message_in_t *in, const char *sig_alg,
     unsigned char *out, size_t size, size_t *out_len);
+
+/* the signed bytes of an event: its names and detail, and a few u64s */
+#define NGX_HTTP_SECURECHAT_EVENT_SIGNED_MAX                                  \
+    (4 * 10 + 32 + NGX_HTTP_SECURECHAT_KEY_ID_LEN + 3 * 8                   \
+     + NGX_HTTP_SECURECHAT_ROOM_NAME_MAX + 2 * NGX_HTTP_SECURECHAT_SENDER_MAX \
+     + NGX_HTTP_SECURECHAT_EVENT_DETAIL_MAX)
+
+/* the longest detail: a title */
+#define NGX_HTTP_SECURECHAT_EVENT_DETAIL_MAX  128
+
+/*
+ * A room's event as its frame (JSON text, signed), into out[size]: ENV_*
+ * code.  The signed bytes: F(context) F(server_key_id) u64(id) u64(ts)
+ * u64(epoch) F(room) F(event) F(user) F(by) F(detail).
+ */
+int ngx_http_securechat_event_seal(const ngx_http_securechat_event_in_t *in,
+    unsigned char *out, size_t size, size_t *out_len);
+int ngx_http_securechat_event_signed_bytes(
+    const ngx_http_securechat_event_in_t *in, unsigned char *out, size_t size,
+    size_t *out_len);
 
 /*
  * The bytes a message signature covers: F(context) F(hdr) F(iv) F(ct)

@@ -2,7 +2,7 @@
 # 3): a room's messages, posted with POST /api/chat {"room"} or a chat
 # frame naming it, reach the sockets of its members only, in every
 # worker, their signed header naming the room; membership changes come
-# on the WebSocket as unsigned event frames, in id order with the
+# on the WebSocket as signed event frames, in id order with the
 # messages, to the room's members and to their target; after a join the
 # joiner's open sockets get the room, after a leave, removal, ban or
 # delete they do not; a refused chat frame is an error frame and the
@@ -526,6 +526,43 @@ my @want = ('event role r bob by alice role moderator', 'event title r by alice 
 Test::More::is_deeply([main::upto('carol, in general', @c{qw(alice bob carol)})],
                       [\@want, \@want, ['message general carol: carol, in general']],
                       'alice and bob: the three events in order, then the message; carol: nothing of r');
+$_->{ws}->close for values %c;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 11: a direct room is unreadable by a third: carol's socket gets nothing of it, and no wrapped key she ever got opens its CEK (CryptX)
+--- http_config eval: main::http('deliv11')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob, $carol) = main::chats(qw(alice bob carol));
+my ($st, $doc) = main::call($alice, 'POST', '/api/rooms/direct', { user => 'bob' });
+Test::More::is($st, '201 ok', 'alice opens the direct room of alice and bob');
+my $dm = $doc->{room}{name};
+my %c = map { $_->{chat}{user} => $_ } SecureChat::Chat::spread_connect(3, $alice, $bob, $carol);
+main::settled($alice, @c{qw(alice bob carol)});
+Test::More::is(main::post($alice, 'for bob only', $dm), '202 ok', 'alice writes to the direct room');
+my ($f) = main::until_frame($c{bob}, 'for bob only');
+Test::More::is((main::shows($f))->[-1], "message $dm alice: for bob only", 'bob reads it');
+my $secret = $c{bob}{last_frame};
+Test::More::is(main::post($carol, 'carol, in general'), '202 ok', 'carol posts to general');
+($f) = main::until_frame($c{carol}, 'carol, in general');
+Test::More::is_deeply(main::shows($f), ['message general carol: carol, in general'],
+                      'carol: only her general message, nothing of the direct room');
+my $srv = $carol->{server};
+my ($rc) = SecureChat::Envelope::open_message($srv->{pk}, $srv->{alg}, $secret, $c{carol}{wrap});
+Test::More::isnt($rc, 'ok', "carol's wrap key does not open the direct room's frame ($rc)");
+my ($dm_prefix) = $secret =~ /^(.*"wk":")/;
+my ($carol_wk) = $c{carol}{last_frame} =~ /"wk":"([^"]+)"/;
+($rc) = SecureChat::Envelope::open_message($srv->{pk}, $srv->{alg}, $dm_prefix . $carol_wk . '"}',
+                                           $c{carol}{wrap});
+Test::More::isnt($rc, 'ok', "nor does the wk of carol's own message, put in its place ($rc)");
 $_->{ws}->close for values %c;
 SecureChat::Test::expand_block($block);
 --- request

@@ -40,6 +40,7 @@
 #define SV_TS_HELLO    1700000000000ULL
 #define SV_EPOCH       0x0123456789abcdefULL
 #define SV_TS_MESSAGE  1700000001000ULL
+#define SV_EVENT_ID    8
 #define SV_MESSAGE_ID  7
 #define SV_SENDER      "alice"
 #define SV_ROOM        "general"
@@ -90,6 +91,7 @@ static json_t *sv_message(sv_server_t *s, sv_client_t *c, int n,
 static void sv_signed(json_t *o, json_t *frame, const unsigned char *hdr,
     size_t hdr_len, const unsigned char *iv);
 static json_t *sv_chat(sv_client_t *c, const unsigned char *iv);
+static json_t *sv_event(sv_server_t *s, int deterministic);
 static void sv_print(json_t *doc);
 static int sv_vectors(const char *dir);
 static int sv_oaep(const char *dir);
@@ -455,6 +457,69 @@ sv_message(sv_server_t *s, sv_client_t *c, int n, const unsigned char *cek,
 }
 
 
+/*
+ * A room's event with fixed members: its signed bytes, and (Ed25519, or
+ * live) the whole frame with its signature.
+ */
+
+static json_t *
+sv_event(sv_server_t *s, int deterministic)
+{
+    size_t                          len;
+    json_t                         *o;
+    unsigned char                   out[4096];
+    ngx_http_securechat_event_in_t  in;
+
+    memset(&in, 0, sizeof(in));
+    in.server_key = s->pkey;
+    in.server_key_id = s->id;
+    in.id = SV_EVENT_ID;
+    in.ts = SV_TS_MESSAGE + 1;
+    in.epoch = SV_EPOCH;
+    in.room = (const unsigned char *) SV_ROOM;
+    in.room_len = sizeof(SV_ROOM) - 1;
+    in.event = "role";
+    in.user = (const unsigned char *) "bob";
+    in.user_len = 3;
+    in.by = (const unsigned char *) SV_SENDER;
+    in.by_len = sizeof(SV_SENDER) - 1;
+    in.detail_name = "role";
+    in.detail = (const unsigned char *) "moderator";
+    in.detail_len = 9;
+
+    o = json_object();
+    json_object_set_new(o, "server", json_string(s->name));
+    json_object_set_new(o, "id", json_integer((json_int_t) in.id));
+    json_object_set_new(o, "ts", json_integer((json_int_t) in.ts));
+    json_object_set_new(o, "epoch", json_string("0123456789abcdef"));
+    json_object_set_new(o, "room", json_string(SV_ROOM));
+    json_object_set_new(o, "event", json_string(in.event));
+    json_object_set_new(o, "user", json_string("bob"));
+    json_object_set_new(o, "by", json_string(SV_SENDER));
+    json_object_set_new(o, "role", json_string("moderator"));
+
+    if (ngx_http_securechat_event_signed_bytes(&in, out, sizeof(out), &len)
+        != NGX_HTTP_SECURECHAT_ENV_OK)
+    {
+        sv_die("event signed bytes");
+    }
+
+    json_object_set_new(o, "signed", sv_b64(out, len));
+
+    if (!deterministic) {
+        if (ngx_http_securechat_event_seal(&in, out, sizeof(out), &len)
+            != NGX_HTTP_SECURECHAT_ENV_OK)
+        {
+            sv_die("event seal");
+        }
+
+        json_object_set_new(o, "frame", sv_str(out, len));
+    }
+
+    return o;
+}
+
+
 /* ct, tag and the signed bytes of a message, into o */
 
 static void
@@ -563,6 +628,7 @@ sv_vectors(const char *dir)
     int            i, j;
     char           b64[1024], pem[SV_FILE_MAX];
     json_t        *doc, *keys, *sessions, *o, *hellos, *messages, *chats;
+    json_t        *events;
     size_t         n;
     sv_client_t    c[2];
     sv_server_t    s[2];
@@ -661,6 +727,14 @@ sv_vectors(const char *dir)
     }
 
     json_object_set_new(doc, "message", messages);
+
+    events = json_array();
+
+    for (i = 0; i < 2; i++) {
+        json_array_append_new(events, sv_event(&s[i], i == 1));
+    }
+
+    json_object_set_new(doc, "event", events);
 
     sv_fill(chat_iv, sizeof(chat_iv), 0x70);
     chats = json_array();
@@ -785,6 +859,7 @@ sv_live(char **argv)
 
     json_object_set_new(doc, "message", messages);
     json_object_set_new(doc, "chat", sv_chat(&c[0], NULL));
+    json_object_set_new(doc, "event", json_pack("[o]", sv_event(&s, 0)));
 
     sv_print(doc);
 

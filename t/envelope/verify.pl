@@ -200,7 +200,7 @@ sub tool {
         }
     }
 
-    # PROTOCOL.md quotes two frames: they must be the current ones
+    # PROTOCOL.md quotes three frames: they must be the current ones
     open(my $doc, '<:raw', "$root/docs/PROTOCOL.md") or die "PROTOCOL.md: $!";
     my $protocol = do { local $/; <$doc> };
     close($doc);
@@ -209,6 +209,35 @@ sub tool {
        'PROTOCOL.md quotes the Ed25519 message frame exactly');
     ok(index($protocol, $v->{chat}[0]{frame}) >= 0,
        'PROTOCOL.md quotes the chat frame exactly');
+    ok(index($protocol, $v->{event}[0]{frame}) >= 0,
+       'PROTOCOL.md quotes the Ed25519 event frame exactly');
+
+    # room events: the signed bytes from the members, the Ed25519 frame's
+    # signature, and every member of the frame as given
+    for my $e (@{ $v->{event} }) {
+        my $t = "vectors: event $e->{server}";
+        my $kid = $v->{keys}{ $e->{server} }{key_id};
+        my $tbs = event_tbs($e, $kid);
+
+        is(encode_b64u($tbs), $e->{signed}, "$t: signed bytes");
+
+        next unless defined $e->{frame};
+
+        my $f = $JSON->decode($e->{frame});
+        is($f->{$_}, $e->{$_}, "$t: frame's $_")
+            for qw(id ts epoch room event user by role);
+        is($f->{type}, 'event', "$t: type");
+        is($f->{v}, 2, "$t: v");
+        ok(sig_ok($pub{ $e->{server} }, $alg{ $e->{server} }, $tbs,
+                  b64d($f->{sig})), "$t: the signature verifies");
+        ok(!sig_ok($pub{ $e->{server} }, $alg{ $e->{server} },
+                   event_tbs({ %$f, user => 'carol' }, $kid),
+                   b64d($f->{sig})), "$t: not for another user");
+        ok(!sig_ok($pub{ $e->{server} }, $alg{ $e->{server} },
+                   event_tbs({ %$f, id => $f->{id} + 1 }, $kid),
+                   b64d($f->{sig})), "$t: not for another id");
+    }
+    ok(@{ $v->{event} || [] } == 2, 'vectors: an event of each server key');
 
     for my $c (@{ $v->{chat} }) {
         my $t = "vectors: chat frame from $c->{client}";
@@ -276,6 +305,14 @@ for my $type (qw(Ed25519 RSA-2048)) {
 
     is($live->{server_key_id}, key_id($server), "$t: server key id");
     is($live->{sig_alg}, $alg, "$t: signature algorithm");
+
+    # a room's event, signed by this key
+    my $ev = $JSON->decode($live->{event}[0]{frame});
+    ok(sig_ok($pub, $alg, event_tbs($ev, key_id($server)), b64d($ev->{sig})),
+       "$t: the event's signature verifies");
+    ok(!sig_ok($pub, $alg, event_tbs({ %$ev, event => 'banned' },
+                                     key_id($server)), b64d($ev->{sig})),
+       "$t: not for another event");
 
     # hellos: verify, then unwrap SK; only its own client can
 

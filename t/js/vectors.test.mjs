@@ -11,6 +11,7 @@ import {
     b64uEncode, b64uDecode, field, u64, helloSignedBytes,
     messageSignedBytes, chatAad, parseHeader, pemToDer, keyId,
     importServerKey, describeClientKey, deriveSessionKeys, verifyHello,
+    eventSignedBytes, verifyEvent,
     openMessage, sealChat, generateClientKey, SecureChatClient,
     memoryPinStore, memoryKeyStore,
 } from "../../html/securechat.js";
@@ -333,6 +334,36 @@ for (const m of V.message) {
         const v1 = hdr.slice(); v1[0] = 1;
         await assert.rejects(openMessage(await make(v1, ct, tag), server,
                                          wrapKey), {code: "bad_header"});
+    });
+}
+
+for (const e of V.event) {
+    test(`event ${e.server}: signed bytes, and the frame verifies`,
+         async () => {
+        const keyId = V.keys[e.server].key_id;
+        assert.equal(b64uEncode(eventSignedBytes(e, keyId)), e.signed);
+        const server = await serverKey(e.server);
+        const sign = await serverSigner(e.server);
+        const frame = e.frame !== undefined ? JSON.parse(e.frame)
+            : {type: "event", v: 2, id: e.id, ts: e.ts, epoch: e.epoch,
+               event: e.event, room: e.room, user: e.user, by: e.by,
+               role: e.role,
+               sig: b64uEncode(await sign(eventSignedBytes(e, keyId)))};
+        const got = await verifyEvent(frame, server, {epoch: e.epoch});
+        assert.deepEqual(got, {id: e.id, ts: e.ts, event: e.event,
+                               room: e.room, user: e.user, by: e.by,
+                               role: e.role, title: null});
+        // any member changed: the signature no longer holds
+        for (const [k, v] of [["user", "carol"], ["id", e.id + 1],
+                              ["room", "other"], ["role", "member"],
+                              ["event", "banned"], ["ts", e.ts + 1]]) {
+            await assert.rejects(verifyEvent({...frame, [k]: v}, server),
+                                 {code: "bad_signature"}, k);
+        }
+        await assert.rejects(verifyEvent(frame, server, {epoch: "f".repeat(16)}),
+                             {code: "bad_event"});
+        await assert.rejects(verifyEvent({...frame, sig: undefined}, server),
+                             {code: "bad_event"});
     });
 }
 

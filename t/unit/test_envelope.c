@@ -827,6 +827,85 @@ test_hello(void **state)
 }
 
 
+/* an event: a title JSON must escape; every bad member refused */
+
+static void
+test_event_seal(void **state)
+{
+    size_t                          len;
+    t_keys_t                       *k;
+    json_t                         *doc;
+    unsigned char                   frame[2048];
+    unsigned char                   title[NGX_HTTP_SECURECHAT_EVENT_DETAIL_MAX
+                                          + 1];
+    ngx_http_securechat_event_in_t  in, bad;
+
+    k = *state;
+
+    memset(&in, 0, sizeof(in));
+    in.server_key = k->ed;
+    in.server_key_id = k->ed_id;
+    in.id = 5;
+    in.ts = 1700000000000ULL;
+    in.epoch = 1;
+    in.room = (const unsigned char *) "team";
+    in.room_len = 4;
+    in.event = "title";
+    in.user = (const unsigned char *) "alice";
+    in.user_len = 5;
+    in.by = in.user;
+    in.by_len = in.user_len;
+    in.detail_name = "title";
+    in.detail = (const unsigned char *) "say \"hi\" \\ \xc3\xa9";
+    in.detail_len = strlen((const char *) in.detail);
+
+    assert_int_equal(ngx_http_securechat_event_seal(&in, frame, sizeof(frame),
+                                                    &len), 0);
+
+    doc = json_loadb((const char *) frame, len, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "title")),
+                        (const char *) in.detail);
+    assert_string_equal(json_string_value(json_object_get(doc, "epoch")),
+                        "0000000000000001");
+    assert_int_equal(json_integer_value(json_object_get(doc, "id")), 5);
+    assert_non_null(json_object_get(doc, "sig"));
+    json_decref(doc);
+
+    /* too small a buffer */
+    assert_int_equal(ngx_http_securechat_event_seal(&in, frame, len - 1,
+                                                    &len),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+
+    bad = in;
+    bad.room = (const unsigned char *) "Team";
+    assert_int_equal(ngx_http_securechat_event_seal(&bad, frame,
+                                                    sizeof(frame), &len),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+
+    bad = in;
+    bad.by = (const unsigned char *) "a\"b";
+    bad.by_len = 3;
+    assert_int_equal(ngx_http_securechat_event_seal(&bad, frame,
+                                                    sizeof(frame), &len),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+
+    memset(title, 'x', sizeof(title));
+    bad = in;
+    bad.detail = title;
+    bad.detail_len = sizeof(title);
+    assert_int_equal(ngx_http_securechat_event_seal(&bad, frame,
+                                                    sizeof(frame), &len),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+
+    bad = in;
+    bad.id = NGX_HTTP_SECURECHAT_JSON_INT_MAX + 1;
+    assert_int_equal(ngx_http_securechat_event_seal(&bad, frame,
+                                                    sizeof(frame), &len),
+                     NGX_HTTP_SECURECHAT_ENV_INVALID);
+}
+
+
 static void
 test_hello_refusals(void **state)
 {
@@ -1961,6 +2040,7 @@ main(void)
         cmocka_unit_test(test_chat_bad_length),
         cmocka_unit_test(test_chat_too_long),
         cmocka_unit_test(test_chat_codes),
+        cmocka_unit_test(test_event_seal),
     };
 
     /* before OpenSSL allocates anything, so every allocation is counted */

@@ -204,6 +204,18 @@ sub next_event {
     my $m = eval { $SecureChat::Chat::JSON->decode($f->{payload}) }
         or return { type => 'garbage', payload => $f->{payload} };
 
+    if ($m->{type} eq 'event') {
+        # signed like a message: one that does not verify is not an event
+        my $srv = $c->{chat}{server};
+        my $ok = eval {
+            $m->{v} == 2 && $m->{epoch} eq $c->{epoch}
+            && SecureChat::Envelope::sig_ok($srv->{pk}, $srv->{alg},
+                   SecureChat::Envelope::event_tbs($m, $srv->{key_id}),
+                   SecureChat::Envelope::b64d($m->{sig}))
+        };
+        return $ok ? $m : { %$m, type => 'bad_event' };
+    }
+
     return $m unless $m->{type} eq 'message';
 
     # kept so that tests can try another connection's key on it

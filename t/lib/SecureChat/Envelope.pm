@@ -18,7 +18,7 @@ use Crypt::Digest::SHA256 qw(sha256);
 use Crypt::KeyDerivation qw(hkdf);
 use Crypt::Misc qw(encode_b64u decode_b64u);
 
-our @EXPORT_OK = qw(F u64 b64d kw_wrap kw_unwrap session_keys key_id sig_ok
+our @EXPORT_OK = qw(F u64 b64d kw_wrap kw_unwrap session_keys key_id sig_ok event_tbs
                     oaep_decrypt hello_tbs hello_text header_bytes
                     parse_header message_tbs message_text chat_aad
                     open_message flip);
@@ -106,6 +106,19 @@ sub oaep_decrypt {
     my $sk = eval { $priv->decrypt($c, 'oaep', 'SHA256', '') };
 
     return defined $sk && length $sk == 32 ? $sk : undef;
+}
+
+# what a room's event signs (docs/PROTOCOL.md, section 9a)
+sub event_tbs {
+    my ($e, $key_id) = @_;
+
+    die "event: malformed epoch\n"
+        unless defined $e->{epoch} && $e->{epoch} =~ /\A[0-9a-f]{16}\z/;
+
+    return F('securechat v2 event') . F($key_id) . u64($e->{id})
+           . u64($e->{ts}) . pack('H16', $e->{epoch}) . F($e->{room})
+           . F($e->{event}) . F($e->{user}) . F($e->{by})
+           . F($e->{role} // $e->{title} // '');
 }
 
 # the epoch: 16 lowercase hex digits in JSON, its u64 in the signed bytes
