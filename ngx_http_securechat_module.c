@@ -158,6 +158,11 @@ static ngx_http_securechat_conf_bounds_t
                                     room_limits.per_user);
 
 static ngx_http_securechat_conf_bounds_t
+    ngx_http_securechat_presence_members_bounds
+    = ngx_http_securechat_bounds_of(NUM, 0, 0, "0 or more",
+                                    presence_members_max);
+
+static ngx_http_securechat_conf_bounds_t
     ngx_http_securechat_room_create_rate_bounds
     = ngx_http_securechat_bounds_of(NUM, 1, 0, "at least 1",
                                     room_limits.create_rate);
@@ -326,6 +331,13 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       offsetof(ngx_http_securechat_main_conf_t, room_limits.per_user),
       &ngx_http_securechat_user_rooms_bounds },
 
+    { ngx_string("securechat_presence_members_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, presence_members_max),
+      &ngx_http_securechat_presence_members_bounds },
+
     { ngx_string("securechat_room_create_rate"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -414,6 +426,7 @@ ngx_http_securechat_create_main_conf(ngx_conf_t *cf)
     smcf->room_limits.rooms = NGX_CONF_UNSET_UINT;
     smcf->room_limits.members = NGX_CONF_UNSET_UINT;
     smcf->room_limits.per_user = NGX_CONF_UNSET_UINT;
+    smcf->presence_members_max = NGX_CONF_UNSET_UINT;
     smcf->room_limits.create_rate = NGX_CONF_UNSET_UINT;
     smcf->password_nice = NGX_CONF_UNSET_UINT;
 
@@ -444,6 +457,7 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(smcf->room_limits.rooms, 1000);
     ngx_conf_init_uint_value(smcf->room_limits.members, 1000);
     ngx_conf_init_uint_value(smcf->room_limits.per_user, 100);
+    ngx_conf_init_uint_value(smcf->presence_members_max, 100);
     ngx_conf_init_uint_value(smcf->room_limits.create_rate, 10);
     ngx_conf_init_uint_value(smcf->password_nice, 10);
 

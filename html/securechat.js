@@ -174,6 +174,13 @@ export function eventSignedBytes(e, serverKeyId) {
                    field(e.role ?? e.title ?? "")]);
 }
 
+/* Presence signed bytes (section 9b). */
+export function presenceSignedBytes(p, serverKeyId) {
+    return concat([field("securechat v2 presence"), field(serverKeyId),
+                   u64(p.ts), epochBytes(p.epoch, "bad_presence"),
+                   field(p.user), new Uint8Array([p.online ? 1 : 0])]);
+}
+
 /* Chat AAD (section 8). */
 export function chatAad(conn, room, n) {
     return concat([field("securechat v2 chat"), field(conn), field(room),
@@ -463,6 +470,25 @@ export async function verifyEvent(f, server, want = {}) {
             by: f.by, role: f.role ?? null, title: f.title ?? null};
 }
 
+/* A presence frame (section 9b): its signature, then its fields. */
+export async function verifyPresence(f, server, want = {}) {
+    if (f?.type !== "presence" || f.v !== 2 || !isId(f.ts)
+        || typeof f.online !== "boolean" || !isStr(f.user) || !isStr(f.sig)
+        || !/^[A-Za-z0-9._-]{1,64}$/.test(f.user)) {
+        fail("bad_presence", "malformed presence frame");
+    }
+    const ok = await subtle().verify(sigParams(server.alg), server.key,
+                                     b64uDecode(f.sig),
+                                     presenceSignedBytes(f, server.keyId));
+    if (!ok) {
+        fail("bad_signature", "presence signature does not verify");
+    }
+    if (want.epoch !== undefined && f.epoch !== want.epoch) {
+        fail("bad_presence", "presence of another history");
+    }
+    return {user: f.user, online: f.online, ts: f.ts};
+}
+
 /* "12 in general, 3 in team": where a client resumed, for people */
 export function describeLastIds(lastIds) {
     const parts = Object.entries(lastIds ?? {})
@@ -596,6 +622,9 @@ const SEEN_MAX = 20000;
  *              verified: true}  a room's membership or settings changed
  *              (signed, verified)
  *   rejected  {id, code, reason}   a frame that failed verification
+ *   presence  {user, online, ts, verified: true}  a user's first socket
+ *              opened or last closed (signed)
+ *   typing    {room, user, verified: false}   not signed
  *   gap       {room, from, to}
  *   error     {code, message}      server error frames and local failures
  *   keychange {pinned, current}    the server key is not the pinned one
@@ -1036,6 +1065,19 @@ export class SecureChatClient {
                 return;
             }
             this.emit("event", {...e, verified: true});
+        } else if (f?.type === "presence") {
+            try {
+                const p = await verifyPresence(f, this.server,
+                                               {epoch: this.conn.epoch});
+                this.emit("presence", {...p, verified: true});
+            } catch (err) {
+                this.emit("rejected", {id: null, code: err.code ?? "bad_presence",
+                                       reason: err.message});
+            }
+        } else if (f?.type === "typing" && isRoomName(f.room)
+                   && isStr(f.user)) {
+            // not signed (section 9b): a hint, never shown as fact
+            this.emit("typing", {room: f.room, user: f.user, verified: false});
         } else if (f?.type === "gap" && isId(f.from) && isId(f.to)) {
             this.emit("gap", {room: isStr(f.room) ? f.room : null,
                               from: f.from, to: f.to});
@@ -1115,6 +1157,16 @@ export class SecureChatClient {
         this.stop();
         this.emit("state", {state: "closed", code, reason});
         this.emit("closed", {code, reason});
+    }
+
+    /* Tells the room's other members this user is typing (the server
+     * relays one a room every 3 s at most); false when not connected. */
+    sendTyping(room = ROOM_GENERAL) {
+        if (!this.ws || !this.conn || !isRoomName(room)) {
+            return false;
+        }
+        this.ws.send(JSON.stringify({type: "typing", room}));
+        return true;
     }
 
     /* Sends a chat frame on the open connection; resolves once it is

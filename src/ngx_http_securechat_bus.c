@@ -27,10 +27,17 @@ ngx_http_securechat_bus_no_kick_check(void)
 }
 
 
+static void
+ngx_http_securechat_bus_no_notice(ngx_http_securechat_bus_notice_t *notice)
+{
+}
+
+
 /* until the fan-out is there (and in a process without one): nothing */
 static const ngx_http_securechat_bus_sink_t  ngx_http_securechat_bus_no_sink
     = { ngx_http_securechat_bus_no_deliver,
-        ngx_http_securechat_bus_no_kick_check };
+        ngx_http_securechat_bus_no_kick_check,
+        ngx_http_securechat_bus_no_notice };
 
 const ngx_http_securechat_bus_sink_t  *ngx_http_securechat_bus_sink
     = &ngx_http_securechat_bus_no_sink;
@@ -108,4 +115,18 @@ ngx_int_t
 ngx_http_securechat_bus_peek(uint64_t id, ngx_http_securechat_bus_msg_t *msg)
 {
     return ngx_http_securechat_bus_ops->peek(id, msg);
+}
+
+
+ngx_int_t
+ngx_http_securechat_bus_presence(ngx_str_t *user, ngx_uint_t online)
+{
+    return ngx_http_securechat_bus_ops->presence(user, online);
+}
+
+
+ngx_int_t
+ngx_http_securechat_bus_typing(ngx_str_t *room, ngx_str_t *user)
+{
+    return ngx_http_securechat_bus_ops->typing(room, user);
 }

@@ -27,8 +27,21 @@
 /* what a history entry holds: a sealed message, or a room's event */
 typedef enum {
     NGX_HTTP_SECURECHAT_BUS_MESSAGE = 1,
-    NGX_HTTP_SECURECHAT_BUS_EVENT
+    NGX_HTTP_SECURECHAT_BUS_EVENT,
+
+    /* notices, in a ring of their own (store.h, "ephemeral") */
+    NGX_HTTP_SECURECHAT_BUS_PRESENCE,
+    NGX_HTTP_SECURECHAT_BUS_TYPING
 } ngx_http_securechat_bus_kind_e;
+
+
+/* a presence or typing notice as a worker delivers it */
+typedef struct {
+    ngx_http_securechat_bus_kind_e   kind;
+    ngx_str_t                        user;     /* whose */
+    ngx_str_t                        room;     /* typing: where */
+    ngx_str_t                        json;     /* the frame */
+} ngx_http_securechat_bus_notice_t;
 
 
 /* an entry of the history as a worker delivers it */
@@ -89,6 +102,8 @@ typedef struct {
     uint64_t   (*cursor)(void);
     ngx_int_t  (*fetch)(uint64_t id, ngx_http_securechat_bus_msg_t **msg);
     ngx_int_t  (*peek)(uint64_t id, ngx_http_securechat_bus_msg_t *msg);
+    ngx_int_t  (*presence)(ngx_str_t *user, ngx_uint_t online);
+    ngx_int_t  (*typing)(ngx_str_t *room, ngx_str_t *user);
 } ngx_http_securechat_bus_ops_t;
 
 
@@ -98,11 +113,13 @@ typedef struct {
  * backend calls the WebSocket code by name.
  *   deliver: new entries of the history, in id order, at most
  *     NGX_HTTP_SECURECHAT_BUS_BATCH at once;
- *   kick_check: someone asked for sockets to be closed: see the zone.
+ *   kick_check: someone asked for sockets to be closed: see the zone;
+ *   notice: a presence or typing notice, not kept for anyone later.
  */
 typedef struct {
     void  (*deliver)(ngx_http_securechat_bus_msg_t *msgs, ngx_uint_t n);
     void  (*kick_check)(void);
+    void  (*notice)(ngx_http_securechat_bus_notice_t *notice);
 } ngx_http_securechat_bus_sink_t;
 
 
@@ -135,6 +152,17 @@ ngx_int_t ngx_http_securechat_bus_publish(ngx_str_t *room, ngx_str_t *user,
  * NGX_OK, NGX_ERROR.
  */
 ngx_int_t ngx_http_securechat_bus_event(ngx_http_securechat_bus_event_t *ev);
+
+/*
+ * A user's first socket opened (online 1) or last closed (0): a signed
+ * presence notice to those who share a room with it (sealed in the
+ * thread, as events are).  Typing: an unsigned notice to the room's
+ * sockets, at once.  Neither is kept for a client that resumes.
+ * NGX_OK, NGX_BUSY (presence: the queue is full), NGX_ERROR.
+ */
+ngx_int_t ngx_http_securechat_bus_presence(ngx_str_t *user,
+    ngx_uint_t online);
+ngx_int_t ngx_http_securechat_bus_typing(ngx_str_t *room, ngx_str_t *user);
 
 /*
  * Closes client id of user with code, in whichever worker it lives:

@@ -37,6 +37,7 @@
 
 #include <sys/un.h>
 #include <openssl/crypto.h>
+#include <jansson.h>
 
 #include "ngx_http_securechat_bus.h"
 #include "ngx_http_securechat_frame.h"
@@ -89,6 +90,7 @@ typedef struct {
     uint64_t                             ts;
     ngx_http_securechat_bus_kind_e       kind;
     ngx_http_securechat_room_event_e     event;
+    ngx_uint_t                           online;    /* presence */
     size_t                               room_len;
     size_t                               user_len;
     size_t                               text_len;
@@ -107,6 +109,8 @@ typedef struct {
     ngx_connection_t                    *doorbell;
     ngx_uint_t                           kicks;      /* seen so far */
     uint64_t                             cursor;     /* delivered up to */
+    uint64_t                             notices;    /* the same, notices */
+    u_char              notice_buf[NGX_HTTP_SECURECHAT_EPHEMERAL_DATA];
 
     ngx_queue_t                          waiting;    /* to be sealed */
     ngx_uint_t                           nwaiting;
@@ -155,6 +159,10 @@ static void ngx_http_securechat_bus_sealed(ngx_event_t *ev);
 static void ngx_http_securechat_bus_deliver(ngx_http_securechat_bus_t *bus);
 static ngx_int_t ngx_http_securechat_bus_head(u_char *buf, size_t len,
     ngx_http_securechat_bus_msg_t *msg);
+static void ngx_http_securechat_bus_deliver_notices(
+    ngx_http_securechat_bus_t *bus);
+static uint64_t ngx_http_securechat_bus_presence_commit(
+    ngx_http_securechat_bus_t *bus, ngx_http_securechat_bus_item_t *item);
 static ngx_int_t ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus,
     uint64_t id, ngx_http_securechat_bus_msg_t *msg, u_char *buf);
 
@@ -257,6 +265,7 @@ ngx_http_securechat_bus_local_init_process(ngx_cycle_t *cycle)
 
     /* a new worker delivers what is published from now on */
     bus->cursor = ngx_http_securechat_history_last(smcf->shm_zone);
+    bus->notices = ngx_http_securechat_ephemeral_last(smcf->shm_zone);
 
     bus->worker = ngx_http_securechat_worker_register(smcf->shm_zone,
                                                       bus->expect, 1,
@@ -614,6 +623,99 @@ ngx_http_securechat_bus_local_event(ngx_http_securechat_bus_event_t *ev)
 }
 
 
+/* signed in the thread, as events are; one per user's first or last socket */
+
+static ngx_int_t
+ngx_http_securechat_bus_local_presence(ngx_str_t *user, ngx_uint_t online)
+{
+    ngx_str_t                        none = ngx_null_string;
+    ngx_http_securechat_bus_t       *bus;
+    ngx_http_securechat_bus_item_t  *item;
+
+    bus = ngx_http_securechat_bus;
+
+    if (bus == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (bus->nwaiting >= NGX_HTTP_SECURECHAT_BUS_QUEUE_MAX) {
+        return NGX_BUSY;
+    }
+
+    item = ngx_http_securechat_bus_item(bus, &none, user, 0);
+    if (item == NULL) {
+        return NGX_ERROR;
+    }
+
+    item->kind = NGX_HTTP_SECURECHAT_BUS_PRESENCE;
+    item->online = online ? 1 : 0;
+    item->published = NULL;
+    item->data = NULL;
+
+    ngx_http_securechat_bus_queue(bus, item);
+
+    return NGX_OK;
+}
+
+
+/* unsigned and at once: nothing to seal, and late is useless */
+
+static ngx_int_t
+ngx_http_securechat_bus_local_typing(ngx_str_t *room, ngx_str_t *user)
+{
+    u_char                     *p;
+    size_t                      len;
+    json_t                     *doc;
+    ngx_http_securechat_bus_t  *bus;
+    u_char                      buf[NGX_HTTP_SECURECHAT_EPHEMERAL_DATA];
+
+    bus = ngx_http_securechat_bus;
+
+    if (bus == NULL || room->len == 0
+        || room->len > NGX_HTTP_SECURECHAT_ROOM_NAME_MAX
+        || user->len == 0 || user->len > NGX_HTTP_SECURECHAT_USER_MAX)
+    {
+        return NGX_ERROR;
+    }
+
+    p = buf;
+    *p++ = (u_char) NGX_HTTP_SECURECHAT_BUS_TYPING;
+    *p++ = (u_char) user->len;
+    p = ngx_cpymem(p, user->data, user->len);
+    *p++ = (u_char) room->len;
+    p = ngx_cpymem(p, room->data, room->len);
+
+    doc = json_pack("{s:s, s:s#, s:s#, s:b}", "type", "typing",
+                    "room", room->data, (int) room->len,
+                    "user", user->data, (int) user->len, "signed", 0);
+    if (doc == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = json_dumpb(doc, (char *) p, buf + sizeof(buf) - p, JSON_COMPACT);
+    json_decref(doc);
+
+    if (len == 0 || len > (size_t) (buf + sizeof(buf) - p)) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_securechat_ephemeral_append(bus->smcf->shm_zone, buf,
+                                             p + len - buf)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_securechat_bus_ring(bus, 0);
+
+    if (!bus->busy) {
+        ngx_http_securechat_bus_deliver_notices(bus);
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_http_securechat_bus_item_t *
 ngx_http_securechat_bus_item(ngx_http_securechat_bus_t *bus, ngx_str_t *room,
     ngx_str_t *user, size_t text_len)
@@ -621,8 +723,10 @@ ngx_http_securechat_bus_item(ngx_http_securechat_bus_t *bus, ngx_str_t *room,
     ngx_time_t                      *tp;
     ngx_http_securechat_bus_item_t  *item;
 
-    if (room->len == 0 || room->len > NGX_HTTP_SECURECHAT_ROOM_NAME_MAX
-        || user->len > NGX_HTTP_SECURECHAT_USER_MAX)
+    /* no room: a presence notice, which is the user's */
+
+    if (room->len > NGX_HTTP_SECURECHAT_ROOM_NAME_MAX
+        || user->len == 0 || user->len > NGX_HTTP_SECURECHAT_USER_MAX)
     {
         return NULL;
     }
@@ -766,6 +870,10 @@ ngx_http_securechat_bus_commit(ngx_http_securechat_bus_t *bus,
     room.data = item->room;
     room.len = item->room_len;
 
+    if (item->kind == NGX_HTTP_SECURECHAT_BUS_PRESENCE) {
+        return ngx_http_securechat_bus_presence_commit(bus, item);
+    }
+
     for (try = 0; try < 2; try++) {
 
         if (ngx_http_securechat_history_reserve(shm_zone, &room, &id,
@@ -794,6 +902,54 @@ ngx_http_securechat_bus_commit(ngx_http_securechat_bus_t *bus,
     }
 
     return 0;
+}
+
+
+/*
+ * A notice in the ring of its own: kind, user (a length byte and the
+ * name), room (the same; none for presence), its frame.  1, or 0 if it
+ * could not be signed or written.
+ */
+
+static uint64_t
+ngx_http_securechat_bus_presence_commit(ngx_http_securechat_bus_t *bus,
+    ngx_http_securechat_bus_item_t *item)
+{
+    u_char                             *p, *buf;
+    size_t                              len, size;
+    ngx_http_securechat_presence_in_t   in;
+
+    buf = bus->seal_buf;
+    size = ngx_min(bus->slot_data, NGX_HTTP_SECURECHAT_EPHEMERAL_DATA);
+
+    if (size < 3 + item->user_len) {
+        return 0;
+    }
+
+    p = buf;
+    *p++ = (u_char) NGX_HTTP_SECURECHAT_BUS_PRESENCE;
+    *p++ = (u_char) item->user_len;
+    p = ngx_cpymem(p, item->user, item->user_len);
+    *p++ = 0;
+
+    in.server_key = bus->smcf->signing_key;
+    in.server_key_id = bus->smcf->key_id.data;
+    in.ts = item->ts;
+    in.epoch = ngx_http_securechat_history_epoch(bus->smcf->shm_zone);
+    in.user = item->user;
+    in.user_len = item->user_len;
+    in.online = item->online;
+
+    if (ngx_http_securechat_presence_seal(&in, p, size - (p - buf), &len)
+        != NGX_HTTP_SECURECHAT_ENV_OK
+        || ngx_http_securechat_ephemeral_append(bus->smcf->shm_zone, buf,
+                                                (p - buf) + len)
+           != NGX_OK)
+    {
+        return 0;
+    }
+
+    return 1;
 }
 
 
@@ -972,7 +1128,10 @@ ngx_http_securechat_bus_sealed(ngx_event_t *ev)
      * back, and that worker rings once it commits.
      */
 
-    if (ngx_http_securechat_history_last(bus->smcf->shm_zone) > bus->cursor) {
+    if (ngx_http_securechat_history_last(bus->smcf->shm_zone) > bus->cursor
+        || ngx_http_securechat_ephemeral_last(bus->smcf->shm_zone)
+           > bus->notices)
+    {
         ngx_http_securechat_bus_ring(bus, 0);
     }
 
@@ -1044,6 +1203,70 @@ ngx_http_securechat_bus_deliver(ngx_http_securechat_bus_t *bus)
         && !bus->stall.timer_set && !ngx_exiting)
     {
         ngx_add_timer(&bus->stall, NGX_HTTP_SECURECHAT_BUS_STALL);
+    }
+
+    ngx_http_securechat_bus_deliver_notices(bus);
+}
+
+
+/*
+ * The notices since the last look, oldest first; those the small ring
+ * dropped before this worker read them are lost: no one waits for them.
+ */
+
+static void
+ngx_http_securechat_bus_deliver_notices(ngx_http_securechat_bus_t *bus)
+{
+    u_char                            *p, *end;
+    size_t                             len;
+    uint64_t                           last;
+    ngx_http_securechat_bus_notice_t   n;
+
+    last = ngx_http_securechat_ephemeral_last(bus->smcf->shm_zone);
+
+    if (last - bus->notices > NGX_HTTP_SECURECHAT_EPHEMERAL_SLOTS) {
+        bus->notices = last - NGX_HTTP_SECURECHAT_EPHEMERAL_SLOTS;
+    }
+
+    while (bus->notices < last) {
+        bus->notices++;
+
+        if (ngx_http_securechat_ephemeral_read(bus->smcf->shm_zone,
+                                               bus->notices, bus->notice_buf,
+                                               &len)
+            != NGX_OK)
+        {
+            continue;
+        }
+
+        /* kind, user, room, frame: written by us, checked all the same */
+
+        p = bus->notice_buf;
+        end = p + len;
+
+        if (len < 3 || (size_t) p[1] + 3 > len) {
+            continue;
+        }
+
+        n.kind = (ngx_http_securechat_bus_kind_e) p[0];
+        n.user.len = p[1];
+        n.user.data = p + 2;
+        p += 2 + n.user.len;
+        n.room.len = *p++;
+        n.room.data = p;
+
+        if ((size_t) (end - p) < n.room.len + 2) {
+            continue;
+        }
+
+        n.json.data = p + n.room.len;
+        n.json.len = end - n.json.data;
+
+        if (n.kind == NGX_HTTP_SECURECHAT_BUS_PRESENCE
+            || n.kind == NGX_HTTP_SECURECHAT_BUS_TYPING)
+        {
+            ngx_http_securechat_bus_sink->notice(&n);
+        }
     }
 }
 
@@ -1284,5 +1507,7 @@ ngx_http_securechat_bus_ops_t  ngx_http_securechat_bus_local = {
     ngx_http_securechat_bus_local_disconnect_session,
     ngx_http_securechat_bus_local_cursor,
     ngx_http_securechat_bus_local_fetch,
-    ngx_http_securechat_bus_local_peek
+    ngx_http_securechat_bus_local_peek,
+    ngx_http_securechat_bus_local_presence,
+    ngx_http_securechat_bus_local_typing
 };

@@ -30,6 +30,7 @@
 #define NGX_HTTP_SECURECHAT_CTX_MESSAGE  "securechat v2 message"
 #define NGX_HTTP_SECURECHAT_CTX_CHAT     "securechat v2 chat"
 #define NGX_HTTP_SECURECHAT_CTX_EVENT    "securechat v2 event"
+#define NGX_HTTP_SECURECHAT_CTX_PRESENCE "securechat v2 presence"
 
 /*
  * HKDF "info" of the two per-connection keys: unchanged by version 2,
@@ -1043,6 +1044,90 @@ ngx_http_securechat_event_seal(const ngx_http_securechat_event_in_t *in,
         doc = NULL;
     }
 
+    if (doc == NULL) {
+        return NGX_HTTP_SECURECHAT_ENV_ERROR;
+    }
+
+    len = json_dumpb(doc, (char *) out, size, JSON_COMPACT);
+    json_decref(doc);
+
+    if (len == 0 || len > size) {
+        return NGX_HTTP_SECURECHAT_ENV_INVALID;
+    }
+
+    *out_len = len;
+
+    return NGX_HTTP_SECURECHAT_ENV_OK;
+}
+
+
+int
+ngx_http_securechat_presence_signed_bytes(
+    const ngx_http_securechat_presence_in_t *in, unsigned char *out,
+    size_t size, size_t *out_len)
+{
+    unsigned char              online;
+    ngx_http_securechat_put_t  w;
+
+    if (in->ts > NGX_HTTP_SECURECHAT_JSON_INT_MAX
+        || in->server_key_id == NULL
+        || !ngx_http_securechat_sender_ok(in->user, in->user_len))
+    {
+        return NGX_HTTP_SECURECHAT_ENV_INVALID;
+    }
+
+    online = in->online ? 1 : 0;
+
+    ngx_http_securechat_put_init(&w, out, size);
+
+    ngx_http_securechat_put_field(&w, NGX_HTTP_SECURECHAT_CTX_PRESENCE,
+                                  sizeof(NGX_HTTP_SECURECHAT_CTX_PRESENCE)
+                                  - 1);
+    ngx_http_securechat_put_field(&w, in->server_key_id,
+                                  NGX_HTTP_SECURECHAT_KEY_ID_LEN);
+    ngx_http_securechat_put_u64(&w, in->ts);
+    ngx_http_securechat_put_u64(&w, in->epoch);
+    ngx_http_securechat_put_field(&w, in->user, in->user_len);
+    ngx_http_securechat_put_bytes(&w, &online, 1);
+
+    return ngx_http_securechat_put_done(&w, out, out_len);
+}
+
+
+int
+ngx_http_securechat_presence_seal(const ngx_http_securechat_presence_in_t *in,
+    unsigned char *out, size_t size, size_t *out_len)
+{
+    int            rc;
+    size_t         tbs_len, sig_len, len;
+    json_t        *doc;
+    unsigned char  epoch[NGX_HTTP_SECURECHAT_EPOCH_LEN];
+    unsigned char  sig[NGX_HTTP_SECURECHAT_SIG_MAX];
+    unsigned char  sig64[NGX_HTTP_SECURECHAT_SIG_MAX * 2];
+    unsigned char  tbs[NGX_HTTP_SECURECHAT_EVENT_SIGNED_MAX];
+
+    rc = ngx_http_securechat_presence_signed_bytes(in, tbs, sizeof(tbs),
+                                                   &tbs_len);
+    if (rc != NGX_HTTP_SECURECHAT_ENV_OK) {
+        return rc;
+    }
+
+    if (ngx_http_securechat_crypto_sign(in->server_key, tbs, tbs_len, sig,
+                                        &sig_len)
+        != 0)
+    {
+        return NGX_HTTP_SECURECHAT_ENV_ERROR;
+    }
+
+    len = ngx_http_securechat_base64url_encode(sig64, sig, sig_len);
+    ngx_http_securechat_epoch_hex(in->epoch, epoch);
+
+    doc = json_pack("{s:s, s:i, s:I, s:s#, s:s#, s:b, s:s#}",
+                    "type", "presence", "v", 2, "ts", (json_int_t) in->ts,
+                    "epoch", epoch, (int) sizeof(epoch),
+                    "user", in->user, (int) in->user_len,
+                    "online", (int) in->online,
+                    "sig", sig64, (int) len);
     if (doc == NULL) {
         return NGX_HTTP_SECURECHAT_ENV_ERROR;
     }

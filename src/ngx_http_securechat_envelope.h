@@ -207,6 +207,29 @@ int ngx_http_securechat_envelope_header(
     const ngx_http_securechat_message_in_t *in, const char *sig_alg,
     unsigned char *out, size_t size, size_t *out_len);
 
+/*
+ * A user's presence (section 9b): the first of its sockets opened, or the
+ * last closed.  Signed: F(context) F(server_key_id) u64(ts) u64(epoch)
+ * F(user) u8(online).
+ */
+typedef struct {
+    EVP_PKEY             *server_key;     /* private */
+    const unsigned char  *server_key_id;  /* KEY_ID_LEN characters */
+    uint64_t              ts;
+    uint64_t              epoch;
+    const unsigned char  *user;
+    size_t                user_len;
+    unsigned              online:1;
+} ngx_http_securechat_presence_in_t;
+
+int ngx_http_securechat_presence_seal(
+    const ngx_http_securechat_presence_in_t *in, unsigned char *out,
+    size_t size, size_t *out_len);
+int ngx_http_securechat_presence_signed_bytes(
+    const ngx_http_securechat_presence_in_t *in, unsigned char *out,
+    size_t size, size_t *out_len);
+
+
 /* the signed bytes of an event: its names and detail, and a few u64s */
 #define NGX_HTTP_SECURECHAT_EVENT_SIGNED_MAX                                  \
     (4 * 10 + 32 + NGX_HTTP_SECURECHAT_KEY_ID_LEN + 3 * 8                   \

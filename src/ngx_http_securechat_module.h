@@ -109,6 +109,9 @@ typedef struct {
      */
     ngx_http_securechat_rooms_limits_t  room_limits;
 
+    /* rooms of more members get no presence notices */
+    ngx_uint_t                          presence_members_max;
+
     ngx_http_securechat_task_pool_t    *login_tasks;   /* password hashing */
     ngx_thread_pool_t                  *thread_pool;   /* its pool */
 

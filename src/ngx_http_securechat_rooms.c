@@ -24,6 +24,7 @@ typedef struct {
     ngx_str_node_t                      sn;        /* str: the user name */
     ngx_queue_t                         records;   /* member records */
     ngx_uint_t                          nrooms;    /* as a member */
+    ngx_uint_t                          sockets;   /* open, every worker */
 
     /* rooms made: a leaky bucket, in thousandths of a room */
     ngx_msec_t                          made_last;
@@ -154,6 +155,78 @@ ngx_http_securechat_rooms_ctx(ngx_shm_zone_t *shm_zone,
 {
     ctx->shpool = ngx_http_securechat_store_pool(shm_zone);
     ctx->sh = ngx_http_securechat_store_rooms(shm_zone);
+}
+
+
+/*
+ * A socket of user opened (delta 1) or closed (-1), under the zone's
+ * lock, which the client table holds: how many the user has open now.
+ */
+
+ngx_uint_t
+ngx_http_securechat_rooms_sockets_locked(void *rooms, ngx_str_t *user,
+    ngx_int_t delta)
+{
+    ngx_http_securechat_rooms_ctx_t    ctx;
+    ngx_http_securechat_rooms_user_t  *un;
+
+    /* only looked up: the pool is not needed */
+    ctx.shpool = NULL;
+    ctx.sh = rooms;
+
+    /* a user with sockets has logged in, so has a record: else no count */
+
+    un = ngx_http_securechat_rooms_user_locked(&ctx, user, 0);
+    if (un == NULL) {
+        return delta > 0 ? 1 : 0;
+    }
+
+    if (delta > 0) {
+        un->sockets++;
+
+    } else if (un->sockets > 0) {
+        un->sockets--;
+    }
+
+    return un->sockets;
+}
+
+
+ngx_uint_t
+ngx_http_securechat_rooms_presence_shared(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *user, ngx_uint_t max)
+{
+    ngx_uint_t                           shared;
+    ngx_queue_t                         *q;
+    ngx_http_securechat_rooms_ctx_t      ctx;
+    ngx_http_securechat_rooms_user_t    *un;
+    ngx_http_securechat_rooms_record_t  *rec;
+
+    ngx_http_securechat_rooms_ctx(shm_zone, &ctx);
+
+    shared = 0;
+
+    ngx_shmtx_lock(&ctx.shpool->mutex);
+
+    un = ngx_http_securechat_rooms_user_locked(&ctx, user, 0);
+
+    for (q = un ? ngx_queue_head(&un->records) : NULL;
+         q != NULL && q != ngx_queue_sentinel(&un->records);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_securechat_rooms_record_t, by_user);
+
+        if (rec->role != NGX_HTTP_SECURECHAT_ROOM_ROLE_NONE
+            && rec->room->nmembers > 1 && rec->room->nmembers <= max)
+        {
+            shared = 1;
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&ctx.shpool->mutex);
+
+    return shared;
 }
 
 
@@ -824,6 +897,7 @@ ngx_http_securechat_rooms_members(ngx_shm_zone_t *shm_zone, ngx_str_t *user,
             m->role = r->role;
             m->muted = r->muted;
             m->banned = r->banned;
+            m->online = r->user->sockets > 0;
         }
     }
 

@@ -77,6 +77,7 @@ typedef struct {
     ngx_http_securechat_room_role_e     role;
     unsigned                            muted:1;
     unsigned                            banned:1;
+    unsigned                            online:1;   /* a socket open */
 } ngx_http_securechat_room_member_t;
 
 
@@ -125,6 +126,22 @@ ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_direct(
 /* seconds until the user may create a room again, after TOO_FAST */
 time_t ngx_http_securechat_rooms_retry_after(
     ngx_http_securechat_rooms_limits_t *limits);
+
+/*
+ * For the client table (ngx_http_securechat_store.c), under the zone's
+ * lock, with the registry rooms_init_zone() made: a socket of user opened
+ * (delta 1) or closed (-1); the number the user has open now, in every
+ * worker.
+ */
+ngx_uint_t ngx_http_securechat_rooms_sockets_locked(void *rooms,
+    ngx_str_t *user, ngx_int_t delta);
+
+/*
+ * 1 if the user shares a room of at most max members (and more than one)
+ * with anyone: whether its presence is for anybody's ears.
+ */
+ngx_uint_t ngx_http_securechat_rooms_presence_shared(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *user, ngx_uint_t max);
 
 /* the user's rooms, an array of ngx_http_securechat_room_info_t */
 ngx_http_securechat_rooms_rc_e ngx_http_securechat_rooms_of_user(

@@ -612,10 +612,11 @@ ngx_http_securechat_rooms_members_list(ngx_http_request_t *r,
             continue;
         }
 
-        item = json_pack("{s:s%, s:s, s:b}",
+        item = json_pack("{s:s%, s:s, s:b, s:b}",
                          "user", m[i].user.data, m[i].user.len,
                          "role", ngx_http_securechat_room_role_name(m[i].role),
-                         "muted", (int) m[i].muted);
+                         "muted", (int) m[i].muted,
+                         "online", (int) m[i].online);
 
         if (item == NULL || json_array_append_new(members, item) != 0) {
             goto failed;

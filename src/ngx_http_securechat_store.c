@@ -138,6 +138,15 @@ typedef struct {
 } ngx_http_securechat_room_ids_t;
 
 
+/* a presence or typing notice: see ephemeral_append() */
+
+typedef struct {
+    volatile uint64_t              id;       /* 0: being written */
+    size_t                         len;
+    u_char                   data[NGX_HTTP_SECURECHAT_EPHEMERAL_DATA];
+} ngx_http_securechat_ephemeral_t;
+
+
 /* a connected WebSocket client; never holds a process pointer */
 
 typedef struct {
@@ -174,6 +183,11 @@ typedef struct {
     volatile uint64_t              reserved; /* the highest reserved */
     u_char                        *slots;
 
+    /* notices no one resumes from: a ring of their own */
+    ngx_http_securechat_ephemeral_t *ephemeral;
+    ngx_uint_t                     ephemeral_slots;
+    volatile uint64_t              ephemeral_last;
+
     /* ids per room: ngx_http_securechat_room_ids_t */
     ngx_rbtree_t                   room_ids;
     ngx_rbtree_node_t              room_ids_sentinel;
@@ -204,13 +218,14 @@ static ngx_int_t ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static size_t ngx_http_securechat_slot_size(size_t slot_data);
 static ngx_uint_t ngx_http_securechat_throttle_count(size_t zone_size);
+static ngx_uint_t ngx_http_securechat_ephemeral_count(size_t zone_size);
 static ngx_uint_t ngx_http_securechat_expected_workers(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_securechat_workers_grow_locked(
     ngx_http_securechat_store_t *store, ngx_uint_t n);
 static ngx_uint_t ngx_http_securechat_pid_dead(ngx_pid_t pid);
 static void ngx_http_securechat_clients_sweep_locked(
     ngx_http_securechat_store_t *store);
-static void ngx_http_securechat_client_free_locked(
+static ngx_uint_t ngx_http_securechat_client_free_locked(
     ngx_http_securechat_store_t *store,
     ngx_http_securechat_client_node_t *cn);
 static void ngx_http_securechat_client_kick_locked(
@@ -334,6 +349,8 @@ ngx_http_securechat_store_configure(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone,
              * sizeof(ngx_http_securechat_session_node_t) * 2
            + ngx_http_securechat_throttle_count(shm_zone->shm.size)
              * sizeof(ngx_http_securechat_throttle_node_t)
+           + ngx_http_securechat_ephemeral_count(shm_zone->shm.size)
+             * sizeof(ngx_http_securechat_ephemeral_t)
            + sizeof(ngx_http_securechat_shctx_t);
     need += need / 8 + 8 * ngx_pagesize;
 
@@ -358,6 +375,19 @@ ngx_http_securechat_slot_size(size_t slot_data)
 {
     return ngx_align(offsetof(ngx_http_securechat_slot_t, data) + slot_data,
                      NGX_ALIGNMENT);
+}
+
+
+static ngx_uint_t
+ngx_http_securechat_ephemeral_count(size_t zone_size)
+{
+    ngx_uint_t  n;
+
+    /* a 256th of the zone, 8 to 32 slots: a burst, not a history */
+
+    n = zone_size / 256 / sizeof(ngx_http_securechat_ephemeral_t);
+
+    return ngx_min(ngx_max(n, 8), NGX_HTTP_SECURECHAT_EPHEMERAL_SLOTS);
 }
 
 
@@ -558,6 +588,15 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "securechat_zone \"%V\" cannot hold its history",
                       &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
+
+    sh->ephemeral_slots = ngx_http_securechat_ephemeral_count(
+                              shm_zone->shm.size);
+    sh->ephemeral = ngx_slab_calloc(store->shpool,
+                                    sh->ephemeral_slots
+                                    * sizeof(ngx_http_securechat_ephemeral_t));
+    if (sh->ephemeral == NULL) {
         return NGX_ERROR;
     }
 
@@ -1412,6 +1451,106 @@ ngx_http_securechat_history_oldest(ngx_shm_zone_t *shm_zone)
 }
 
 
+/*
+ * Presence and typing: a small ring of fixed slots beside the history,
+ * so that they never push a message out of it, and ids of their own that
+ * no client sees or resumes from.  Written whole under the lock (nothing
+ * to seal between reserving and committing); read without it, the id
+ * checked before and after the copy, as the history is.
+ */
+
+ngx_int_t
+ngx_http_securechat_ephemeral_append(ngx_shm_zone_t *shm_zone, u_char *data,
+    size_t len)
+{
+    uint64_t                          id;
+    ngx_http_securechat_shctx_t      *sh;
+    ngx_http_securechat_store_t      *store;
+    ngx_http_securechat_ephemeral_t  *e;
+
+    if (len > NGX_HTTP_SECURECHAT_EPHEMERAL_DATA) {
+        return NGX_ERROR;
+    }
+
+    store = shm_zone->data;
+    sh = store->sh;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    id = sh->ephemeral_last + 1;
+    e = &sh->ephemeral[id % sh->ephemeral_slots];
+
+    e->id = 0;
+    ngx_memory_barrier();
+    ngx_memcpy(e->data, data, len);
+    e->len = len;
+    ngx_memory_barrier();
+    e->id = id;
+    ngx_memory_barrier();
+    sh->ephemeral_last = id;
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_securechat_ephemeral_read(ngx_shm_zone_t *shm_zone, uint64_t id,
+    u_char *buf, size_t *len)
+{
+    size_t                            n;
+    ngx_http_securechat_shctx_t      *sh;
+    ngx_http_securechat_store_t      *store;
+    ngx_http_securechat_ephemeral_t  *e;
+
+    store = shm_zone->data;
+    sh = store->sh;
+
+    if (id == 0 || id > sh->ephemeral_last) {
+        return NGX_AGAIN;
+    }
+
+    ngx_memory_barrier();
+
+    e = &sh->ephemeral[id % sh->ephemeral_slots];
+
+    if (e->id != id) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memory_barrier();
+
+    n = e->len;
+    if (n > NGX_HTTP_SECURECHAT_EPHEMERAL_DATA) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memcpy(buf, e->data, n);
+
+    ngx_memory_barrier();
+
+    if (e->id != id) {
+        return NGX_DECLINED;
+    }
+
+    *len = n;
+
+    return NGX_OK;
+}
+
+
+uint64_t
+ngx_http_securechat_ephemeral_last(ngx_shm_zone_t *shm_zone)
+{
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+
+    return store->sh->ephemeral_last;
+}
+
+
 /* the connected-client table */
 
 static ngx_uint_t
@@ -1484,8 +1623,9 @@ ngx_http_securechat_clients_sweep_locked(ngx_http_securechat_store_t *store)
 void *
 ngx_http_securechat_client_add(ngx_shm_zone_t *shm_zone,
     ngx_http_securechat_client_t *client, ngx_uint_t per_user,
-    ngx_int_t *rc)
+    ngx_uint_t *first, ngx_int_t *rc)
 {
+    ngx_str_t                           user;
     ngx_uint_t                          i, n;
     ngx_queue_t                        *q;
     ngx_http_securechat_shctx_t        *sh;
@@ -1553,6 +1693,11 @@ ngx_http_securechat_client_add(ngx_shm_zone_t *shm_zone,
     ngx_queue_insert_tail(&sh->clients, &cn->queue);
     sh->nclients++;
 
+    user.data = cn->c.user;
+    user.len = cn->c.user_len;
+    *first = ngx_http_securechat_rooms_sockets_locked(sh->rooms, &user, 1)
+             == 1;
+
     ngx_shmtx_unlock(&store->shpool->mutex);
 
     *rc = NGX_OK;
@@ -1560,32 +1705,47 @@ ngx_http_securechat_client_add(ngx_shm_zone_t *shm_zone,
 }
 
 
-static void
+/* 1 if it was the user's last socket */
+
+static ngx_uint_t
 ngx_http_securechat_client_free_locked(ngx_http_securechat_store_t *store,
     ngx_http_securechat_client_node_t *cn)
 {
+    ngx_str_t   user;
+    ngx_uint_t  left;
+
     if (cn->worker != NULL && (ngx_pid_t) cn->worker->pid == cn->pid
         && cn->worker->clients)
     {
         cn->worker->clients--;
     }
 
+    user.data = cn->c.user;
+    user.len = cn->c.user_len;
+    left = ngx_http_securechat_rooms_sockets_locked(store->sh->rooms, &user,
+                                                    -1);
+
     ngx_queue_remove(&cn->queue);
     store->sh->nclients--;
     ngx_slab_free_locked(store->shpool, cn);
+
+    return left == 0;
 }
 
 
-void
+ngx_uint_t
 ngx_http_securechat_client_remove(ngx_shm_zone_t *shm_zone, void *node)
 {
+    ngx_uint_t                    last;
     ngx_http_securechat_store_t  *store;
 
     store = shm_zone->data;
 
     ngx_shmtx_lock(&store->shpool->mutex);
-    ngx_http_securechat_client_free_locked(store, node);
+    last = ngx_http_securechat_client_free_locked(store, node);
     ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return last;
 }
 
 

@@ -130,16 +130,34 @@ uint64_t ngx_http_securechat_history_oldest(ngx_shm_zone_t *shm_zone);
 size_t ngx_http_securechat_history_slot_data(ngx_shm_zone_t *shm_zone);
 
 /*
+ * Presence and typing notices: a ring of their own beside the history, of
+ * 8 to EPHEMERAL_SLOTS entries (by the zone's size) of up to
+ * EPHEMERAL_DATA bytes, that no client
+ * resumes from.  append: NGX_OK, NGX_ERROR (too long).  read: lock-free;
+ * NGX_OK, NGX_DECLINED (overwritten), NGX_AGAIN (not yet).  buf holds
+ * EPHEMERAL_DATA bytes.
+ */
+#define NGX_HTTP_SECURECHAT_EPHEMERAL_SLOTS  32
+#define NGX_HTTP_SECURECHAT_EPHEMERAL_DATA   1024
+
+ngx_int_t ngx_http_securechat_ephemeral_append(ngx_shm_zone_t *shm_zone,
+    u_char *data, size_t len);
+ngx_int_t ngx_http_securechat_ephemeral_read(ngx_shm_zone_t *shm_zone,
+    uint64_t id, u_char *buf, size_t *len);
+uint64_t ngx_http_securechat_ephemeral_last(ngx_shm_zone_t *shm_zone);
+
+/*
  * Connected clients.  add: the node, or NULL with *rc NGX_DECLINED (the
- * user has per_user clients already) or NGX_BUSY (zone full).  Every call
+ * user has per_user clients already) or NGX_BUSY (zone full); *first: it
+ * is the user's only one now.  remove: 1 if it was the user's last.  Every call
  * that decides something from the table (add's count, kick, list) first
  * drops the clients of worker processes that died (killed while
  * draining after a reload, say), so they neither count nor are listed.
  */
 void *ngx_http_securechat_client_add(ngx_shm_zone_t *shm_zone,
     ngx_http_securechat_client_t *client, ngx_uint_t per_user,
-    ngx_int_t *rc);
-void ngx_http_securechat_client_remove(ngx_shm_zone_t *shm_zone,
+    ngx_uint_t *first, ngx_int_t *rc);
+ngx_uint_t ngx_http_securechat_client_remove(ngx_shm_zone_t *shm_zone,
     void *node);
 /* the close code someone asked for this client, or 0 */
 ngx_uint_t ngx_http_securechat_client_kicked(void *node);

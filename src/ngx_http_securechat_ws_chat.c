@@ -61,6 +61,10 @@ static void ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws,
     ngx_uint_t opcode, const u_char *frame, size_t len);
 static ngx_int_t ngx_http_securechat_ws_may_post(ngx_http_securechat_ws_t *ws,
     ngx_str_t *room);
+static void ngx_http_securechat_ws_presence(ngx_http_securechat_ws_t *ws,
+    ngx_uint_t online);
+static ngx_int_t ngx_http_securechat_ws_typing(ngx_http_securechat_ws_t *ws,
+    const u_char *frame, size_t len);
 static void ngx_http_securechat_ws_notice(ngx_http_securechat_ws_t *ws,
     const char *code, const char *message);
 static ngx_int_t ngx_http_securechat_ws_json(ngx_http_securechat_ws_t *ws,
@@ -108,6 +112,7 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
     ngx_http_securechat_ws_t *ws, ngx_http_securechat_ctx_t *ctx)
 {
     ngx_int_t                          rc, answer;
+    ngx_uint_t                         first;
     ngx_time_t                        *tp;
     ngx_thread_task_t                 *task;
     ngx_http_securechat_client_t       client;
@@ -147,7 +152,10 @@ ngx_http_securechat_ws_join(ngx_http_request_t *r,
                NGX_HTTP_SECURECHAT_KEY_ID_LEN);
 
     ws->client = ngx_http_securechat_client_add(smcf->shm_zone, &client,
-                                                smcf->user_connections, &rc);
+                                                smcf->user_connections,
+                                                &first, &rc);
+    ws->presence_first = first;
+
     if (ws->client == NULL) {
         if (rc == NGX_DECLINED) {
             return ngx_http_securechat_send_error(r,
@@ -477,6 +485,14 @@ ngx_http_securechat_ws_chat_attach(ngx_http_securechat_ws_t *ws)
         return;
     }
 
+    ws->attached = 1;
+
+    /* the user's first socket: online, for those who share a small room */
+
+    if (ws->presence_first) {
+        ngx_http_securechat_ws_presence(ws, 1);
+    }
+
     ws->expire.handler = ngx_http_securechat_ws_expire;
     ws->expire.data = ws;
     ws->expire.log = ws->connection->log;
@@ -565,6 +581,10 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, ngx_uint_t opcode,
     ngx_http_securechat_chat_rc_e   frc;
     u_char                          room[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
 
+    if (ngx_http_securechat_ws_typing(ws, frame, len) != NGX_DECLINED) {
+        return;
+    }
+
     frc = ngx_http_securechat_client_frame_open(&ws->channel, ws->conn_id,
                                                NGX_HTTP_SECURECHAT_CONN_ID_LEN,
                                                frame, len, room, &room_len,
@@ -651,6 +671,108 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, ngx_uint_t opcode,
                                      NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
                                      "internal error");
     }
+}
+
+
+/*
+ * Whether anyone is to hear of it: presence goes only to rooms of at most
+ * securechat_presence_members_max members, so a user in none of those
+ * costs no signature (a reconnection storm in one big room, say).
+ */
+
+static void
+ngx_http_securechat_ws_presence(ngx_http_securechat_ws_t *ws,
+    ngx_uint_t online)
+{
+    if (!ngx_http_securechat_rooms_presence_shared(ws->smcf->shm_zone,
+                                                   &ws->user,
+                                                   ws->smcf->presence_members_max))
+    {
+        return;
+    }
+
+    if (ngx_http_securechat_bus_presence(&ws->user, online) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                      "securechat: presence of \"%V\" not published "
+                      "(queue full)", &ws->user);
+    }
+}
+
+
+/*
+ * {"type":"typing","room":R}: relayed to the room's other sockets, never
+ * kept; at most one a socket and room every TYPING_INTERVAL, the others
+ * dropped without a word.  NGX_DECLINED: not a typing frame (a chat one,
+ * or garbage for the chat frame's parser to name).
+ */
+
+static ngx_int_t
+ngx_http_securechat_ws_typing(ngx_http_securechat_ws_t *ws,
+    const u_char *frame, size_t len)
+{
+    json_t                        *doc, *type, *name;
+    ngx_str_t                      room;
+    ngx_msec_t                     now;
+    ngx_http_securechat_ws_sub_t  *sub;
+
+    if (ngx_strlcasestrn((u_char *) frame, (u_char *) frame + len,
+                         (u_char *) "\"typing\"", sizeof("\"typing\"") - 2)
+        == NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    doc = json_loadb((const char *) frame, len, JSON_REJECT_DUPLICATES, NULL);
+    type = json_object_get(doc, "type");
+
+    if (doc == NULL || !json_is_string(type)
+        || ngx_strcmp(json_string_value(type), "typing") != 0)
+    {
+        json_decref(doc);
+        return NGX_DECLINED;
+    }
+
+    name = json_object_get(doc, "room");
+
+    if (json_object_size(doc) != 2 || !json_is_string(name)) {
+        json_decref(doc);
+        ngx_http_securechat_ws_notice(ws, "bad_typing",
+                   "a typing frame is exactly {\"type\":\"typing\",\"room\"}");
+        return NGX_OK;
+    }
+
+    room.data = (u_char *) json_string_value(name);
+    room.len = json_string_length(name);
+
+    sub = ngx_http_securechat_ws_rooms_sub(ws, &room);
+    now = ngx_current_msec;
+
+    if (sub != NULL && sub->typed
+        && now - sub->typing_at < NGX_HTTP_SECURECHAT_WS_TYPING_INTERVAL)
+    {
+        json_decref(doc);
+        return NGX_OK;
+    }
+
+    if (!ngx_http_securechat_room_name_ok(room.data, room.len)) {
+        json_decref(doc);
+        ngx_http_securechat_ws_notice(ws, "bad_typing",
+                                      "the typing frame names no valid room");
+        return NGX_OK;
+    }
+
+    if (ngx_http_securechat_ws_may_post(ws, &room) == NGX_OK) {
+        if (sub != NULL) {
+            sub->typing_at = now;
+            sub->typed = 1;
+        }
+
+        (void) ngx_http_securechat_bus_typing(&room, &ws->user);
+    }
+
+    json_decref(doc);
+
+    return NGX_OK;
 }
 
 
@@ -763,6 +885,8 @@ ngx_http_securechat_ws_json(ngx_http_securechat_ws_t *ws, json_t *doc)
 static void
 ngx_http_securechat_ws_chat_release(ngx_http_securechat_ws_t *ws)
 {
+    ngx_uint_t  last;
+
     if (ws->expire.timer_set) {
         ngx_del_timer(&ws->expire);
     }
@@ -770,8 +894,18 @@ ngx_http_securechat_ws_chat_release(ngx_http_securechat_ws_t *ws)
     ngx_http_securechat_ws_fanout_leave(ws);
 
     if (ws->client != NULL) {
-        ngx_http_securechat_client_remove(ws->smcf->shm_zone, ws->client);
+        last = ngx_http_securechat_client_remove(ws->smcf->shm_zone,
+                                                 ws->client);
         ws->client = NULL;
+
+        /*
+         * Its last socket: offline; not when this worker exits (a reload):
+         * the user's sockets come back to the new workers at once
+         */
+
+        if (last && ws->attached && !ngx_exiting) {
+            ngx_http_securechat_ws_presence(ws, 0);
+        }
     }
 
     OPENSSL_cleanse(&ws->channel, sizeof(ngx_http_securechat_channel_t));

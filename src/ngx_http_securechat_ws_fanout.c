@@ -36,6 +36,13 @@ static ngx_int_t ngx_http_securechat_ws_message(ngx_http_securechat_ws_t *ws,
 static void ngx_http_securechat_ws_deliver(ngx_http_securechat_bus_msg_t *msgs,
     ngx_uint_t n);
 static void ngx_http_securechat_ws_kick_check(void);
+static void ngx_http_securechat_ws_notice(
+    ngx_http_securechat_bus_notice_t *notice);
+static void ngx_http_securechat_ws_notice_room(
+    ngx_http_securechat_bus_notice_t *notice,
+    ngx_http_securechat_ws_room_t *room, ngx_uint_t seq);
+static void ngx_http_securechat_ws_notice_send(
+    ngx_http_securechat_bus_notice_t *notice, ngx_uint_t seq);
 static void ngx_http_securechat_ws_deliver_messages(
     ngx_http_securechat_bus_msg_t *msgs, ngx_uint_t n);
 static void ngx_http_securechat_ws_deliver_event(
@@ -55,7 +62,8 @@ static void ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws);
 /* what the bus hands this worker's clients */
 static const ngx_http_securechat_bus_sink_t  ngx_http_securechat_ws_sink = {
     ngx_http_securechat_ws_deliver,
-    ngx_http_securechat_ws_kick_check
+    ngx_http_securechat_ws_kick_check,
+    ngx_http_securechat_ws_notice
 };
 
 
@@ -793,6 +801,134 @@ ngx_http_securechat_ws_unscratch(ngx_http_securechat_ws_t *ws)
     ws->out = out;
     ws->out_len = pending;
     ws->out_cap = pending;
+}
+
+
+/*
+ * A notice: typing to the room's sockets; presence to the sockets of the
+ * rooms of at most securechat_presence_members_max members the user is
+ * in, each socket once; never to the user's own sockets.
+ */
+
+static void
+ngx_http_securechat_ws_notice(ngx_http_securechat_bus_notice_t *notice)
+{
+    ngx_uint_t                        i, seq;
+    ngx_pool_t                       *pool;
+    ngx_array_t                      *list;
+    ngx_http_securechat_ws_room_t    *room;
+    ngx_http_securechat_room_info_t  *info;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    seq = ++ngx_http_securechat_ws_batch_seq;
+
+    if (notice->kind == NGX_HTTP_SECURECHAT_BUS_TYPING) {
+        room = ngx_http_securechat_ws_rooms_find(&notice->room);
+
+        if (room != NULL) {
+            ngx_http_securechat_ws_notice_room(notice, room, seq);
+            ngx_http_securechat_ws_notice_send(notice, seq);
+        }
+
+        return;
+    }
+
+    if (ngx_queue_empty(&ngx_http_securechat_ws_clients)) {
+        return;
+    }
+
+    smcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                              ngx_http_securechat_module);
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    if (ngx_http_securechat_rooms_of_user(smcf->shm_zone, &notice->user, pool,
+                                          &list)
+        == NGX_HTTP_SECURECHAT_ROOMS_OK)
+    {
+        info = list->elts;
+
+        for (i = 0; i < list->nelts; i++) {
+            if (info[i].members > smcf->presence_members_max) {
+                continue;
+            }
+
+            room = ngx_http_securechat_ws_rooms_find(&info[i].name);
+
+            if (room != NULL) {
+                ngx_http_securechat_ws_notice_room(notice, room, seq);
+            }
+        }
+
+        ngx_http_securechat_ws_notice_send(notice, seq);
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+/* marks the room's sockets for this notice; sending is a second pass */
+
+static void
+ngx_http_securechat_ws_notice_room(ngx_http_securechat_bus_notice_t *notice,
+    ngx_http_securechat_ws_room_t *room, ngx_uint_t seq)
+{
+    ngx_queue_t                   *q;
+    ngx_http_securechat_ws_t      *ws;
+    ngx_http_securechat_ws_sub_t  *sub;
+
+    for (q = ngx_queue_head(&room->sockets);
+         q != ngx_queue_sentinel(&room->sockets);
+         q = ngx_queue_next(q))
+    {
+        sub = ngx_queue_data(q, ngx_http_securechat_ws_sub_t, in_room);
+        ws = sub->ws;
+
+        if (!ngx_http_securechat_ws_is(ws, &notice->user)) {
+            ws->mask_seq = seq;
+            ws->mask = 1;
+        }
+    }
+}
+
+
+/*
+ * Over the worker's sockets, not a room's: a socket that closes while it
+ * is written to leaves its rooms, and may free the one being walked.
+ */
+
+static void
+ngx_http_securechat_ws_notice_send(ngx_http_securechat_bus_notice_t *notice,
+    ngx_uint_t seq)
+{
+    ngx_queue_t               *q, *next;
+    ngx_http_securechat_ws_t  *ws;
+
+    for (q = ngx_queue_head(&ngx_http_securechat_ws_clients);
+         q != ngx_queue_sentinel(&ngx_http_securechat_ws_clients);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        ws = ngx_queue_data(q, ngx_http_securechat_ws_t, queue);
+
+        if (ws->mask_seq != seq || ws->mask != 1 || ws->closing) {
+            continue;
+        }
+
+        ws->mask = 0;
+
+        ngx_http_securechat_ws_scratch_lend(ws);
+
+        (void) ngx_http_securechat_ws_frame(ws, NGX_HTTP_SECURECHAT_WS_TEXT,
+                                            notice->json.data,
+                                            notice->json.len);
+
+        ngx_http_securechat_ws_flush(ws);
+        ngx_http_securechat_ws_unscratch(ws);
+    }
 }
 
 

@@ -46,9 +46,15 @@ typedef struct {
     ngx_http_securechat_ws_t            *ws;
     ngx_http_securechat_ws_room_t       *room;
     uint64_t                             next_id;
+    ngx_msec_t                           typing_at;  /* the last relayed */
+    unsigned                             typed:1;
     unsigned                             resumed:1;  /* next_id was asked */
     unsigned                             found:1;    /* while resuming */
 } ngx_http_securechat_ws_sub_t;
+
+
+/* a socket relays a typing frame per room at most this often (ms) */
+#define NGX_HTTP_SECURECHAT_WS_TYPING_INTERVAL  3000
 
 
 /* ?resume=ROOM:ID,...: a room's last id the client saw ("*": the others) */
@@ -132,6 +138,8 @@ struct ngx_http_securechat_ws_s {
     unsigned                             ping_sent:1;
     unsigned                             finished:1;
     unsigned                             msg_started:1;
+    unsigned                             attached:1;   /* in the fan-out */
+    unsigned                             presence_first:1;
 
     /* a chat client */
     void                                *client;   /* the zone's node */

@@ -94,6 +94,8 @@ ngx_http_securechat_ws_rooms_subscribe(ngx_http_securechat_ws_t *ws,
     sub->ws = ws;
     sub->room = room;
     sub->next_id = 0;
+    sub->typing_at = 0;
+    sub->typed = 0;
     sub->resumed = 0;
     sub->found = 0;
     ngx_queue_insert_tail(&room->sockets, &sub->in_room);

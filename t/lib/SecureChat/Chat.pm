@@ -204,6 +204,14 @@ sub next_event {
     my $m = eval { $SecureChat::Chat::JSON->decode($f->{payload}) }
         or return { type => 'garbage', payload => $f->{payload} };
 
+    # presence and typing notices come whenever sockets open or someone
+    # types: a test of them sets $c->{notices}; the others never see them
+    if (($m->{type} eq 'presence' || $m->{type} eq 'typing')
+        && !$c->{notices}) {
+        push @{ $c->{skipped} }, $m;
+        return $c->next_event($timeout);
+    }
+
     if ($m->{type} eq 'event') {
         # signed like a message: one that does not verify is not an event
         my $srv = $c->{chat}{server};
