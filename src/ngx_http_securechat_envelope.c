@@ -1285,6 +1285,40 @@ ngx_http_securechat_envelope_frame(const ngx_http_securechat_envelope_t *env,
 }
 
 
+int
+ngx_http_securechat_envelope_frame_oaep(
+    const ngx_http_securechat_envelope_t *env, const unsigned char *der,
+    size_t der_len, unsigned char *out, size_t size, size_t *out_len)
+{
+    int                        rc;
+    size_t                     n;
+    unsigned char              ek[NGX_HTTP_SECURECHAT_WRAPPED_SK_MAX];
+    ngx_http_securechat_put_t  w;
+
+    /* the prefix ends with the recipient's member: `"wk":"` */
+
+    if (env->prefix_len < 6
+        || memcmp(env->frame + env->prefix_len - 6, "\"wk\":\"", 6) != 0)
+    {
+        return NGX_HTTP_SECURECHAT_ENV_INVALID;
+    }
+
+    rc = ngx_http_securechat_oaep_wrap(der, der_len, env->cek, ek, &n);
+    if (rc != NGX_HTTP_SECURECHAT_ENV_OK) {
+        return rc;
+    }
+
+    ngx_http_securechat_put_init(&w, out, size);
+
+    ngx_http_securechat_put_bytes(&w, env->frame, env->prefix_len - 6);
+    ngx_http_securechat_put_str(&w, "\"ek\":\"");
+    ngx_http_securechat_put_b64(&w, ek, n);
+    ngx_http_securechat_put_str(&w, "\"}");
+
+    return ngx_http_securechat_put_done(&w, out, out_len);
+}
+
+
 void
 ngx_http_securechat_envelope_clear(ngx_http_securechat_envelope_t *env)
 {

@@ -140,6 +140,17 @@ typedef struct {
 } ngx_http_securechat_envelope_t;
 
 
+/*
+ * One message's frame for a client without a connection (the scroll-back
+ * route): the prefix with its recipient member `"wk":"` made `"ek":"`,
+ * the CEK wrapped with RSA-OAEP (SHA-256) under the client's key (SPKI
+ * DER), and `"}`.  One RSA public operation.  ENV_* code.
+ */
+int ngx_http_securechat_envelope_frame_oaep(
+    const ngx_http_securechat_envelope_t *env, const unsigned char *der,
+    size_t der_len, unsigned char *out, size_t size, size_t *out_len);
+
+
 /* a reusable AES key-wrap context: one per thread, never shared */
 typedef struct ngx_http_securechat_wrap_ctx_s  ngx_http_securechat_wrap_ctx_t;
 

@@ -25,8 +25,11 @@
 
 #include "ngx_http_securechat_module.h"
 
+#include <openssl/crypto.h>
+
 #include "ngx_http_securechat_api.h"
 #include "ngx_http_securechat_bus.h"
+#include "ngx_http_securechat_envelope.h"
 #include "ngx_http_securechat_http.h"
 #include "ngx_http_securechat_json.h"
 #include "ngx_http_securechat_room.h"
@@ -75,6 +78,10 @@ static ngx_int_t ngx_http_securechat_rooms_public(ngx_http_request_t *r,
     ngx_http_securechat_ctx_t *ctx);
 static ngx_int_t ngx_http_securechat_rooms_members_list(
     ngx_http_request_t *r, ngx_http_securechat_ctx_t *ctx);
+static ngx_int_t ngx_http_securechat_rooms_messages(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx);
+static ngx_int_t ngx_http_securechat_rooms_arg(ngx_http_request_t *r,
+    const char *name, uint64_t low, uint64_t high, uint64_t *value);
 static void ngx_http_securechat_rooms_create_body(ngx_http_request_t *r);
 static void ngx_http_securechat_rooms_act_body(ngx_http_request_t *r);
 static void ngx_http_securechat_rooms_direct_body(ngx_http_request_t *r);
@@ -98,6 +105,8 @@ static ngx_http_securechat_rooms_route_t  ngx_http_securechat_rooms_routes[] = {
     ngx_http_securechat_rooms_act_route("join", JOIN, 0, "joined"),
     ngx_http_securechat_rooms_act_route("leave", LEAVE, 0, "left"),
     { ngx_string("members"), ngx_http_securechat_rooms_members_list, NULL,
+      NGX_HTTP_SECURECHAT_ACT_READ, 0, NULL },
+    { ngx_string("messages"), ngx_http_securechat_rooms_messages, NULL,
       NGX_HTTP_SECURECHAT_ACT_READ, 0, NULL },
     ngx_http_securechat_rooms_act_route("invite", INVITE, 0, "invited"),
     ngx_http_securechat_rooms_act_route("remove", REMOVE, 0, "removed"),
@@ -636,6 +645,192 @@ failed:
     json_decref(room);
 
     return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/*
+ * GET /api/rooms/NAME/messages?before=ID&limit=N: scrolling back.  The
+ * room's entries (messages and events) before ID (the newest when there
+ * is none), the newest N of them (50 by default, at most 100), oldest
+ * first, from what the history holds: each message the signed envelope
+ * of the WebSocket, its CEK wrapped for the session's client key with
+ * RSA-OAEP ("ek"), as there is no connection to wrap it for.  "more": the
+ * limit stopped it; "dropped": ids before the first one existed and the
+ * history no longer holds them.  One RSA public operation a message, on
+ * the event loop: the limit bounds them.
+ */
+
+#define NGX_HTTP_SECURECHAT_ROOMS_PAGE      50
+#define NGX_HTTP_SECURECHAT_ROOMS_PAGE_MAX  100
+
+static ngx_int_t
+ngx_http_securechat_rooms_messages(ngx_http_request_t *r,
+    ngx_http_securechat_ctx_t *ctx)
+{
+    u_char                           *frame;
+    size_t                            len, size;
+    json_t                           *items, *item;
+    uint64_t                          before, limit, id, oldest, lowest;
+    uint64_t                         *ids;
+    ngx_uint_t                        n, i, ended;
+    ngx_http_securechat_bus_msg_t     peek, *msg;
+    ngx_http_securechat_room_rc_e     why;
+    ngx_http_securechat_rooms_rc_e    rc;
+    ngx_http_securechat_rooms_act_t   act;
+    ngx_http_securechat_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_securechat_module);
+
+    ngx_memzero(&act, sizeof(ngx_http_securechat_rooms_act_t));
+    act.act = NGX_HTTP_SECURECHAT_ACT_READ;
+    why = NGX_HTTP_SECURECHAT_ROOM_OK;
+
+    rc = ngx_http_securechat_rooms_act(smcf->shm_zone, &ctx->session.user,
+                                       &ctx->room, &act, &smcf->room_limits,
+                                       &why);
+    if (rc != NGX_HTTP_SECURECHAT_ROOMS_OK) {
+        return ngx_http_securechat_rooms_refusal(r, rc, why);
+    }
+
+    before = (uint64_t) -1;
+    limit = NGX_HTTP_SECURECHAT_ROOMS_PAGE;
+
+    if (ngx_http_securechat_rooms_arg(r, "before", 1,
+                                      NGX_HTTP_SECURECHAT_JSON_INT_MAX, &before)
+        != NGX_OK)
+    {
+        return ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "bad_before", "before must be a message id (1 or more)");
+    }
+
+    if (ngx_http_securechat_rooms_arg(r, "limit", 1,
+                                      NGX_HTTP_SECURECHAT_ROOMS_PAGE_MAX,
+                                      &limit)
+        != NGX_OK)
+    {
+        return ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "bad_limit", "limit must be 1 to 100");
+    }
+
+    if (ctx->session.client_key.len == 0) {
+        return ngx_http_securechat_send_error(r, NGX_HTTP_BAD_REQUEST,
+                   "no_client_key",
+                   "log in with a public_key to read the history");
+    }
+
+    ids = ngx_palloc(r->pool, limit * sizeof(uint64_t));
+    if (ids == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* newest first, by the slots' heads only */
+
+    oldest = ngx_http_securechat_history_oldest(smcf->shm_zone);
+    id = ngx_http_securechat_history_last(smcf->shm_zone);
+    lowest = 0;
+    n = 0;
+
+    for ( /* void */ ; id >= oldest && id > 0 && n < limit; id--) {
+        if (ngx_http_securechat_bus_peek(id, &peek) != NGX_OK
+            || peek.room.len != ctx->room.len
+            || ngx_memcmp(peek.room.data, ctx->room.data, ctx->room.len) != 0
+            || peek.room_id >= before)
+        {
+            continue;
+        }
+
+        ids[n++] = id;
+        lowest = peek.room_id;
+    }
+
+    ended = (n < limit);
+
+    size = ngx_http_securechat_history_slot_data(smcf->shm_zone)
+           + NGX_HTTP_SECURECHAT_WRAPPED_SK_MAX * 2;
+
+    frame = ngx_pnalloc(r->pool, size);
+    items = json_array();
+
+    if (frame == NULL || items == NULL) {
+        json_decref(items);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = n; i-- > 0; /* void */) {
+        if (ngx_http_securechat_bus_fetch(ids[i], &msg) != NGX_OK) {
+            continue;   /* overwritten meanwhile */
+        }
+
+        if (msg->kind == NGX_HTTP_SECURECHAT_BUS_EVENT) {
+            item = json_loadb((char *) msg->json.data, msg->json.len, 0,
+                              NULL);
+
+        } else {
+            item = NULL;
+
+            if (ngx_http_securechat_envelope_frame_oaep(&msg->env,
+                    ctx->session.client_key.data,
+                    ctx->session.client_key.len, frame, size, &len)
+                == NGX_HTTP_SECURECHAT_ENV_OK)
+            {
+                item = json_loadb((char *) frame, len, 0, NULL);
+            }
+
+            OPENSSL_cleanse(msg->env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
+        }
+
+        if (item == NULL || json_array_append_new(items, item) != 0) {
+            json_decref(items);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    /*
+     * Whether ids before the first one given exist: the scan ran to the
+     * ring's oldest entry when it found fewer than the limit, so those
+     * ids are gone from it.
+     */
+
+    if (n == 0) {
+        lowest = ngx_min(before,
+                         ngx_http_securechat_history_room_last(smcf->shm_zone,
+                                                               &ctx->room)
+                         + 1);
+    }
+
+    return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
+               json_pack("{s:s%, s:o, s:b, s:b}",
+                         "room", ctx->room.data, ctx->room.len,
+                         "items", items,
+                         "more", !ended && lowest > 1,
+                         "dropped", ended && lowest > 1));
+}
+
+
+/* ?name=N, a decimal within [low, high]; none leaves *value: NGX_OK */
+
+static ngx_int_t
+ngx_http_securechat_rooms_arg(ngx_http_request_t *r, const char *name,
+    uint64_t low, uint64_t high, uint64_t *value)
+{
+    off_t      n;
+    ngx_str_t  arg;
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &arg) != NGX_OK) {
+        return NGX_OK;
+    }
+
+    n = ngx_atoof(arg.data, arg.len);
+
+    if (n == NGX_ERROR || arg.len > 16 || (uint64_t) n < low
+        || (uint64_t) n > high)
+    {
+        return NGX_ERROR;
+    }
+
+    *value = (uint64_t) n;
+
+    return NGX_OK;
 }
 
 

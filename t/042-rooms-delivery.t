@@ -571,3 +571,61 @@ GET /api/
 --- timeout: 30
 --- no_error_log
 [error]
+
+
+
+=== TEST 12: scrolling back: GET /api/rooms/NAME/messages gives a page of the room's entries before an id, oldest first, signed envelopes whose CEK only the member's own key unwraps; members only
+--- http_config eval: main::http('deliv12', "    securechat_history 10;\n")
+--- config eval: $::Routes
+--- init
+my ($bob, $carol) = main::chats(qw(bob carol));
+# a key of her own, so that bob's cannot open what is wrapped for her
+my $alice = SecureChat::Chat->login('alice', 'alice-password', key => 'client-rsa4096',
+                                    server => $bob->{server});
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'r', kind => 'private' }), '201 ok', 'alice makes r');
+Test::More::is(main::act($alice, 'POST', '/api/rooms/r/invite', { user => 'bob' }), '200 ok', 'and invites bob');
+for my $i (1 .. 5) {
+    Test::More::is(main::post($alice, "r$i", 'r'), '202 ok', "alice posts r$i");
+    Test::More::is(main::post($carol, "g$i"), '202 ok', "carol posts g$i to general");
+}
+my $srv = $bob->{server};
+my $page = sub {
+    my ($who, $q) = @_;
+    my ($st, $doc) = main::call($who, 'GET', "/api/rooms/r/messages$q");
+    return ($st, $doc, [map {
+        my $m = $_;
+        if (($m->{type} // '') eq 'event') {
+            "event $m->{event} $m->{user} #$m->{id}";
+        } else {
+            my ($rc, $pt, $h) = SecureChat::Envelope::open_ek($srv->{pk}, $srv->{alg}, $m, $who->{priv});
+            $rc eq 'ok' && $h->{room} eq 'r' && $h->{id} == $m->{id}
+                ? "$h->{sender}: $pt #$h->{id}" : "bad ($rc)";
+        }
+    } @{ $doc->{items} || [] }]);
+};
+my ($st, $doc, $items) = $page->($bob, '?limit=3');
+Test::More::is($st, '200 ok', 'bob reads a page of r');
+Test::More::is_deeply($items, ['alice: r3 #5', 'alice: r4 #6', 'alice: r5 #7'],
+                      'the newest three, oldest first, each verified and opened with bob\'s key');
+Test::More::ok($doc->{more} && !$doc->{dropped}, 'more to come, nothing dropped yet');
+($st, $doc, $items) = $page->($bob, '?before=5&limit=3');
+Test::More::is_deeply($items, ['alice: r1 #3', 'alice: r2 #4'],
+                      'before 5: r1 and r2; the joins before them (#1, #2) are gone from a history of 10');
+Test::More::ok(!$doc->{more} && $doc->{dropped}, 'what is before them was dropped: the history is short');
+($st, $doc, $items) = $page->($alice, '?before=4');
+Test::More::is_deeply($items, ['alice: r1 #3'], 'alice, before 4: r1, opened with her own key');
+my ($rc) = SecureChat::Envelope::open_ek($srv->{pk}, $srv->{alg}, $doc->{items}[0], $bob->{priv});
+Test::More::isnt($rc, 'ok', "bob's key does not open alice's copy ($rc)");
+Test::More::is(main::act($carol, 'GET', '/api/rooms/r/messages'), '404 no_such_room', 'carol: a private room she is not in');
+Test::More::is(main::act($bob, 'GET', '/api/rooms/r/messages?limit=0'), '400 bad_limit', 'limit 0: 400');
+Test::More::is(main::act($bob, 'GET', '/api/rooms/r/messages?limit=101'), '400 bad_limit', 'limit 101: 400');
+Test::More::is(main::act($bob, 'GET', '/api/rooms/r/messages?before=x'), '400 bad_before', 'before x: 400');
+($st, $doc, $items) = $page->($carol, '');
+Test::More::is($st, '404 no_such_room', 'and no page of it for carol');
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]

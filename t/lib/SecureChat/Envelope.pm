@@ -18,7 +18,7 @@ use Crypt::Digest::SHA256 qw(sha256);
 use Crypt::KeyDerivation qw(hkdf);
 use Crypt::Misc qw(encode_b64u decode_b64u);
 
-our @EXPORT_OK = qw(F u64 b64d kw_wrap kw_unwrap session_keys key_id sig_ok event_tbs
+our @EXPORT_OK = qw(F u64 b64d kw_wrap kw_unwrap session_keys key_id sig_ok event_tbs open_ek
                     oaep_decrypt hello_tbs hello_text header_bytes
                     parse_header message_tbs message_text chat_aad
                     open_message flip);
@@ -230,6 +230,31 @@ sub open_message {
     return ('decrypt') unless defined $pt;
 
     return ('ok', $pt, $cek, \%b, $m);
+}
+
+# a message of the scroll-back route: its CEK wrapped with RSA-OAEP for
+# the client's key ("ek") instead of a connection's wrap key ("wk")
+sub open_ek {
+    my ($pub, $alg, $m, $priv) = @_;
+    my %b;
+
+    for my $k (qw(hdr iv ct tag sig ek)) {
+        $b{$k} = eval { b64d($m->{$k}) };
+        return ('json') unless defined $b{$k};
+    }
+
+    return ('wk') if exists $m->{wk};
+    return ('sig') unless sig_ok($pub, $alg, message_tbs(@b{qw(hdr iv ct tag)}),
+                                 $b{sig});
+
+    my $cek = oaep_decrypt($priv, $b{ek});
+    return ('unwrap') unless defined $cek;
+
+    my $pt = gcm_decrypt_verify('AES', $cek, $b{iv}, $b{hdr}, $b{ct},
+                                $b{tag});
+    return ('decrypt') unless defined $pt;
+
+    return ('ok', $pt, parse_header($b{hdr}));
 }
 
 sub flip {
