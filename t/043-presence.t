@@ -48,7 +48,6 @@ no warnings 'once';
 *is_event = \&SecureChat::Delivery::is_event;
 *only = \&SecureChat::Presence::only;
 *through = \&SecureChat::Presence::through;
-*shows = \&SecureChat::Presence::shows;
 *is_presence = \&SecureChat::Presence::is_presence;
 *is_typing = \&SecureChat::Presence::is_typing;
 *typing = \&SecureChat::Presence::typing;
@@ -57,16 +56,6 @@ no warnings 'once';
 *wait_gone = \&SecureChat::Presence::wait_gone;
 
 sub worker { return SecureChat::Test::worker_of($_[0]{ws}->sock) // 0 }
-
-# for each connection, its frames of the given types (a list ref) up to
-# the message $text, which must come
-sub upto {
-    my ($text, $types, @conns) = @_;
-    return map {
-        my ($f, $came) = until_frame($_, $text);
-        $came ? only($_, $f, @$types) : ["no '$text' came"];
-    } @conns;
-}
 
 # for each connection, the frames up to the first that $want matches,
 # those of the given types kept (the matching one last, if it came)
@@ -77,7 +66,9 @@ sub first {
 
 # the new sockets read up to a message to general (what of the setup they
 # may still get, SecureChat::Delivery::settle); returns their presence
-# and typing frames before it
+# and typing frames before it (a presence that should not have come could
+# still come after it: the first() that waits for the next presence
+# frame shows it)
 sub settled {
     my ($chat, @conns) = @_;
     my @left = SecureChat::Delivery::settle($chat, 'settled', @conns);
