@@ -376,22 +376,26 @@ export async function verifyHello(h, server, client) {
  * that id was shown already; such a frame gives {duplicate: true, id}.
  * `want` may name the epoch (the hello's) and the room the message must
  * be of.  Otherwise {id, ts, epoch, room, sender, text}.  Throws a
- * SecureChatError with the step that failed. */
+ * SecureChatError with the step that failed.  A frame of the scroll-back
+ * route carries "ek" (the CEK under the client's RSA key: wrapKey is then
+ * the client's private key) instead of "wk". */
 export async function openMessage(m, server, wrapKey, seen = () => false,
                                   want = {}) {
     if (m === null || typeof m !== "object" || m.type !== "message"
         || m.v !== PROTOCOL_VERSION) {
         fail("bad_frame", "not a version 2 message");
     }
-    for (const k of ["hdr", "iv", "ct", "tag", "sig", "wk"]) {
+    const byRsa = m.wk === undefined && isStr(m.ek);
+    for (const k of ["hdr", "iv", "ct", "tag", "sig", byRsa ? "ek" : "wk"]) {
         if (!isStr(m[k])) {
             fail("bad_frame", `member ${k} missing`);
         }
     }
     const hdr = b64uDecode(m.hdr), iv = b64uDecode(m.iv),
           ct = b64uDecode(m.ct), tag = b64uDecode(m.tag),
-          sig = b64uDecode(m.sig), wk = b64uDecode(m.wk);
-    if (iv.length !== 12 || tag.length !== 16 || wk.length !== 40) {
+          sig = b64uDecode(m.sig), wk = b64uDecode(byRsa ? m.ek : m.wk);
+    if (iv.length !== 12 || tag.length !== 16
+        || (!byRsa && wk.length !== 40)) {
         fail("bad_frame", "wrong length of iv, tag or wk");
     }
 
@@ -423,7 +427,8 @@ export async function openMessage(m, server, wrapKey, seen = () => false,
     // 3. the content key, 4. the text
     let cek;
     try {
-        cek = await subtle().unwrapKey("raw", wk, wrapKey, "AES-KW",
+        cek = await subtle().unwrapKey("raw", wk, wrapKey,
+                                       byRsa ? {name: "RSA-OAEP"} : "AES-KW",
                                        "AES-GCM", false, ["decrypt"]);
     } catch (e) {
         fail("bad_unwrap", "message key does not unwrap");
@@ -1157,6 +1162,31 @@ export class SecureChatClient {
         this.stop();
         this.emit("state", {state: "closed", code, reason});
         this.emit("closed", {code, reason});
+    }
+
+    /* Scrolls back: a room's messages and events before id `before`
+     * (the newest when null), verified and opened with the client's own
+     * key: {items: [{kind: "message"|"event", ...}], more, dropped}. */
+    async history(room, before = null, limit = 50) {
+        const q = new URLSearchParams({limit: String(limit)});
+        if (before !== null) {
+            q.set("before", String(before));
+        }
+        const doc = await this.request("GET", `/api/rooms/${
+            encodeURIComponent(room)}/messages?${q}`);
+        const items = [];
+        for (const f of doc.items ?? []) {
+            if (f?.type === "event") {
+                items.push({kind: "event",
+                            ...await verifyEvent(f, this.server)});
+            } else {
+                const m = await openMessage(f, this.server,
+                                            this.clientKey.privateKey,
+                                            () => false, {room});
+                items.push({kind: "message", ...m});
+            }
+        }
+        return {items, more: !!doc.more, dropped: !!doc.dropped};
     }
 
     /* Tells the room's other members this user is typing (the server

@@ -25,6 +25,9 @@ use SecureChat::Rooms ();
 use SecureChat::Delivery ();
 use SecureChat::Presence ();
 
+# this file is about them: connections hand out presence and typing
+$SecureChat::Chat::Notices = 1;
+
 securechat_defaults();
 
 master_on();

@@ -15,6 +15,8 @@ import {mkdtempSync, rmSync} from "node:fs";
 import {tmpdir} from "node:os";
 import {join} from "node:path";
 import {startServer, USERS} from "./server.mjs";
+import {SecureChatClient, memoryKeyStore, memoryPinStore}
+    from "../../html/securechat.js";
 import {launch, openPage, loginAndConnect, waitShown, notices, shown, shot,
         startCli, sleep} from "./lib.mjs";
 
@@ -295,5 +297,60 @@ describe("rooms on the CLI: #room lines and event notes", () => {
         } finally {
             cli.kill();
         }
+    });
+});
+
+describe("the client library scrolls back a room", () => {
+    let server;
+
+    before(async () => {
+        server = await startServer({port: PORT + 2, key: "rsa", workers: 1});
+    });
+
+    after(async () => {
+        const log = server?.errorLog() ?? "";
+        await server?.stop();
+        assert.doesNotMatch(log, /\[alert\]|\[emerg\]|AddressSanitizer/);
+    });
+
+    it("history(): pages of verified, decrypted messages and events, "
+       + "oldest first, each opened with the client's own key", T,
+       async () => {
+        const bob = await server.httpUser("bob");
+        await must(bob, 201, "POST", "/api/rooms",
+                   {name: "hist", kind: "private"});
+        await must(bob, 200, "POST", "/api/rooms/hist/invite",
+                   {user: "alice"});
+        for (const t of ["one", "two", "three"]) {
+            await bob.post(`hist ${t}`, "hist");
+        }
+        const alice = new SecureChatClient({
+            baseUrl: server.baseUrl, fetch: globalThis.fetch,
+            origin: server.baseUrl, cookies: true,
+            keyStore: memoryKeyStore(), pinStore: memoryPinStore()});
+        await alice.login("alice", USERS.alice);
+
+        const last = await alice.history("hist", null, 2);
+        assert.deepEqual(last.items.map((m) => `${m.kind} ${m.text} #${m.id}`),
+                         ["message hist two #4", "message hist three #5"]);
+        assert.ok(last.items.every((m) => m.sender === "bob"
+                                   && m.room === "hist"));
+        assert.equal(last.more, true);
+        const earlier = await alice.history("hist", last.items[0].id, 10);
+        assert.deepEqual(earlier.items.map((m) => m.kind === "event"
+            ? `event ${m.event} ${m.user} #${m.id}`
+            : `message ${m.text} #${m.id}`),
+                         ["event join bob #1", "event join alice #2",
+                          "message hist one #3"]);
+        assert.equal(earlier.more, false);
+        assert.equal(earlier.dropped, false);
+
+        // carol is not a member: the route says so, the library throws
+        const carol = new SecureChatClient({
+            baseUrl: server.baseUrl, fetch: globalThis.fetch,
+            origin: server.baseUrl, cookies: true,
+            keyStore: memoryKeyStore(), pinStore: memoryPinStore()});
+        await carol.login("carol", USERS.carol);
+        await assert.rejects(carol.history("hist"), {code: "no_such_room"});
     });
 });

@@ -26,6 +26,9 @@ our $JSON = JSON::PP->new->canonical(1);
 # in the suite's default allowlist, whatever port the server listens on
 our $Origin = 'https://chat.example.com';
 
+# see next_event(): whether connections hand out presence and typing
+our $Notices = 0;
+
 
 # the server's signing key, as a client learns it
 sub server_key {
@@ -205,9 +208,10 @@ sub next_event {
         or return { type => 'garbage', payload => $f->{payload} };
 
     # presence and typing notices come whenever sockets open or someone
-    # types: a test of them sets $c->{notices}; the others never see them
+    # types: a test of them sets $c->{notices} (or $Notices for all its
+    # connections); the others never see them
     if (($m->{type} eq 'presence' || $m->{type} eq 'typing')
-        && !$c->{notices}) {
+        && !$c->{notices} && !$SecureChat::Chat::Notices) {
         push @{ $c->{skipped} }, $m;
         return $c->next_event($timeout);
     }
