@@ -710,9 +710,9 @@ export class SecureChatClient {
         const h = {};
         if (method === "POST") {
             h["Content-Type"] = "application/json";
-            if (this.session) {
-                h["X-CSRF-Token"] = this.session.csrf_token;
-            }
+        }
+        if ((method === "POST" || method === "DELETE") && this.session) {
+            h["X-CSRF-Token"] = this.session.csrf_token;
         }
         let res;
         try {
@@ -875,8 +875,17 @@ export class SecureChatClient {
     }
 
     /* POST /api/chat: plaintext over HTTP (only TLS protects it). */
-    postChat(text) {
-        return this.request("POST", "/api/chat", {message: text});
+    postChat(text, room = null) {
+        return this.request("POST", "/api/chat",
+                            room === null ? {message: text}
+                                          : {message: text, room});
+    }
+
+    /* The rooms routes (README, "Rooms"): GET or POST (or DELETE) under
+     * /api/rooms; resolves with the answer's JSON, throws its error. */
+    rooms(method, path = "", body = undefined) {
+        return this.request(method, "/api/rooms" + path,
+                            method === "POST" ? (body ?? {}) : undefined);
     }
 
     // -- the WebSocket --
@@ -1199,10 +1208,14 @@ export class SecureChatClient {
         return true;
     }
 
-    /* Sends a chat frame on the open connection; resolves once it is
-     * written.  Throws "not_connected" when there is none (the caller
+    /* Sends a chat frame to room (general by default) on the open
+     * connection; resolves once it is written.  Throws "not_connected" when there is none (the caller
      * keeps the text). */
-    send(text) {
+    send(text, room = ROOM_GENERAL) {
+        if (!isRoomName(room)) {
+            return Promise.reject(new SecureChatError("bad_room_name",
+                                                      "no such room name"));
+        }
         if (typeof text !== "string" || text === "") {
             return Promise.reject(new SecureChatError("empty_message",
                                                       "nothing to send"));
@@ -1216,7 +1229,7 @@ export class SecureChatClient {
         // frames must leave in counter order: one after the other
         const p = this.outbox.then(async () => {
             const frame = await sealChat(conn.chatKey, conn.conn,
-                                         ROOM_GENERAL, n, text);
+                                         room, n, text);
             if (this.ws !== ws || this.conn !== conn) {
                 throw new SecureChatError("not_connected", "the connection "
                                           + "closed: the message was not sent");
