@@ -2,15 +2,18 @@
 // securechat command-line client: the same html/securechat.js as the web
 // page, with Node's fetch and WebCrypto and the `ws` package.
 //
-//   securechat-cli.mjs [--url URL] [--user NAME] [--history]
-//                      [--pin-file FILE] [--accept-new-key]
+//   securechat-cli.mjs [--url URL] [--user NAME] [--room NAME] [--history]
+//                      [--typing] [--pin-file FILE] [--accept-new-key]
 //
 // The password comes from SECURECHAT_PASSWORD, else a prompt (hidden) on
-// the terminal.  Verified messages are printed as "[time] sender: text";
-// each line typed is sent as a chat message; end of input logs out.
-// Everything else (state, gaps, rejected frames) goes to stderr.  When the
-// session ends (expired, logged out elsewhere) it logs in again, with the
-// same password or by asking again, and resumes where it was.
+// the terminal.  Verified messages are printed as "[time] sender: text"
+// (general's) or "[time] #room sender: text"; each line typed is sent as a
+// chat message to the current room (--room, else general); a line
+// beginning with "/" is a command (/help lists them; "//" sends a line
+// beginning with "/"); end of input logs out.  Everything else (state,
+// gaps, rejected frames, presence, what commands answer) goes to stderr.
+// When the session ends (expired, logged out elsewhere) it logs in again,
+// with the same password or by asking again, and resumes where it was.
 
 import {createInterface} from "node:readline";
 import {readFileSync, writeFileSync, mkdirSync, renameSync} from "node:fs";
@@ -18,24 +21,40 @@ import {dirname, join} from "node:path";
 import {homedir} from "node:os";
 import {webcrypto} from "node:crypto";
 import {fileURLToPath} from "node:url";
-import {SecureChatClient, memoryKeyStore, describeLastIds}
-    from "../html/securechat.js";
+import {SecureChatClient, memoryKeyStore, describeLastIds, isRoomName,
+        ROOM_GENERAL} from "../html/securechat.js";
 
 // Node 18 (Debian 12's) has WebCrypto only under node:crypto
 globalThis.crypto ??= webcrypto;
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
+const COMMANDS = `  /join NAME         join a room and make it the current one
+  /leave [NAME]      leave a room (default the current one)
+  /room [NAME]       switch to one of your rooms (without NAME: which)
+  /dm USER           the direct room with USER, made when needed; switch
+  /rooms             your rooms: name, kind, role, newest id
+  /who [NAME]        a room's members (default the current one), * online
+  /history [N]       the current room's last N messages (default 20,
+                     at most 100), marked "(history)"
+  /help              this list
+  //text             sends "/text"`;
+
 const USAGE = `usage: securechat-cli.mjs [options]
   --url URL          server (env SECURECHAT_URL, default http://127.0.0.1:8000)
   --user NAME        user name (env SECURECHAT_USER, else asked)
+  --room NAME        the room typed lines go to (default general; one of
+                     yours: /join it first)
   --history          show the history the server holds, then live messages
+  --typing           also note who is typing (not shown by default)
   --pin-file FILE    where the server key id is pinned
                      (env SECURECHAT_PIN_FILE, default
                      ~/.config/securechat/pins.json)
   --accept-new-key   the server key changed on purpose: pin the new one
   --utc              print times in UTC
-password: env SECURECHAT_PASSWORD, else prompted for on the terminal`;
+password: env SECURECHAT_PASSWORD, else prompted for on the terminal
+typed lines go to the current room; a line beginning with "/" is a command:
+${COMMANDS}`;
 
 function parseArgs(argv) {
     const o = {
@@ -43,7 +62,8 @@ function parseArgs(argv) {
         user: process.env.SECURECHAT_USER || "",
         pinFile: process.env.SECURECHAT_PIN_FILE
             || join(homedir(), ".config", "securechat", "pins.json"),
-        history: false, acceptNewKey: false, utc: false,
+        room: ROOM_GENERAL, history: false, typing: false,
+        acceptNewKey: false, utc: false,
     };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
@@ -56,13 +76,18 @@ function parseArgs(argv) {
         if (a === "--url") o.url = val();
         else if (a === "--user") o.user = val();
         else if (a === "--pin-file") o.pinFile = val();
+        else if (a === "--room") o.room = val();
         else if (a === "--history") o.history = true;
+        else if (a === "--typing") o.typing = true;
         else if (a === "--accept-new-key") o.acceptNewKey = true;
         else if (a === "--utc") o.utc = true;
         else if (a === "-h" || a === "--help") {
             console.log(USAGE);
             process.exit(0);
         } else die(`unknown argument ${a}\n${USAGE}`);
+    }
+    if (!isRoomName(o.room)) {
+        die(`not a room name: ${safe(o.room)}`);
     }
     return o;
 }
@@ -179,16 +204,43 @@ async function main() {
             + "!! changed the key on purpose, run again with --accept-new-key.\n"
             + "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\n");
     });
-    client.on("message", (m) => {
+    // the room typed lines go to; null when in none (left the last)
+    let current = o.room;
+    const printMessage = (m, mark = "") => {
         // general's as before rooms; another room's names it
-        const room = m.room === "general" ? "" : `#${m.room} `;
-        process.stdout.write(`[${fmtTime(m.ts, o.utc)}] ${room}${m.sender}: `
-                             + `${safe(m.text)}\n`);
-    });
-    client.on("event", (e) => note(`#${e.room}: ${e.event} ${safe(e.user)}`
+        const room = m.room === ROOM_GENERAL ? "" : `#${m.room} `;
+        process.stdout.write(`[${fmtTime(m.ts, o.utc)}] ${mark}${room}`
+                             + `${safe(m.sender)}: ${safe(m.text)}\n`);
+    };
+    const describeEvent = (e) => `#${e.room}: ${e.event} ${safe(e.user)}`
         + (e.by !== e.user ? ` (by ${safe(e.by)})` : "")
         + (e.role ? `: ${e.role}` : "")
-        + (e.title !== null ? `: ${safe(e.title)}` : "")));
+        + (e.title !== null && e.title !== undefined
+           ? `: ${safe(e.title)}` : "");
+    client.on("message", (m) => printMessage(m));
+    client.on("event", (e) => {
+        note(describeEvent(e));
+        // put out of the current room (a /leave sees to its own): typed
+        // lines would be refused there
+        if (e.room === current && (e.event === "deleted"
+            || (e.user === user && ["removed", "banned"]
+                .includes(e.event)))) {
+            current = e.room === ROOM_GENERAL ? null : ROOM_GENERAL;
+            note(current === null
+                 ? "in no room now: /join or /room one to send"
+                 : `typed lines go to #${current} now`);
+        }
+    });
+    client.on("presence", (p) => {
+        if (p.user !== user) {
+            note(`${safe(p.user)} is ${p.online ? "online" : "offline"}`);
+        }
+    });
+    client.on("typing", (t) => {
+        if (o.typing && t.user !== user) {
+            note(`${safe(t.user)} is typing in #${t.room}`);
+        }
+    });
     client.on("rejected", (r) => {
         process.stderr.write(`!! REJECTED a frame${r.id !== null
             ? ` (id ${r.id})` : ""} that failed verification: ${r.reason}\n`);
@@ -230,6 +282,20 @@ async function main() {
         die(`login failed: ${why(e)}`, 1);
     }
     note(`logged in as ${user}`);
+    if (current !== ROOM_GENERAL) {
+        let mine;
+        try {
+            mine = (await client.rooms("GET")).rooms ?? [];
+        } catch (e) {
+            die(`--room ${current}: ${e.code}`, 1);
+        }
+        if (!mine.some((r) => r.name === current)) {
+            await client.logout().catch(() => {});
+            die(`--room ${current}: not one of your rooms (join it with `
+                + `/join ${current})`, 1);
+        }
+    }
+    note(`typed lines go to #${current} (/help lists the commands)`);
 
     let ending = false;
     let relogging = false;
@@ -317,19 +383,163 @@ async function main() {
     client.connect();
     await ready;
 
+    /* My rooms (GET /api/rooms): [{name, kind, role, last_id, ...}]. */
+    const myRooms = async () => (await client.rooms("GET")).rooms ?? [];
+    const path = (name) => `/${encodeURIComponent(name)}`;
+    const switchTo = (name, why) => {
+        current = name;
+        note(`${why}; typed lines go to #${name}`);
+    };
+
+    const commands = {
+        async join([name]) {
+            if (!isRoomName(name)) {
+                throw usage("/join NAME");
+            }
+            try {
+                await client.rooms("POST", `${path(name)}/join`, {});
+                switchTo(name, `joined #${name}`);
+            } catch (e) {
+                if (e.code !== "already_member") throw e;
+                switchTo(name, `already in #${name}`);
+            }
+        },
+        async leave([name = current]) {
+            if (!isRoomName(name)) {
+                throw usage("/leave [NAME]");
+            }
+            await client.rooms("POST", `${path(name)}/leave`, {});
+            note(`left #${name}`);
+            if (name === current) {
+                const left = await myRooms().catch(() => []);
+                const next = left.some((r) => r.name === ROOM_GENERAL)
+                    ? ROOM_GENERAL : left[0]?.name ?? null;
+                if (next === null) {
+                    current = null;
+                    note("in no room now: /join or /room one to send");
+                } else {
+                    switchTo(next, `back in #${next}`);
+                }
+            }
+        },
+        async room([name]) {
+            if (name === undefined) {
+                note(current === null ? "in no room"
+                     : `typed lines go to #${current}`);
+                return;
+            }
+            if (!isRoomName(name)) {
+                throw usage("/room NAME");
+            }
+            if (!(await myRooms()).some((r) => r.name === name)) {
+                throw Object.assign(new Error("not_member"),
+                                    {code: "not_member"});
+            }
+            switchTo(name, `now in #${name}`);
+        },
+        async dm([who]) {
+            if (!who) {
+                throw usage("/dm USER");
+            }
+            const a = await client.rooms("POST", "/direct", {user: who});
+            switchTo(a.room.name, `direct room with ${safe(who)}: `
+                     + `#${a.room.name}`);
+        },
+        async rooms() {
+            const list = await myRooms();
+            note(`${list.length} room${list.length === 1 ? "" : "s"}:`);
+            for (const r of list) {
+                note(`  #${r.name}  ${r.kind}  ${r.role}  last_id `
+                     + `${r.last_id}${r.name === current ? "  (current)"
+                                      : ""}`);
+            }
+        },
+        async who([name = current]) {
+            if (!isRoomName(name)) {
+                throw usage("/who [NAME]");
+            }
+            const a = await client.rooms("GET", `${path(name)}/members`);
+            const ms = a.members ?? [];
+            note(`#${name}: ${ms.length} member${ms.length === 1 ? "" : "s"}`
+                 + `, ${ms.filter((m) => m.online).length} online (*)`);
+            for (const m of ms) {
+                note(`  ${m.online ? "*" : " "} ${safe(m.user)}  ${m.role}`
+                     + `${m.muted ? "  muted" : ""}`);
+            }
+        },
+        async history([n = "20"]) {
+            if (!/^\d{1,3}$/.test(n) || +n < 1 || +n > 100) {
+                throw usage("/history [N], N from 1 to 100");
+            }
+            if (current === null) {
+                throw usage("/history: in no room");
+            }
+            const room = current;
+            const h = await client.history(room, null, Number(n));
+            const count = h.items.filter((i) => i.kind === "message").length;
+            note(`history of #${room}: ${count} message`
+                 + `${count === 1 ? "" : "s"}`
+                 + (h.more ? " (more before)" : "")
+                 + (h.dropped ? " (earlier ones no longer held)" : ""));
+            for (const i of h.items) {
+                if (i.kind === "message") {
+                    printMessage(i, "(history) ");
+                } else {
+                    note(`(history) ${describeEvent(i)}`);
+                }
+            }
+            note(`end of the history of #${room}`);
+        },
+        async help() {
+            for (const l of COMMANDS.split("\n")) {
+                note(l.trimStart() === l ? l : l.slice(2));
+            }
+        },
+    };
+    // a mistake in the command itself: its usage, not a server error
+    const usage = (text) => Object.assign(new Error(text), {usage: true});
+
+    const command = async (line) => {
+        const [word, ...args] = line.slice(1).trim().split(/\s+/);
+        const name = word.toLowerCase();
+        const run = Object.hasOwn(commands, name) ? commands[name] : null;
+        if (run === null) {
+            note(`unknown command /${safe(word)} (/help lists them)`);
+            return;
+        }
+        try {
+            await run(args);
+        } catch (e) {
+            const what = [`/${name}`, ...args].map(safe).join(" ");
+            note(e.usage ? `usage: ${e.message}`
+                 : `${what}: ${e.code ?? e.message}`);
+        }
+    };
+
     let pending = Promise.resolve();
     const readLines = () => {
         const r = createInterface({input: process.stdin, terminal: false});
         rl = r;
         r.on("line", (line) => {
             if (line.trim() === "") return;
+            if (line.startsWith("/") && !line.startsWith("//")) {
+                pending = pending.then(() => command(line));
+                return;
+            }
+            if (line.startsWith("//")) {
+                line = line.slice(1);
+            }
             pending = pending.then(async () => {
                 // wait out a reconnection rather than drop the line
                 for (let i = 0; i < 100 && !client.connected; i++) {
                     await sleep(100);
                 }
+                if (current === null) {
+                    note("not sent: in no room (/join or /room one)");
+                    return;
+                }
                 try {
-                    await client.send(line);
+                    await client.send(line, current);
                 } catch (e) {
                     note(`not sent: ${e.message}`);
                 }
