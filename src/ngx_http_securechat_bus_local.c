@@ -91,6 +91,9 @@ typedef struct {
     ngx_http_securechat_bus_kind_e       kind;
     ngx_http_securechat_room_event_e     event;
     ngx_uint_t                           online;    /* presence */
+    uint64_t                             log_id;    /* reserved: events */
+    uint64_t                             room_id;
+    unsigned                             reserved:1;
     size_t                               room_len;
     size_t                               user_len;
     size_t                               text_len;
@@ -352,13 +355,42 @@ ngx_http_securechat_bus_stall(ngx_event_t *ev)
 static void
 ngx_http_securechat_bus_local_exit_process(ngx_cycle_t *cycle)
 {
-    ngx_http_securechat_bus_t  *bus;
+    ngx_queue_t                     *q;
+    ngx_http_securechat_bus_t       *bus;
+    ngx_http_securechat_bus_item_t  *item;
 
     bus = ngx_http_securechat_bus;
 
     if (bus == NULL) {
         return;
     }
+
+    /*
+     * What is still queued is never sealed, or never answered: whoever
+     * waits for it is gone with the worker.  The thread pools have joined
+     * their threads by now (ngx_thread_pool_module, a core module, exits
+     * before any HTTP module), so the batch a thread sealed is ours too.
+     */
+
+    ngx_queue_add(&bus->waiting, &bus->sealing);
+    ngx_queue_init(&bus->sealing);
+
+    while (!ngx_queue_empty(&bus->waiting)) {
+        q = ngx_queue_head(&bus->waiting);
+        ngx_queue_remove(q);
+        item = ngx_queue_data(q, ngx_http_securechat_bus_item_t, queue);
+
+        /* a gap at once, not after the sealer's time runs out */
+        if (item->reserved) {
+            ngx_http_securechat_history_abandon(bus->smcf->shm_zone,
+                                                item->log_id);
+        }
+
+        OPENSSL_cleanse(item->text, item->text_len);
+        ngx_free(item);
+    }
+
+    bus->nwaiting = 0;
 
     if (bus->worker != NULL) {
         ngx_http_securechat_worker_unregister(bus->smcf->shm_zone,
@@ -617,6 +649,23 @@ ngx_http_securechat_bus_local_event(ngx_http_securechat_bus_event_t *ev)
     p = ngx_cpymem(p, ev->by.data, ev->by.len);
     ngx_memcpy(p, detail, detail_len);
 
+    /*
+     * Its place in the log now, before the route answers: what anyone
+     * does after the answer (post to a room just opened, say) comes after
+     * it in every worker, although this worker's sealer may reach it
+     * later than another's reaches theirs.
+     */
+
+    if (ngx_http_securechat_history_reserve(bus->smcf->shm_zone, &ev->room,
+                                            &item->log_id, &item->room_id)
+        != NGX_OK)
+    {
+        ngx_free(item);
+        return NGX_ERROR;
+    }
+
+    item->reserved = 1;
+
     ngx_http_securechat_bus_queue(bus, item);
 
     return NGX_OK;
@@ -740,6 +789,7 @@ ngx_http_securechat_bus_item(ngx_http_securechat_bus_t *bus, ngx_str_t *room,
     tp = ngx_timeofday();
 
     item->id = 0;
+    item->reserved = 0;
     item->ts = (uint64_t) tp->sec * 1000 + tp->msec;
     item->room_len = room->len;
     ngx_memcpy(item->room, room->data, room->len);
@@ -850,9 +900,10 @@ ngx_http_securechat_bus_seal_thread(void *data, ngx_log_t *log)
 
 
 /*
- * Reserve, seal, commit: the id or 0.  A reservation abandoned while it
- * was sealed (this worker was stopped longer than the bound) became a gap
- * that readers went past: the message gets the next id instead, once.
+ * Reserve (an event has its ids already), seal, commit: the room's id or
+ * 0.  A reservation abandoned while it was sealed (this worker was
+ * stopped longer than the bound) became a gap that readers went past: the
+ * entry gets the next id instead, once.
  */
 
 static uint64_t
@@ -876,9 +927,13 @@ ngx_http_securechat_bus_commit(ngx_http_securechat_bus_t *bus,
 
     for (try = 0; try < 2; try++) {
 
-        if (ngx_http_securechat_history_reserve(shm_zone, &room, &id,
-                                                &room_id)
-            != NGX_OK)
+        if (try == 0 && item->reserved) {
+            id = item->log_id;
+            room_id = item->room_id;
+
+        } else if (ngx_http_securechat_history_reserve(shm_zone, &room, &id,
+                                                       &room_id)
+                   != NGX_OK)
         {
             return 0;
         }

@@ -108,6 +108,9 @@ static int ngx_http_securechat_conn_id_ok(const unsigned char *s,
 static int ngx_http_securechat_sender_ok(const unsigned char *s, size_t len);
 static int ngx_http_securechat_hkdf(EVP_KDF *kdf, const unsigned char *sk,
     const char *info, unsigned char *out);
+static int ngx_http_securechat_signed_frame(EVP_PKEY *key,
+    const unsigned char *tbs, size_t tbs_len, json_t *doc, unsigned char *out,
+    size_t size, size_t *out_len);
 static int ngx_http_securechat_oaep_wrap(const unsigned char *der,
     size_t der_len, const unsigned char *sk, unsigned char *out,
     size_t *out_len);
@@ -993,11 +996,9 @@ ngx_http_securechat_event_seal(const ngx_http_securechat_event_in_t *in,
     unsigned char *out, size_t size, size_t *out_len)
 {
     int            rc;
-    size_t         tbs_len, sig_len, len;
+    size_t         tbs_len;
     json_t        *doc;
     unsigned char  epoch[NGX_HTTP_SECURECHAT_EPOCH_LEN];
-    unsigned char  sig[NGX_HTTP_SECURECHAT_SIG_MAX];
-    unsigned char  sig64[NGX_HTTP_SECURECHAT_SIG_MAX * 2];
     unsigned char  tbs[NGX_HTTP_SECURECHAT_EVENT_SIGNED_MAX];
 
     rc = ngx_http_securechat_event_signed_bytes(in, tbs, sizeof(tbs),
@@ -1006,14 +1007,6 @@ ngx_http_securechat_event_seal(const ngx_http_securechat_event_in_t *in,
         return rc;
     }
 
-    if (ngx_http_securechat_crypto_sign(in->server_key, tbs, tbs_len, sig,
-                                        &sig_len)
-        != 0)
-    {
-        return NGX_HTTP_SECURECHAT_ENV_ERROR;
-    }
-
-    len = ngx_http_securechat_base64url_encode(sig64, sig, sig_len);
     ngx_http_securechat_epoch_hex(in->epoch, epoch);
 
     doc = json_pack("{s:s, s:i, s:I, s:I, s:s#, s:s, s:s#, s:s#, s:s#}",
@@ -1035,16 +1028,43 @@ ngx_http_securechat_event_seal(const ngx_http_securechat_event_in_t *in,
         doc = NULL;
     }
 
-    if (doc != NULL
-        && json_object_set_new(doc, "sig",
-                               json_stringn((const char *) sig64, len))
-           != 0)
-    {
-        json_decref(doc);
-        doc = NULL;
-    }
+    return ngx_http_securechat_signed_frame(in->server_key, tbs, tbs_len, doc,
+                                            out, size, out_len);
+}
+
+
+/*
+ * Signs tbs, adds the signature to doc as its last member "sig" and
+ * writes doc out; takes doc (NULL: jansson ran out of memory).
+ */
+
+static int
+ngx_http_securechat_signed_frame(EVP_PKEY *key, const unsigned char *tbs,
+    size_t tbs_len, json_t *doc, unsigned char *out, size_t size,
+    size_t *out_len)
+{
+    size_t         sig_len, len;
+    unsigned char  sig[NGX_HTTP_SECURECHAT_SIG_MAX];
+    unsigned char  sig64[NGX_HTTP_SECURECHAT_SIG_MAX * 2];
 
     if (doc == NULL) {
+        return NGX_HTTP_SECURECHAT_ENV_ERROR;
+    }
+
+    if (ngx_http_securechat_crypto_sign(key, tbs, tbs_len, sig, &sig_len)
+        != 0)
+    {
+        json_decref(doc);
+        return NGX_HTTP_SECURECHAT_ENV_ERROR;
+    }
+
+    len = ngx_http_securechat_base64url_encode(sig64, sig, sig_len);
+
+    if (json_object_set_new(doc, "sig",
+                            json_stringn((const char *) sig64, len))
+        != 0)
+    {
+        json_decref(doc);
         return NGX_HTTP_SECURECHAT_ENV_ERROR;
     }
 
@@ -1099,11 +1119,9 @@ ngx_http_securechat_presence_seal(const ngx_http_securechat_presence_in_t *in,
     unsigned char *out, size_t size, size_t *out_len)
 {
     int            rc;
-    size_t         tbs_len, sig_len, len;
+    size_t         tbs_len;
     json_t        *doc;
     unsigned char  epoch[NGX_HTTP_SECURECHAT_EPOCH_LEN];
-    unsigned char  sig[NGX_HTTP_SECURECHAT_SIG_MAX];
-    unsigned char  sig64[NGX_HTTP_SECURECHAT_SIG_MAX * 2];
     unsigned char  tbs[NGX_HTTP_SECURECHAT_EVENT_SIGNED_MAX];
 
     rc = ngx_http_securechat_presence_signed_bytes(in, tbs, sizeof(tbs),
@@ -1112,36 +1130,16 @@ ngx_http_securechat_presence_seal(const ngx_http_securechat_presence_in_t *in,
         return rc;
     }
 
-    if (ngx_http_securechat_crypto_sign(in->server_key, tbs, tbs_len, sig,
-                                        &sig_len)
-        != 0)
-    {
-        return NGX_HTTP_SECURECHAT_ENV_ERROR;
-    }
-
-    len = ngx_http_securechat_base64url_encode(sig64, sig, sig_len);
     ngx_http_securechat_epoch_hex(in->epoch, epoch);
 
-    doc = json_pack("{s:s, s:i, s:I, s:s#, s:s#, s:b, s:s#}",
+    doc = json_pack("{s:s, s:i, s:I, s:s#, s:s#, s:b}",
                     "type", "presence", "v", 2, "ts", (json_int_t) in->ts,
                     "epoch", epoch, (int) sizeof(epoch),
                     "user", in->user, (int) in->user_len,
-                    "online", (int) in->online,
-                    "sig", sig64, (int) len);
-    if (doc == NULL) {
-        return NGX_HTTP_SECURECHAT_ENV_ERROR;
-    }
+                    "online", (int) in->online);
 
-    len = json_dumpb(doc, (char *) out, size, JSON_COMPACT);
-    json_decref(doc);
-
-    if (len == 0 || len > size) {
-        return NGX_HTTP_SECURECHAT_ENV_INVALID;
-    }
-
-    *out_len = len;
-
-    return NGX_HTTP_SECURECHAT_ENV_OK;
+    return ngx_http_securechat_signed_frame(in->server_key, tbs, tbs_len, doc,
+                                            out, size, out_len);
 }
 
 

@@ -903,7 +903,9 @@ ngx_http_securechat_ws_chat_release(ngx_http_securechat_ws_t *ws)
          * the user's sockets come back to the new workers at once
          */
 
-        if (last && ws->attached && !ngx_exiting) {
+        if (last && ws->attached && !ngx_exiting && !ngx_quit
+            && !ngx_terminate)
+        {
             ngx_http_securechat_ws_presence(ws, 0);
         }
     }
