@@ -618,11 +618,10 @@ function select(name) {
 
 function showSelected() {
     const r = rooms.get(selected);
-    let title = roomLabel(selected);
-    if (r && r.title && r.title !== r.name && r.kind !== "direct") {
-        title += ` — ${r.title}`;
-    }
+    const title = roomLabel(selected);
     $("room-title").textContent = title;
+    $("room-subtitle").textContent = r && r.title && r.title !== r.name
+        && r.kind !== "direct" ? r.title : "";
     $("leave-room").hidden = !r || r.kind === "direct" || selected === GENERAL;
     const older = $("load-older");
     older.disabled = noOlder.has(selected);
