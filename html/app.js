@@ -32,7 +32,7 @@ let banned = [];
 const peers = new Map();    // direct room -> the other user
 const typers = new Map();   // "room\0user" -> until (ms)
 let typingTimer = null;
-let lastTypingSent = 0;
+const typingSent = new Map();   // room -> when this page last said so
 let roomsTimer = null;
 let membersTimer = null;
 
@@ -661,9 +661,13 @@ async function onCreate(ev) {
 
 async function refreshDirectory() {
     let list;
+    $("directory").dataset.state = "loading";
+    $("directory").setAttribute("aria-busy", "true");
     try {
         list = (await client.rooms("GET", "/directory")).rooms ?? [];
     } catch (e) {
+        $("directory").dataset.state = "failed";
+        $("directory").setAttribute("aria-busy", "false");
         $("directory-error").textContent = `Could not load the directory: ${
             e.message}`;
         return;
@@ -689,6 +693,8 @@ async function refreshDirectory() {
     if (items.length === 0) {
         $("directory").append(el("li", "dir-item empty", "No public rooms."));
     }
+    $("directory").dataset.state = "done";
+    $("directory").setAttribute("aria-busy", "false");
 }
 
 async function joinRoom(name, button) {
@@ -815,6 +821,11 @@ function action(text, label, fn, cls) {
 }
 
 function onPresence(p) {
+    // a first login joins general without an event: ask again
+    if (p.online && membersOf === selected
+        && !members.some((m) => m.user === p.user)) {
+        scheduleMembers();
+    }
     for (const m of members) {
         if (m.user === p.user) m.online = p.online;
     }
@@ -866,10 +877,11 @@ async function moderate(act, user, button) {
 // -- typing --------------------------------------------------------------------
 
 function onInput() {
+    // the server relays one a room every 3 s: no need to send many more
     const now = Date.now();
-    if (now - lastTypingSent < TYPING_SEND_MS) return;
+    if (now - (typingSent.get(selected) ?? 0) < TYPING_SEND_MS) return;
     if ($("message").value === "") return;
-    if (client.sendTyping(selected)) lastTypingSent = now;
+    if (client.sendTyping(selected)) typingSent.set(selected, now);
 }
 
 function onTyping(t) {
@@ -1068,9 +1080,11 @@ function wire() {
     $("message").addEventListener("input", onInput);
     $("create-form").addEventListener("submit", onCreate);
     $("directory-box").addEventListener("toggle", () => {
-        if ($("directory-box").open) refreshDirectory();
+        if (!$("directory-box").open) return;
+        refreshDirectory();
     });
     $("leave-room").addEventListener("click", leaveRoom);
+    $("directory-refresh").addEventListener("click", refreshDirectory);
     $("load-older").addEventListener("click", loadOlder);
     client.on("hello", (h) => {
         if (firstHelloTs === null) firstHelloTs = h.ts;

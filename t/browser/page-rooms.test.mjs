@@ -76,15 +76,17 @@ async function must(user, status, method, path, body) {
     return r.body;
 }
 
-/* Opens (or reopens, to reload it) the public directory; its room names. */
+/* Opens the public directory (or loads it again); its room names. */
 async function directory(page) {
     const box = page.locator("#directory-box");
     if (await box.evaluate((d) => d.open)) {
+        await page.getByRole("button", {name: "Refresh the directory"})
+            .click();
+    } else {
         await page.locator("#directory-box > summary").click();
     }
-    await page.locator("#directory-box > summary").click();
     await page.waitForFunction(
-        () => document.querySelectorAll("#directory .dir-item").length > 0,
+        () => document.getElementById("directory").dataset.state === "done",
         null, {timeout: WAIT});
     return page.$$eval("#directory .dir-item",
                        (els) => els.map((e) => e.dataset.room ?? null));
@@ -96,6 +98,20 @@ describe("the page's rooms", () => {
     const pages = [];
     const page = async (opts) => {
         const p = await openPage(browser, server.baseUrl, opts);
+        // the typing and error frames, to say why when typing fails
+        p.frames = [];
+        p.on("websocket", (w) => {
+            w.on("framereceived", (f) => {
+                if (/"typing"|"error"/.test(f.payload)) {
+                    p.frames.push(`in ${f.payload}`);
+                }
+            });
+            w.on("framesent", (f) => {
+                if (/"typing"/.test(f.payload)) {
+                    p.frames.push(`out ${f.payload}`);
+                }
+            });
+        });
         pages.push(p);
         return p;
     };
@@ -256,8 +272,17 @@ describe("the page's rooms", () => {
         // both have the direct room selected
         await bob.getByRole("textbox", {name: "Message"}).pressSequentially(
             "typ", {delay: 30});
-        await alice.waitForFunction(() => document.getElementById("typing")
-            .textContent === "bob is typing…", null, {timeout: WAIT});
+        try {
+            await alice.waitForFunction(() => document.getElementById(
+                "typing").textContent === "bob is typing…", null,
+                                        {timeout: WAIT});
+        } catch (e) {
+            e.message += `\n(alice's typing line: "${await alice.locator(
+                "#typing").textContent()}", bob's box: "${await bob.locator(
+                "#message").inputValue()}"; frames: ${JSON.stringify(
+                {alice: alice.frames, bob: bob.frames})})`;
+            throw e;
+        }
         await shot(alice, "page-rooms-03-typing.png");
         // and it goes away by itself
         await alice.waitForFunction(() => document.getElementById("typing")
