@@ -355,6 +355,9 @@ function onGap(g) {
 const SERVER_ERRORS = {
     empty_message: "The message was empty.",
     no_such_room: "The server has no such room.",
+    not_member: "You are not a member of this room (any more).",
+    muted: "You are muted in this room: you may read, not write.",
+    banned: "You are banned from this room.",
     bad_characters: "The message has control characters the server "
         + "refuses.",
     throttled: "The server is overloaded: that message was dropped. Try "
@@ -573,7 +576,7 @@ function renderRooms() {
         b.type = "button";
         if (r.name === selected) b.setAttribute("aria-current", "true");
         b.append(el("span", "room-name", roomLabel(r.name)));
-        if (r.kind === "private") b.append(el("span", "room-kind", " private"));
+        if (r.kind === "private") b.append(el("span", "room-kind", "private"));
         const n = unread.get(r.name) ?? 0;
         const badge = el("span", "badge", String(n));
         badge.hidden = n === 0;

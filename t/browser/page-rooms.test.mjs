@@ -397,4 +397,36 @@ describe("the page's rooms", () => {
         await waitVisible(phone, "lobby after carol");
         await shot(phone, "page-rooms-06-phone.png");
     });
+
+    it("moderation from the members panel: mute, then ban", T, async () => {
+        // bob owns lobby; carol is a member of it
+        await waitRoom(bob, "lobby");
+        await selectRoom(bob, "lobby");
+        await selectRoom(carol, "lobby");
+        // a member sees no moderation buttons
+        await carol.getByRole("button", {name: "Message bob"})
+            .waitFor({timeout: WAIT});
+        assert.equal(await carol.locator("#members button.mod").count(), 0);
+
+        await bob.getByRole("button", {name: "Mute carol"}).click();
+        await bob.getByRole("button", {name: "Unmute carol"})
+            .waitFor({timeout: WAIT});
+        await send(carol, "carol while muted");
+        await carol.waitForFunction(() => /muted/.test(
+            document.getElementById("send-error").textContent), null,
+                                    {timeout: WAIT});
+        await bobHttp.post("lobby after the muted try", "lobby");
+        await waitShown(bob, "lobby after the muted try");
+        assert.equal((await visible(bob)).some(
+            (m) => m.text === "carol while muted"), false);
+
+        await bob.getByRole("button", {name: "Ban carol from the room"})
+            .click();
+        await waitRoom(carol, "lobby", false);
+        assert.match(await carol.locator("#rooms-note").textContent(),
+                     /banned from #lobby by bob/);
+        await bob.getByRole("button", {name: "Unban carol"})
+            .waitFor({timeout: WAIT});
+        await shot(bob, "page-rooms-07-moderation.png");
+    });
 });
