@@ -13,6 +13,29 @@ let clientsTimer = null;
 let myUser = null;
 let ready = null;           // the first start(): server key, client key
 
+// -- rooms state -------------------------------------------------------------
+// Every room's messages stay in the one #messages list (each <li> knows
+// its room in data-room); only the selected room's are shown.
+const GENERAL = "general";
+const TYPING_MS = 4000;
+const TYPING_SEND_MS = 1500;
+const ROLE_RANK = {owner: 3, moderator: 2, member: 1};
+let rooms = new Map();      // name -> the room as GET /api/rooms has it
+let selected = GENERAL;
+let unread = new Map();     // name -> messages come while not selected
+let shownIds = new Map();   // name -> Set of ids in the list
+let noOlder = new Set();    // rooms whose scroll-back has reached the end
+let firstHelloTs = null;    // before it: the catch-up, not unread
+let members = [];           // of the selected room
+let membersOf = null;
+let banned = [];
+const peers = new Map();    // direct room -> the other user
+const typers = new Map();   // "room\0user" -> until (ms)
+let typingTimer = null;
+const typingSent = new Map();   // room -> when this page last said so
+let roomsTimer = null;
+let membersTimer = null;
+
 // -- small helpers -----------------------------------------------------------
 
 function el(tag, cls, text) {
@@ -55,7 +78,56 @@ function append(li) {
     const list = $("messages");
     const stick = nearBottom(list);
     list.append(li);
-    if (stick) list.scrollTop = list.scrollHeight;
+    if (stick && !li.hidden) list.scrollTop = list.scrollHeight;
+}
+
+/* Puts li in room's part of the list (null: every room's) and hides it
+ * unless that room is the selected one. */
+function tagRoom(li, room, id) {
+    if (room !== null && room !== undefined) {
+        li.dataset.room = room;
+        li.hidden = room !== selected;
+        if (id !== undefined && id !== null) {
+            let set = shownIds.get(room);
+            if (!set) {
+                set = new Set();
+                shownIds.set(room, set);
+            }
+            set.add(id);
+        }
+    }
+    return li;
+}
+
+/* The text of a message with its http(s) links as <a>: text nodes and
+ * element properties only, never HTML. */
+const LINK_RE = /\bhttps?:\/\/[^\s<>"']+/gi;
+function linkify(p, text) {
+    let at = 0;
+    for (const m of text.matchAll(LINK_RE)) {
+        let url = m[0];
+        // trailing punctuation is the sentence's, not the link's
+        const trail = /[.,;:!?)\]}]+$/.exec(url);
+        if (trail) url = url.slice(0, -trail[0].length);
+        let ok = null;
+        try {
+            const u = new URL(url);
+            if (u.protocol === "http:" || u.protocol === "https:") ok = u;
+        } catch (e) {
+            ok = null;
+        }
+        if (!ok) continue;
+        if (m.index > at) p.append(text.slice(at, m.index));
+        const a = document.createElement("a");
+        a.href = ok.href;
+        a.textContent = url;
+        a.rel = "noopener noreferrer";
+        a.target = "_blank";
+        p.append(a);
+        at = m.index + url.length;
+    }
+    if (at < text.length) p.append(text.slice(at));
+    return p;
 }
 
 function saveSession(s) {
@@ -93,6 +165,7 @@ function showLogin(message) {
     $("login-view").hidden = false;
     $("messages").replaceChildren();
     $("clients").replaceChildren();
+    resetRooms();
     $("login-error").textContent = message ?? "";
     setStatus("offline", "Not connected");
     $("username").focus();
@@ -172,7 +245,7 @@ async function onLogout() {
 
 // -- messages ----------------------------------------------------------------
 
-function onMessage(m) {
+function messageItem(m) {
     const li = el("li", "msg");
     li.dataset.id = String(m.id);
     if (m.sender === myUser) li.classList.add("mine");
@@ -187,19 +260,37 @@ function onMessage(m) {
     v.title = "Signature checked against the server key "
         + client.server.keyId + "; decrypted for this connection";
     meta.append(v);
-    li.append(meta, el("p", "text", m.text));
-    append(li);
+    li.append(meta, linkify(el("p", "text"), m.text));
+    return tagRoom(li, m.room, m.id);
 }
 
-function notice(kind, text) {
+function onMessage(m) {
+    if (shownIds.get(m.room)?.has(m.id)) return;
+    append(messageItem(m));
+    if (m.room !== selected && m.sender !== myUser
+        && firstHelloTs !== null && m.ts >= firstHelloTs) {
+        unread.set(m.room, (unread.get(m.room) ?? 0) + 1);
+        renderUnread();
+    }
+    if (!rooms.has(m.room)) scheduleRooms();
+    // a message ends its sender's typing
+    if (typers.delete(`${m.room}\0${m.sender}`)) renderTyping();
+}
+
+function notice(kind, text, room = null, id = null) {
     const li = el("li", `notice notice-${kind}`, text);
-    append(li);
+    if (id !== null) li.dataset.id = String(id);
+    append(tagRoom(li, room, id));
 }
 
 function onReset() {
     // the ids shown belong to a history the server no longer has; what
     // its new history holds follows this notice
     $("messages").replaceChildren();
+    shownIds = new Map();
+    noOlder = new Set();
+    unread = new Map();
+    renderUnread();
     notice("reset", "The server's history was reset (the server "
            + "restarted): earlier messages are gone and message numbers "
            + "start again.");
@@ -212,23 +303,61 @@ function onRejected(r) {
 }
 
 // a room's membership or settings changed: not signed, shown as a notice
-function onRoomEvent(e) {
+function eventText(e) {
     const by = e.by !== e.user ? ` (by ${e.by})` : "";
-    const more = e.role ? `: ${e.role}` : e.title !== null ? `: ${e.title}` : "";
-    notice("event", `#${e.room}: ${e.event} ${e.user}${by}${more}`);
+    const more = e.role ? `: ${e.role}`
+        : e.title !== null && e.title !== undefined ? `: ${e.title}` : "";
+    return `#${e.room}: ${e.event} ${e.user}${by}${more}`;
+}
+
+function onRoomEvent(e) {
+    if (shownIds.get(e.room)?.has(e.id)) return;
+    notice("event", eventText(e), e.room, e.id);
+    const mine = e.user === myUser;
+    if (e.event === "deleted"
+        || (mine && ["leave", "removed", "banned"].includes(e.event))) {
+        if (rooms.has(e.room) && e.by !== myUser) {
+            $("rooms-note").textContent = e.event === "deleted"
+                ? `#${e.room} was deleted by ${e.by}.`
+                : `You were ${e.event} from #${e.room} by ${e.by}.`;
+        }
+        dropRoom(e.room);
+        return;
+    }
+    if (mine && e.event === "join") {
+        scheduleRooms();
+    }
+    const r = rooms.get(e.room);
+    if (r && e.event === "title" && e.title !== null) {
+        r.title = e.title;
+        renderRooms();
+    }
+    if (r && mine && e.event === "role") {
+        r.role = e.role;
+    }
+    if (r && mine && e.event === "transfer") {
+        r.role = "owner";
+    }
+    if (r && e.event === "transfer" && e.by === myUser) {
+        r.role = "moderator";
+    }
+    if (e.room === selected) scheduleMembers();
 }
 
 function onGap(g) {
     const what = g.from === g.to ? `Message ${g.from} was`
         : `Messages ${g.from} to ${g.to} were`;
     notice("gap", `${what} not delivered: the server no longer holds `
-           + "them, or this browser fell behind.");
+           + "them, or this browser fell behind.", g.room);
     setStatus("gap", `Connected — gap: messages ${g.from}–${g.to} missing`);
 }
 
 const SERVER_ERRORS = {
     empty_message: "The message was empty.",
     no_such_room: "The server has no such room.",
+    not_member: "You are not a member of this room (any more).",
+    muted: "You are muted in this room: you may read, not write.",
+    banned: "You are banned from this room.",
     bad_characters: "The message has control characters the server "
         + "refuses.",
     throttled: "The server is overloaded: that message was dropped. Try "
@@ -254,6 +383,7 @@ function onState(s) {
         setStatus("connected", "Connected");
         $("send-error").textContent = "";
         pollClients();
+        refreshRooms();
         break;
     case "resumed":
         setStatus("resumed", "Connected — resumed"
@@ -261,6 +391,7 @@ function onState(s) {
                      ? ` after ${describeLastIds(s.lastIds)}` : ""));
         $("send-error").textContent = "";
         pollClients();
+        refreshRooms();
         break;
     case "reconnecting":
         clientsStale("Not connected: this list may be out of date. "
@@ -331,7 +462,7 @@ async function onSend(ev) {
         return;
     }
     try {
-        await client.send(text);
+        await client.send(text, selected);
         box.value = "";
         $("send-error").textContent = "";
     } catch (e) {
@@ -348,6 +479,485 @@ function onKey(ev) {
         ev.preventDefault();
         $("send-form").requestSubmit();
     }
+}
+
+// -- rooms -------------------------------------------------------------------
+
+function resetRooms() {
+    rooms = new Map();
+    selected = GENERAL;
+    unread = new Map();
+    shownIds = new Map();
+    noOlder = new Set();
+    firstHelloTs = null;
+    members = [];
+    membersOf = null;
+    typers.clear();
+    $("rooms").replaceChildren();
+    $("members").replaceChildren();
+    $("directory").replaceChildren();
+    $("rooms-note").textContent = "";
+    $("typing").textContent = "";
+    renderUnread();
+    showSelected();
+}
+
+function roomLabel(name) {
+    const r = rooms.get(name);
+    if (r?.kind === "direct" || name.startsWith("dm-")) {
+        const p = peers.get(name);
+        return p ? `@${p}` : "direct room";
+    }
+    return `#${name}`;
+}
+
+function scheduleRooms() {
+    clearTimeout(roomsTimer);
+    roomsTimer = setTimeout(refreshRooms, 150);
+}
+
+async function refreshRooms() {
+    clearTimeout(roomsTimer);
+    roomsTimer = null;
+    if (!client.session) return;
+    let list;
+    try {
+        list = (await client.rooms("GET")).rooms ?? [];
+    } catch (e) {
+        $("rooms-error").textContent = `Could not load the rooms: ${
+            e.message}`;
+        return;
+    }
+    $("rooms-error").textContent = "";
+    rooms = new Map(list.map((r) => [r.name, r]));
+    for (const r of list) {
+        if (r.kind === "direct" && !peers.has(r.name)) findPeer(r.name);
+    }
+    if (!rooms.has(selected) && selected !== GENERAL) {
+        select(GENERAL);
+    } else {
+        renderRooms();
+        showSelected();
+        if (membersOf !== selected) scheduleMembers();
+    }
+}
+
+async function findPeer(name) {
+    try {
+        const m = await client.rooms("GET",
+                                     `/${encodeURIComponent(name)}/members`);
+        const other = (m.members ?? []).find((x) => x.user !== myUser);
+        if (other) {
+            peers.set(name, other.user);
+            renderRooms();
+            if (name === selected) showSelected();
+        }
+    } catch (e) {
+        // shown as "direct room"
+    }
+}
+
+function dropRoom(name) {
+    rooms.delete(name);
+    unread.delete(name);
+    renderUnread();
+    if (selected === name) {
+        select(GENERAL);
+    } else {
+        renderRooms();
+    }
+}
+
+function renderRooms() {
+    const items = [...rooms.values()].map((r) => {
+        const li = el("li", "room-item");
+        li.dataset.room = r.name;
+        const b = el("button", "room-button");
+        b.type = "button";
+        if (r.name === selected) b.setAttribute("aria-current", "true");
+        b.append(el("span", "room-name", roomLabel(r.name)));
+        if (r.kind === "private") b.append(el("span", "room-kind", "private"));
+        const n = unread.get(r.name) ?? 0;
+        const badge = el("span", "badge", String(n));
+        badge.hidden = n === 0;
+        badge.setAttribute("aria-label", `${n} unread`);
+        b.append(badge);
+        b.addEventListener("click", () => select(r.name));
+        li.append(b);
+        return li;
+    });
+    $("rooms").replaceChildren(...items);
+}
+
+function renderUnread() {
+    let total = 0;
+    for (const n of unread.values()) total += n;
+    document.title = total > 0 ? `(${total}) securechat` : "securechat";
+    $("rooms-unread").textContent = String(total);
+    $("rooms-unread").hidden = total === 0;
+    renderRooms();
+}
+
+function select(name) {
+    selected = name;
+    unread.delete(name);
+    renderUnread();
+    for (const li of $("messages").children) {
+        if (li.dataset.room !== undefined) {
+            li.hidden = li.dataset.room !== name;
+        }
+    }
+    showSelected();
+    const list = $("messages");
+    list.scrollTop = list.scrollHeight;
+    $("send-error").textContent = "";
+    $("older-error").textContent = "";
+    members = [];
+    membersOf = null;
+    $("members").replaceChildren();
+    renderTyping();
+    refreshMembers();
+}
+
+function showSelected() {
+    const r = rooms.get(selected);
+    const title = roomLabel(selected);
+    $("room-title").textContent = title;
+    $("room-subtitle").textContent = r && r.title && r.title !== r.name
+        && r.kind !== "direct" ? r.title : "";
+    $("leave-room").hidden = !r || r.kind === "direct" || selected === GENERAL;
+    const older = $("load-older");
+    older.disabled = noOlder.has(selected);
+    older.textContent = noOlder.has(selected) ? "No older messages"
+        : "Load older messages";
+    $("message").setAttribute("aria-description", `to ${title}`);
+}
+
+async function onCreate(ev) {
+    ev.preventDefault();
+    const name = $("room-name").value.trim();
+    const kind = $("room-kind").value;
+    if (!/^[a-z0-9._-]{1,64}$/.test(name)) {
+        $("create-error").textContent = "A room name is 1 to 64 of a–z, "
+            + "0–9, dot, dash and underscore.";
+        return;
+    }
+    $("create-button").disabled = true;
+    try {
+        const r = await client.rooms("POST", "", {name, kind});
+        $("room-name").value = "";
+        $("create-error").textContent = "";
+        rooms.set(r.room.name, r.room);
+        select(r.room.name);
+        await refreshRooms();
+    } catch (e) {
+        $("create-error").textContent = {
+            room_exists: "There is a room of that name already.",
+            bad_room_name: "That name is not allowed.",
+            too_many_rooms: "You are in too many rooms.",
+            rooms_limit: "The server has as many rooms as it may.",
+        }[e.code] ?? `Could not create the room: ${e.message}`;
+    } finally {
+        $("create-button").disabled = false;
+    }
+}
+
+async function refreshDirectory() {
+    let list;
+    $("directory").dataset.state = "loading";
+    $("directory").setAttribute("aria-busy", "true");
+    try {
+        list = (await client.rooms("GET", "/directory")).rooms ?? [];
+    } catch (e) {
+        $("directory").dataset.state = "failed";
+        $("directory").setAttribute("aria-busy", "false");
+        $("directory-error").textContent = `Could not load the directory: ${
+            e.message}`;
+        return;
+    }
+    $("directory-error").textContent = "";
+    const items = list.map((r) => {
+        const li = el("li", "dir-item");
+        li.dataset.room = r.name;
+        li.append(el("span", "room-name", `#${r.name}`));
+        if (r.title && r.title !== r.name) {
+            li.append(el("span", "room-title-small", ` ${r.title}`));
+        }
+        li.append(el("span", "count", ` (${r.members})`), " ");
+        const b = el("button", "small", r.role ? "Open" : "Join");
+        b.type = "button";
+        b.setAttribute("aria-label", `${r.role ? "Open" : "Join"} #${r.name}`);
+        b.addEventListener("click", () => r.role ? select(r.name)
+            : joinRoom(r.name, b));
+        li.append(b);
+        return li;
+    });
+    $("directory").replaceChildren(...items);
+    if (items.length === 0) {
+        $("directory").append(el("li", "dir-item empty", "No public rooms."));
+    }
+    $("directory").dataset.state = "done";
+    $("directory").setAttribute("aria-busy", "false");
+}
+
+async function joinRoom(name, button) {
+    button.disabled = true;
+    try {
+        await client.rooms("POST", `/${encodeURIComponent(name)}/join`, {});
+        await refreshRooms();
+        select(name);
+    } catch (e) {
+        $("directory-error").textContent = {
+            banned: "You are banned from that room.",
+            room_full: "That room is full.",
+            too_many_rooms: "You are in too many rooms.",
+        }[e.code] ?? `Could not join: ${e.message}`;
+    }
+    refreshDirectory();
+}
+
+async function leaveRoom() {
+    const name = selected;
+    if (name === GENERAL) return;
+    try {
+        await client.rooms("POST", `/${encodeURIComponent(name)}/leave`, {});
+        dropRoom(name);
+    } catch (e) {
+        $("rooms-error").textContent = e.code === "not_allowed"
+            ? "The owner must transfer or delete the room before leaving."
+            : `Could not leave: ${e.message}`;
+    }
+}
+
+// -- members of the selected room ---------------------------------------------
+
+function scheduleMembers() {
+    clearTimeout(membersTimer);
+    membersTimer = setTimeout(refreshMembers, 150);
+}
+
+async function refreshMembers() {
+    clearTimeout(membersTimer);
+    membersTimer = null;
+    const name = selected;
+    if (!client.session || !rooms.has(name)) {
+        if (!rooms.has(name)) $("members").replaceChildren();
+        return;
+    }
+    let doc;
+    try {
+        doc = await client.rooms("GET", `/${encodeURIComponent(name)}/members`);
+    } catch (e) {
+        if (name === selected) {
+            $("members-error").textContent = `Could not load the members: ${
+                e.message}`;
+        }
+        return;
+    }
+    if (name !== selected) return;
+    $("members-error").textContent = "";
+    members = doc.members ?? [];
+    banned = doc.banned ?? [];
+    membersOf = name;
+    const me = members.find((m) => m.user === myUser);
+    const r = rooms.get(name);
+    if (r && me) r.role = me.role;
+    renderMembers();
+}
+
+function canModerate(mine, theirs) {
+    const r = rooms.get(selected);
+    if (!r || r.kind === "direct") return false;
+    return (mine === "owner" || mine === "moderator")
+        && ROLE_RANK[mine] > ROLE_RANK[theirs];
+}
+
+function renderMembers() {
+    const myRole = members.find((m) => m.user === myUser)?.role;
+    const items = members.map((m) => {
+        const li = el("li", "member");
+        li.dataset.user = m.user;
+        li.dataset.online = String(!!m.online);
+        const mark = el("span", "online-mark", m.online ? "●" : "○");
+        mark.setAttribute("aria-label", m.online ? "online" : "offline");
+        mark.title = m.online ? "online" : "offline";
+        li.append(mark, " ", el("span", "who", m.user));
+        if (m.role !== "member") li.append(el("span", "role", ` ${m.role}`));
+        if (m.muted) li.append(el("span", "muted", " muted"));
+        const acts = el("span", "acts");
+        if (m.user !== myUser) {
+            acts.append(action("Message", `Message ${m.user}`,
+                               (b) => openDirect(m.user, b), "dm"));
+        }
+        if (m.user !== myUser && canModerate(myRole, m.role)) {
+            acts.append(
+                action("Remove", `Remove ${m.user} from the room`,
+                       (b) => moderate("remove", m.user, b), "mod"),
+                action("Ban", `Ban ${m.user} from the room`,
+                       (b) => moderate("ban", m.user, b), "mod"),
+                m.muted
+                    ? action("Unmute", `Unmute ${m.user}`,
+                             (b) => moderate("unmute", m.user, b), "mod")
+                    : action("Mute", `Mute ${m.user}`,
+                             (b) => moderate("mute", m.user, b), "mod"));
+        }
+        li.append(acts);
+        return li;
+    });
+    for (const u of (canModerate(myRole, "member") ? banned : [])) {
+        const li = el("li", "member banned");
+        li.dataset.user = u;
+        li.append(el("span", "who", u), el("span", "role", " banned"));
+        li.append(action("Unban", `Unban ${u}`,
+                         (b) => moderate("unban", u, b), "mod"));
+        items.push(li);
+    }
+    $("members").replaceChildren(...items);
+}
+
+function action(text, label, fn, cls) {
+    const b = el("button", `small ${cls}`, text);
+    b.type = "button";
+    b.setAttribute("aria-label", label);
+    b.addEventListener("click", () => fn(b));
+    return b;
+}
+
+function onPresence(p) {
+    // a first login joins general without an event: ask again
+    if (p.online && membersOf === selected
+        && !members.some((m) => m.user === p.user)) {
+        scheduleMembers();
+    }
+    for (const m of members) {
+        if (m.user === p.user) m.online = p.online;
+    }
+    for (const li of $("members").querySelectorAll(".member")) {
+        if (li.dataset.user !== p.user || li.classList.contains("banned")) {
+            continue;
+        }
+        li.dataset.online = String(p.online);
+        const mark = li.querySelector(".online-mark");
+        mark.textContent = p.online ? "●" : "○";
+        mark.setAttribute("aria-label", p.online ? "online" : "offline");
+        mark.title = p.online ? "online" : "offline";
+    }
+}
+
+async function openDirect(user, button) {
+    button.disabled = true;
+    try {
+        const r = await client.rooms("POST", "/direct", {user});
+        peers.set(r.room.name, user);
+        rooms.set(r.room.name, r.room);
+        select(r.room.name);
+        await refreshRooms();
+    } catch (e) {
+        $("members-error").textContent = {
+            too_many_rooms: "One of you is in too many rooms.",
+            too_fast: "Too many new direct rooms; wait a moment.",
+        }[e.code] ?? `Could not open a direct room: ${e.message}`;
+    } finally {
+        button.disabled = false;
+    }
+}
+
+async function moderate(act, user, button) {
+    const name = selected;
+    button.disabled = true;
+    try {
+        await client.rooms("POST", `/${encodeURIComponent(name)}/${act}`,
+                           {user});
+        $("members-error").textContent = "";
+    } catch (e) {
+        $("members-error").textContent = e.code === "not_allowed"
+            ? `You may not ${act} ${user}.`
+            : `Could not ${act} ${user}: ${e.message}`;
+    }
+    if (name === selected) refreshMembers();
+}
+
+// -- typing --------------------------------------------------------------------
+
+function onInput() {
+    // the server relays one a room every 3 s: no need to send many more
+    const now = Date.now();
+    if (now - (typingSent.get(selected) ?? 0) < TYPING_SEND_MS) return;
+    if ($("message").value === "") return;
+    if (client.sendTyping(selected)) typingSent.set(selected, now);
+}
+
+function onTyping(t) {
+    if (t.user === myUser) return;
+    typers.set(`${t.room}\0${t.user}`, Date.now() + TYPING_MS);
+    renderTyping();
+}
+
+function renderTyping() {
+    clearTimeout(typingTimer);
+    typingTimer = null;
+    const now = Date.now();
+    const who = [];
+    let next = Infinity;
+    for (const [k, until] of typers) {
+        if (until <= now) {
+            typers.delete(k);
+            continue;
+        }
+        const [room, user] = k.split("\0");
+        if (room === selected) {
+            who.push(user);
+            next = Math.min(next, until);
+        }
+    }
+    who.sort();
+    $("typing").textContent = who.length === 0 ? ""
+        : who.length === 1 ? `${who[0]} is typing…`
+        : `${who.slice(0, -1).join(", ")} and ${who.at(-1)} are typing…`;
+    if (next !== Infinity) {
+        typingTimer = setTimeout(renderTyping, next - now + 20);
+    }
+}
+
+// -- scroll back -----------------------------------------------------------------
+
+async function loadOlder() {
+    const name = selected;
+    const ids = shownIds.get(name);
+    const before = ids && ids.size > 0 ? Math.min(...ids) : null;
+    const button = $("load-older");
+    button.disabled = true;
+    let page;
+    try {
+        page = await client.history(name, before, 50);
+    } catch (e) {
+        $("older-error").textContent = `Could not load older messages: ${
+            e.message}`;
+        button.disabled = false;
+        return;
+    }
+    $("older-error").textContent = "";
+    const list = $("messages");
+    const anchor = [...list.children].find((li) => li.dataset.room === name)
+        ?? null;
+    const keep = list.scrollHeight - list.scrollTop;
+    for (const it of page.items) {
+        if (shownIds.get(name)?.has(it.id)) continue;
+        let li;
+        if (it.kind === "event") {
+            li = tagRoom(el("li", "notice notice-event", eventText(it)),
+                         name, it.id);
+            li.dataset.id = String(it.id);
+        } else {
+            li = messageItem(it);
+        }
+        li.classList.add("older");
+        li.hidden = name !== selected;
+        list.insertBefore(li, anchor);
+    }
+    if (name === selected) list.scrollTop = list.scrollHeight - keep;
+    if (!page.more) noOlder.add(name);
+    if (name === selected) showSelected();
 }
 
 // -- who is online -----------------------------------------------------------
@@ -470,6 +1080,20 @@ function wire() {
     $("send-form").addEventListener("submit", onSend);
     $("message").addEventListener("keydown", onKey);
     $("alert-trust").addEventListener("click", trustNewKey);
+    $("message").addEventListener("input", onInput);
+    $("create-form").addEventListener("submit", onCreate);
+    $("directory-box").addEventListener("toggle", () => {
+        if (!$("directory-box").open) return;
+        refreshDirectory();
+    });
+    $("leave-room").addEventListener("click", leaveRoom);
+    $("directory-refresh").addEventListener("click", refreshDirectory);
+    $("load-older").addEventListener("click", loadOlder);
+    client.on("hello", (h) => {
+        if (firstHelloTs === null) firstHelloTs = h.ts;
+    });
+    client.on("presence", onPresence);
+    client.on("typing", onTyping);
     client.on("state", onState);
     client.on("message", onMessage);
     client.on("rejected", onRejected);
