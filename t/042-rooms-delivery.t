@@ -45,6 +45,21 @@ no warnings 'once';
 *is_error = \&SecureChat::Delivery::is_error;
 *ids_rise = \&SecureChat::Delivery::ids_rise;
 
+# alice's public room team with bob in it; bob's two sockets in the two
+# workers, alice's one, all settled: ($alice, $bob, [bob's], alice's,
+# [the workers of bob's])
+sub team_across_workers {
+    my ($alice, $bob) = chats(qw(alice bob));
+    Test::More::is(act($alice, 'POST', '/api/rooms', { name => 'team' }), '201 ok', 'alice makes team');
+    Test::More::is(act($bob, 'POST', '/api/rooms/team/join', {}), '200 ok', 'bob joins');
+    my @cb = SecureChat::Chat::spread_connect(2, $bob);
+    my $ca = $alice->connect;
+    my @w = map { SecureChat::Test::worker_of($_->{ws}->sock) // 0 } @cb;
+    Test::More::ok($w[0] && $w[1] && $w[0] != $w[1], "bob's two sockets live in different workers");
+    settled($alice, @cb, $ca);
+    return ($alice, $bob, \@cb, $ca, \@w);
+}
+
 # Reads the new sockets up to a message to general: whatever came before
 # it must be of their own rooms (what of the setup a socket may still
 # get, SecureChat::Delivery::settle), never of another room
@@ -117,14 +132,9 @@ GET /api/
 --- http_config eval: main::http('deliv2')
 --- config eval: $::Routes
 --- init
-my ($alice, $bob) = main::chats(qw(alice bob));
-Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'team' }), '201 ok', 'alice makes team');
-Test::More::is(main::act($bob, 'POST', '/api/rooms/team/join', {}), '200 ok', 'bob joins');
-my @cb = SecureChat::Chat::spread_connect(2, $bob);
-my $ca = $alice->connect;
-my @w = map { SecureChat::Test::worker_of($_->{ws}->sock) // 0 } @cb;
-Test::More::ok($w[0] && $w[1] && $w[0] != $w[1], "bob's two sockets live in different workers");
-main::settled($alice, @cb, $ca);
+my ($alice, $bob, $cb, $ca, $w) = main::team_across_workers();
+my @cb = @$cb;
+my @w = @$w;
 my ($st, $before) = main::post_id($alice, 'before the kick', 'team');
 Test::More::is($st, '202 ok', 'alice posts to team');
 Test::More::is_deeply([main::upto('before the kick', @cb, $ca)],
@@ -173,14 +183,9 @@ GET /api/
 --- http_config eval: main::http('deliv3')
 --- config eval: $::Routes
 --- init
-my ($alice, $bob) = main::chats(qw(alice bob));
-Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'team' }), '201 ok', 'alice makes team');
-Test::More::is(main::act($bob, 'POST', '/api/rooms/team/join', {}), '200 ok', 'bob joins');
-my @cb = SecureChat::Chat::spread_connect(2, $bob);
-my $ca = $alice->connect;
-my @w = map { SecureChat::Test::worker_of($_->{ws}->sock) // 0 } @cb;
-Test::More::ok($w[0] && $w[1] && $w[0] != $w[1], "bob's two sockets live in different workers");
-main::settled($alice, @cb, $ca);
+my ($alice, $bob, $cb, $ca, $w) = main::team_across_workers();
+my @cb = @$cb;
+my @w = @$w;
 Test::More::is(main::post($alice, 'before the ban', 'team'), '202 ok', 'alice posts to team');
 Test::More::is_deeply([main::upto('before the ban', @cb)], [(['message team alice: before the ban']) x 2],
                       'both of bob\'s sockets get it');
