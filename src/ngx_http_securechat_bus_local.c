@@ -1358,7 +1358,6 @@ ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus, uint64_t id,
         ngx_memcpy(msg->env.cek, p, NGX_HTTP_SECURECHAT_CEK_LEN);
         msg->env.frame = p + NGX_HTTP_SECURECHAT_CEK_LEN;
         msg->env.prefix_len = last - msg->env.frame;
-        msg->env.room_at = buf[NGX_HTTP_SECURECHAT_BUS_HEAD];
         body = msg->env.prefix_len + NGX_HTTP_SECURECHAT_ENVELOPE_TAIL_LEN;
 
     } else {

@@ -581,16 +581,20 @@ ngx_http_securechat_ws_chat(ngx_http_securechat_ws_t *ws, ngx_uint_t opcode,
     ngx_http_securechat_chat_rc_e   frc;
     u_char                          room[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
 
-    if (ngx_http_securechat_ws_typing(ws, frame, len) != NGX_DECLINED) {
-        return;
-    }
-
     frc = ngx_http_securechat_client_frame_open(&ws->channel, ws->conn_id,
                                                NGX_HTTP_SECURECHAT_CONN_ID_LEN,
                                                frame, len, room, &room_len,
                                                ngx_http_securechat_ws_text,
                                                ws->smcf->message_max,
                                                &text_len);
+    /* not a chat frame: perhaps a typing one, which has no counter */
+
+    if (frc == NGX_HTTP_SECURECHAT_CHAT_BAD_FIELD
+        && ngx_http_securechat_ws_typing(ws, frame, len) != NGX_DECLINED)
+    {
+        return;
+    }
+
     if (frc != NGX_HTTP_SECURECHAT_CHAT_OK) {
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "securechat: chat frame refused: %s",
@@ -702,8 +706,9 @@ ngx_http_securechat_ws_presence(ngx_http_securechat_ws_t *ws,
 /*
  * {"type":"typing","room":R}: relayed to the room's other sockets, never
  * kept; at most one a socket and room every TYPING_INTERVAL, the others
- * dropped without a word.  NGX_DECLINED: not a typing frame (a chat one,
- * or garbage for the chat frame's parser to name).
+ * dropped without a word.  Asked of a frame the chat frame's parser
+ * refused for its members; NGX_DECLINED: not a typing frame either, the
+ * parser's refusal stands.
  */
 
 static ngx_int_t
@@ -714,13 +719,6 @@ ngx_http_securechat_ws_typing(ngx_http_securechat_ws_t *ws,
     ngx_str_t                      room;
     ngx_msec_t                     now;
     ngx_http_securechat_ws_sub_t  *sub;
-
-    if (ngx_strlcasestrn((u_char *) frame, (u_char *) frame + len,
-                         (u_char *) "\"typing\"", sizeof("\"typing\"") - 2)
-        == NULL)
-    {
-        return NGX_DECLINED;
-    }
 
     doc = json_loadb((const char *) frame, len, JSON_REJECT_DUPLICATES, NULL);
     type = json_object_get(doc, "type");

@@ -520,6 +520,7 @@ ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
 {
     uint64_t                        first, last, mask;
     uint64_t                        bits[NGX_HTTP_SECURECHAT_BUS_BATCH];
+    ngx_http_securechat_ws_room_t  *rooms[NGX_HTTP_SECURECHAT_BUS_BATCH];
     ngx_int_t                       rc;
     ngx_uint_t                      k, seq, nbits;
     ngx_queue_t                    *q, *next;
@@ -537,6 +538,7 @@ ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
 
     for (k = 0; k < n; k++) {
         bits[k] = 0;
+        rooms[k] = NULL;
 
         if (msgs[k].gone) {
             continue;
@@ -581,6 +583,7 @@ ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
         }
 
         bits[k] = room->bit;
+        rooms[k] = room;
     }
 
     first = msgs[0].id;
@@ -617,7 +620,7 @@ ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
                 continue;   /* gone, or another room's */
             }
 
-            sub = ngx_http_securechat_ws_rooms_sub(ws, &msgs[k].room);
+            sub = ngx_http_securechat_ws_rooms_sub_of(ws, rooms[k]);
 
             if (sub == NULL) {
                 continue;

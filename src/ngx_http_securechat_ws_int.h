@@ -205,6 +205,8 @@ ngx_http_securechat_ws_sub_t *ngx_http_securechat_ws_rooms_subscribe(
     ngx_http_securechat_ws_t *ws, ngx_str_t *name);
 ngx_http_securechat_ws_sub_t *ngx_http_securechat_ws_rooms_sub(
     ngx_http_securechat_ws_t *ws, ngx_str_t *name);
+ngx_http_securechat_ws_sub_t *ngx_http_securechat_ws_rooms_sub_of(
+    ngx_http_securechat_ws_t *ws, ngx_http_securechat_ws_room_t *room);
 void ngx_http_securechat_ws_rooms_unsubscribe(ngx_http_securechat_ws_t *ws,
     ngx_str_t *name);
 ngx_uint_t ngx_http_securechat_ws_rooms_subscribed(

@@ -129,6 +129,21 @@ ngx_http_securechat_ws_sub_t *
 ngx_http_securechat_ws_rooms_sub(ngx_http_securechat_ws_t *ws,
     ngx_str_t *name)
 {
+    ngx_http_securechat_ws_room_t  *room;
+
+    room = ngx_http_securechat_ws_rooms_find(name);
+
+    return (room != NULL) ? ngx_http_securechat_ws_rooms_sub_of(ws, room)
+                          : NULL;
+}
+
+
+/* the same for a room found already: a user's rooms are a few, a walk */
+
+ngx_http_securechat_ws_sub_t *
+ngx_http_securechat_ws_rooms_sub_of(ngx_http_securechat_ws_t *ws,
+    ngx_http_securechat_ws_room_t *room)
+{
     ngx_queue_t                   *q;
     ngx_http_securechat_ws_sub_t  *sub;
 
@@ -136,17 +151,13 @@ ngx_http_securechat_ws_rooms_sub(ngx_http_securechat_ws_t *ws,
         return NULL;    /* never attached */
     }
 
-    /* a user's rooms are a few: a walk beats a second index */
-
     for (q = ngx_queue_head(&ws->rooms);
          q != ngx_queue_sentinel(&ws->rooms);
          q = ngx_queue_next(q))
     {
         sub = ngx_queue_data(q, ngx_http_securechat_ws_sub_t, in_ws);
 
-        if (sub->room->sn.str.len == name->len
-            && ngx_memcmp(sub->room->name, name->data, name->len) == 0)
-        {
+        if (sub->room == room) {
             return sub;
         }
     }
