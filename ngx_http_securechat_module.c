@@ -113,6 +113,10 @@ static ngx_http_securechat_conf_bounds_t
 static ngx_http_securechat_conf_bounds_t  ngx_http_securechat_history_bounds
     = ngx_http_securechat_bounds_of(NUM, 1, 0, "at least 1", history);
 
+static ngx_http_securechat_conf_bounds_t
+    ngx_http_securechat_history_bytes_bounds
+    = ngx_http_securechat_bounds_at(SIZE, 1, 0, "at least 1", history_bytes);
+
 static ngx_http_securechat_conf_bounds_t  ngx_http_securechat_nice_bounds
     = ngx_http_securechat_bounds_of(NUM, 0, 19, "0 to 19", password_nice);
 
@@ -232,6 +236,13 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_securechat_main_conf_t, history),
       &ngx_http_securechat_history_bounds },
+
+    { ngx_string("securechat_history_bytes"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_securechat_main_conf_t, history_bytes),
+      &ngx_http_securechat_history_bytes_bounds },
 
     { ngx_string("securechat_login_free_failures"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -415,6 +426,7 @@ ngx_http_securechat_create_main_conf(ngx_conf_t *cf)
     smcf->max_body = NGX_CONF_UNSET_SIZE;
     smcf->message_max = NGX_CONF_UNSET_SIZE;
     smcf->history = NGX_CONF_UNSET_UINT;
+    smcf->history_bytes = NGX_CONF_UNSET_SIZE;
     smcf->login_free_failures = NGX_CONF_UNSET_UINT;
     smcf->login_max_lockout = NGX_CONF_UNSET;
     smcf->ws_message_max = NGX_CONF_UNSET_SIZE;
@@ -439,7 +451,9 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_securechat_main_conf_t  *smcf = conf;
 
-    ngx_str_t  name;
+    size_t                              one;
+    ngx_str_t                           name;
+    ngx_http_securechat_history_conf_t  hcf;
 
     ngx_conf_init_value(smcf->session_lifetime, 12 * 60 * 60);
     ngx_conf_init_size_value(smcf->max_body, 16 * 1024);
@@ -540,10 +554,31 @@ ngx_http_securechat_init_main_conf(ngx_conf_t *cf, void *conf)
         smcf->password_nice = 0;
     }
 
-    return ngx_http_securechat_store_configure(cf, smcf->shm_zone,
-                                               smcf->history,
-                                               smcf->message_max,
-                     ngx_http_securechat_bus_slot_size(smcf->message_max));
+    /*
+     * The history's budget: by default the memory a ring of fixed slots
+     * for the longest messages took, which short ones now share out.
+     */
+
+    hcf.ids = smcf->history;
+    hcf.message_max = smcf->message_max;
+    hcf.entry_max = ngx_http_securechat_bus_slot_size(smcf->message_max);
+    one = ngx_http_securechat_history_entry_size(hcf.entry_max);
+
+    if (smcf->history_bytes == NGX_CONF_UNSET_SIZE) {
+        smcf->history_bytes = ngx_http_securechat_history_default_bytes(
+                                  smcf->history, hcf.entry_max);
+
+    } else if (smcf->history_bytes < one) {
+        return ngx_http_securechat_two(cf, "cannot hold one message of",
+                   "securechat_history_bytes", smcf->history_bytes,
+                   &smcf->history_bytes_at,
+                   "securechat_message_max", smcf->message_max,
+                   &smcf->message_max_at, one);
+    }
+
+    hcf.bytes = smcf->history_bytes;
+
+    return ngx_http_securechat_store_configure(cf, smcf->shm_zone, &hcf);
 }
 
 

@@ -119,6 +119,13 @@ ngx_http_securechat_bus_peek(uint64_t id, ngx_http_securechat_bus_msg_t *msg)
 
 
 ngx_int_t
+ngx_http_securechat_bus_page(ngx_http_securechat_bus_page_t *page)
+{
+    return ngx_http_securechat_bus_ops->page(page);
+}
+
+
+ngx_int_t
 ngx_http_securechat_bus_presence(ngx_str_t *user, ngx_uint_t online)
 {
     return ngx_http_securechat_bus_ops->presence(user, online);

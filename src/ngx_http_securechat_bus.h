@@ -77,6 +77,22 @@ typedef struct {
 } ngx_http_securechat_bus_event_t;
 
 
+/*
+ * A page of a room's history, for scrolling back (see bus_page()): the
+ * caller sets room, before, limit and pool; the backend the rest.
+ */
+typedef struct {
+    ngx_str_t                        room;
+    uint64_t                         before;   /* room ids below it */
+    ngx_uint_t                       limit;
+    ngx_pool_t                      *pool;
+
+    ngx_array_t                      msgs;     /* bus_msg_t, oldest first */
+    ngx_uint_t                       more;     /* older ones are held */
+    uint64_t                         lowest;   /* the first's room id */
+} ngx_http_securechat_bus_page_t;
+
+
 /* called once the message has an id (0: it could not be published) */
 typedef void (*ngx_http_securechat_published_pt)(void *data, uint64_t id);
 
@@ -102,6 +118,7 @@ typedef struct {
     uint64_t   (*cursor)(void);
     ngx_int_t  (*fetch)(uint64_t id, ngx_http_securechat_bus_msg_t **msg);
     ngx_int_t  (*peek)(uint64_t id, ngx_http_securechat_bus_msg_t *msg);
+    ngx_int_t  (*page)(ngx_http_securechat_bus_page_t *page);
     ngx_int_t  (*presence)(ngx_str_t *user, ngx_uint_t online);
     ngx_int_t  (*typing)(ngx_str_t *room, ngx_str_t *user);
 } ngx_http_securechat_bus_ops_t;
@@ -192,6 +209,17 @@ ngx_int_t ngx_http_securechat_bus_fetch(uint64_t id,
  */
 ngx_int_t ngx_http_securechat_bus_peek(uint64_t id,
     ngx_http_securechat_bus_msg_t *msg);
+
+/*
+ * The newest limit entries of a room below room id before, for scrolling
+ * back past what delivery reaches: msgs oldest first, each valid for the
+ * pool's life; more: older entries are held too; lowest: the room id of
+ * the first one given, or, with none, the room's next id (or before, if
+ * lower).  Ids below lowest that are not held are gone for good.  NGX_OK,
+ * NGX_ERROR.  (A backend that must read a database will complete later;
+ * this one answers at once.)
+ */
+ngx_int_t ngx_http_securechat_bus_page(ngx_http_securechat_bus_page_t *page);
 
 
 #endif /* _NGX_HTTP_SECURECHAT_BUS_H_INCLUDED_ */

@@ -166,6 +166,10 @@ static void ngx_http_securechat_bus_deliver_notices(
     ngx_http_securechat_bus_t *bus);
 static uint64_t ngx_http_securechat_bus_presence_commit(
     ngx_http_securechat_bus_t *bus, ngx_http_securechat_bus_item_t *item);
+static ngx_int_t ngx_http_securechat_bus_parse(u_char *buf, size_t len,
+    ngx_http_securechat_bus_msg_t *msg);
+static ngx_int_t ngx_http_securechat_bus_local_page(
+    ngx_http_securechat_bus_page_t *page);
 static ngx_int_t ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus,
     uint64_t id, ngx_http_securechat_bus_msg_t *msg, u_char *buf);
 
@@ -1330,8 +1334,7 @@ static ngx_int_t
 ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus, uint64_t id,
     ngx_http_securechat_bus_msg_t *msg, u_char *buf)
 {
-    u_char     *p, *last;
-    size_t      len, body;
+    size_t      len;
     ngx_int_t   rc;
 
     msg->id = id;
@@ -1343,6 +1346,19 @@ ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus, uint64_t id,
     if (rc != NGX_OK) {
         return rc;
     }
+
+    return ngx_http_securechat_bus_parse(buf, len, msg);
+}
+
+
+/* an entry's len bytes in buf into msg: NGX_OK, or NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_securechat_bus_parse(u_char *buf, size_t len,
+    ngx_http_securechat_bus_msg_t *msg)
+{
+    u_char  *p, *last;
+    size_t   body;
 
     /* written by our own sealers; checked all the same */
 
@@ -1489,6 +1505,78 @@ ngx_http_securechat_bus_local_fetch(uint64_t id, ngx_http_securechat_bus_msg_t *
 }
 
 
+/*
+ * A page of a room's history, from what the zone holds: its entries are
+ * copied into the request's pool under the mutex, then parsed there.
+ */
+
+static ngx_int_t
+ngx_http_securechat_bus_local_page(ngx_http_securechat_bus_page_t *page)
+{
+    ngx_uint_t                           i, n;
+    ngx_array_t                          items;
+    ngx_http_securechat_bus_t           *bus;
+    ngx_http_securechat_bus_msg_t       *msg;
+    ngx_http_securechat_history_item_t  *item;
+
+    bus = ngx_http_securechat_bus;
+
+    if (bus == NULL
+        || ngx_array_init(&items, page->pool, page->limit,
+                          sizeof(ngx_http_securechat_history_item_t))
+           != NGX_OK
+        || ngx_array_init(&page->msgs, page->pool, page->limit,
+                          sizeof(ngx_http_securechat_bus_msg_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_securechat_history_room_page(bus->smcf->shm_zone,
+                                              &page->room, page->before,
+                                              page->limit, page->pool,
+                                              &items, &page->more)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    item = items.elts;
+    n = items.nelts;
+
+    /* the room's last id, for a page that holds nothing: see bus.h */
+    page->lowest = ngx_min(page->before,
+                           ngx_http_securechat_history_room_last(
+                               bus->smcf->shm_zone, &page->room) + 1);
+
+    /* oldest first */
+
+    for (i = n; i-- > 0; /* void */) {
+        msg = ngx_array_push(&page->msgs);
+        if (msg == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(msg, sizeof(ngx_http_securechat_bus_msg_t));
+        msg->id = item[i].id;
+
+        if (ngx_http_securechat_bus_parse(item[i].data.data, item[i].data.len,
+                                          msg)
+            != NGX_OK)
+        {
+            page->msgs.nelts--;
+            continue;
+        }
+
+        if (page->msgs.nelts == 1) {
+            page->lowest = msg->room_id;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
 static uint64_t
 ngx_http_securechat_bus_local_cursor(void)
 {
@@ -1562,6 +1650,7 @@ ngx_http_securechat_bus_ops_t  ngx_http_securechat_bus_local = {
     ngx_http_securechat_bus_local_cursor,
     ngx_http_securechat_bus_local_fetch,
     ngx_http_securechat_bus_local_peek,
+    ngx_http_securechat_bus_local_page,
     ngx_http_securechat_bus_local_presence,
     ngx_http_securechat_bus_local_typing
 };

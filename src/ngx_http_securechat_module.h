@@ -91,6 +91,7 @@ typedef struct {
     size_t                              max_body;
     size_t                              message_max;
     ngx_uint_t                          history;
+    size_t                              history_bytes;
 
     ngx_uint_t                          login_free_failures;
     time_t                              login_max_lockout;
@@ -128,6 +129,7 @@ typedef struct {
     ngx_http_securechat_conf_where_t    handler_at;  /* the first one */
     ngx_http_securechat_conf_where_t    max_body_at;
     ngx_http_securechat_conf_where_t    message_max_at;
+    ngx_http_securechat_conf_where_t    history_bytes_at;
     ngx_http_securechat_conf_where_t    ws_message_max_at;
     ngx_http_securechat_conf_where_t    send_buffer_at;
 } ngx_http_securechat_main_conf_t;

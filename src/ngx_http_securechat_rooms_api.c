@@ -652,10 +652,11 @@ failed:
  * GET /api/rooms/NAME/messages?before=ID&limit=N: scrolling back.  The
  * room's entries (messages and events) before ID (the newest when there
  * is none), the newest N of them (50 by default, at most 100), oldest
- * first, from what the history holds: each message the signed envelope
- * of the WebSocket, its CEK wrapped for the session's client key with
- * RSA-OAEP ("ek"), as there is no connection to wrap it for.  "more": the
- * limit stopped it; "dropped": ids before the first one existed and the
+ * first, from what the room's history holds (bus_page(): further back
+ * than resuming reaches): each message the signed envelope of the
+ * WebSocket, its CEK wrapped for the session's client key with RSA-OAEP
+ * ("ek"), as there is no connection to wrap it for.  "more": older
+ * entries are held; "dropped": ids before the first one existed and the
  * history no longer holds them.  One RSA public operation a message, on
  * the event loop: the limit bounds them.
  */
@@ -670,10 +671,10 @@ ngx_http_securechat_rooms_messages(ngx_http_request_t *r,
     u_char                           *frame;
     size_t                            len, size;
     json_t                           *items, *item;
-    uint64_t                          before, limit, id, oldest, lowest;
-    uint64_t                         *ids;
-    ngx_uint_t                        n, i, ended;
-    ngx_http_securechat_bus_msg_t     peek, *msg;
+    uint64_t                          before, limit;
+    ngx_uint_t                        i;
+    ngx_http_securechat_bus_msg_t    *msg;
+    ngx_http_securechat_bus_page_t    page;
     ngx_http_securechat_room_rc_e     why;
     ngx_http_securechat_rooms_rc_e    rc;
     ngx_http_securechat_rooms_act_t   act;
@@ -718,57 +719,37 @@ ngx_http_securechat_rooms_messages(ngx_http_request_t *r,
                    "log in with a public_key to read the history");
     }
 
-    ids = ngx_palloc(r->pool, limit * sizeof(uint64_t));
-    if (ids == NULL) {
+    page.room = ctx->room;
+    page.before = before;
+    page.limit = (ngx_uint_t) limit;
+    page.pool = r->pool;
+
+    if (ngx_http_securechat_bus_page(&page) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    /* newest first, by the slots' heads only */
-
-    oldest = ngx_http_securechat_history_oldest(smcf->shm_zone);
-    id = ngx_http_securechat_history_last(smcf->shm_zone);
-    lowest = 0;
-    n = 0;
-
-    for ( /* void */ ; id >= oldest && id > 0 && n < limit; id--) {
-        if (ngx_http_securechat_bus_peek(id, &peek) != NGX_OK
-            || peek.room.len != ctx->room.len
-            || ngx_memcmp(peek.room.data, ctx->room.data, ctx->room.len) != 0
-            || peek.room_id >= before)
-        {
-            continue;
-        }
-
-        ids[n++] = id;
-        lowest = peek.room_id;
-    }
-
-    ended = (n < limit);
 
     size = ngx_http_securechat_history_slot_data(smcf->shm_zone)
            + NGX_HTTP_SECURECHAT_WRAPPED_SK_MAX * 2;
 
     frame = ngx_pnalloc(r->pool, size);
     items = json_array();
+    msg = page.msgs.elts;
+    i = 0;
 
     if (frame == NULL || items == NULL) {
-        json_decref(items);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto failed;
     }
 
-    for (i = n; i-- > 0; /* void */) {
-        if (ngx_http_securechat_bus_fetch(ids[i], &msg) != NGX_OK) {
-            continue;   /* overwritten meanwhile */
-        }
+    for ( /* void */ ; i < page.msgs.nelts; i++) {
 
-        if (msg->kind == NGX_HTTP_SECURECHAT_BUS_EVENT) {
-            item = json_loadb((char *) msg->json.data, msg->json.len, 0,
+        if (msg[i].kind == NGX_HTTP_SECURECHAT_BUS_EVENT) {
+            item = json_loadb((char *) msg[i].json.data, msg[i].json.len, 0,
                               NULL);
 
         } else {
             item = NULL;
 
-            if (ngx_http_securechat_envelope_frame_oaep(&msg->env,
+            if (ngx_http_securechat_envelope_frame_oaep(&msg[i].env,
                     ctx->session.client_key.data,
                     ctx->session.client_key.len, frame, size, &len)
                 == NGX_HTTP_SECURECHAT_ENV_OK)
@@ -776,34 +757,32 @@ ngx_http_securechat_rooms_messages(ngx_http_request_t *r,
                 item = json_loadb((char *) frame, len, 0, NULL);
             }
 
-            OPENSSL_cleanse(msg->env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
+            OPENSSL_cleanse(msg[i].env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
         }
 
         if (item == NULL || json_array_append_new(items, item) != 0) {
-            json_decref(items);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            goto failed;
         }
-    }
-
-    /*
-     * Whether ids before the first one given exist: the scan ran to the
-     * ring's oldest entry when it found fewer than the limit, so those
-     * ids are gone from it.
-     */
-
-    if (n == 0) {
-        lowest = ngx_min(before,
-                         ngx_http_securechat_history_room_last(smcf->shm_zone,
-                                                               &ctx->room)
-                         + 1);
     }
 
     return ngx_http_securechat_send_json(r, NGX_HTTP_OK,
                json_pack("{s:s%, s:o, s:b, s:b}",
                          "room", ctx->room.data, ctx->room.len,
                          "items", items,
-                         "more", !ended && lowest > 1,
-                         "dropped", ended && lowest > 1));
+                         "more", page.more ? 1 : 0,
+                         "dropped", !page.more && page.lowest > 1));
+
+failed:
+
+    /* the copies of the CEKs not yet wrapped go with the pool */
+
+    for ( /* void */ ; i < page.msgs.nelts; i++) {
+        OPENSSL_cleanse(msg[i].env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
+    }
+
+    json_decref(items);
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 

@@ -5,18 +5,18 @@
  * or one memcpy, far shorter than the sections nginx's own limit_req
  * holds; nothing slow ever runs under it (messages are signed between
  * history_reserve() and history_commit(), outside it).  Separate locks for
- * the history and for the rest would only pay once a section grows: the
- * rooms issue may split them then.
+ * the history and for the rest would only pay once a section grows.  The
+ * history has a file of its own: ngx_http_securechat_history.c.
  */
 
 #include "ngx_http_securechat_module.h"
 #include "ngx_http_securechat_store.h"
 #include "ngx_http_securechat_rooms.h"
+#include "ngx_http_securechat_history.h"
 
-#include <openssl/rand.h>
 
 
-#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434834   /* "SCH4" */
+#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434835   /* "SCH5" */
 
 /* a throttle record is forgotten this long after its last failure */
 #define NGX_HTTP_SECURECHAT_THROTTLE_TTL   3600
@@ -39,12 +39,6 @@
 
 /* worker entries a new zone starts with, at the least */
 #define NGX_HTTP_SECURECHAT_WORKERS_MIN    8
-
-/* history slot states */
-#define NGX_HTTP_SECURECHAT_SLOT_RESERVED  1
-#define NGX_HTTP_SECURECHAT_SLOT_COMMITTED 2
-#define NGX_HTTP_SECURECHAT_SLOT_GAP       3
-
 
 typedef struct {
     ngx_str_node_t                 sn;       /* str: the token hash */
@@ -79,24 +73,6 @@ typedef struct {
 
 
 /*
- * A history slot, assigned to an id by reserve, filled by commit, both
- * under the slab mutex; read without it: a reader checks id before and
- * after copying (a sequence lock), so a slot being reused for a newer id
- * is never read as the older one.  owner and reserved_at let a reservation
- * whose process died or stopped be abandoned.
- */
-
-typedef struct {
-    volatile uint64_t              id;       /* 0: never used */
-    volatile ngx_uint_t            state;
-    ngx_pid_t                      owner;
-    time_t                         reserved_at;
-    size_t                         len;
-    u_char                         data[1];
-} ngx_http_securechat_slot_t;
-
-
-/*
  * A worker process.  armed: it waits for a doorbell and wants one rung
  * when a message is published; kicks: bumped when one of its clients is
  * asked to close; clients: how many it has in the table.
@@ -125,19 +101,6 @@ struct ngx_http_securechat_workers_s {
 };
 
 
-/*
- * A room's place in the history: the last id it gave.  Kept when the room
- * is deleted, so that a room made again under that name goes on counting
- * and no id of one epoch ever names two messages.
- */
-
-typedef struct {
-    ngx_str_node_t                 sn;
-    uint64_t                       last;
-    u_char                         name[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
-} ngx_http_securechat_room_ids_t;
-
-
 /* a presence or typing notice: see ephemeral_append() */
 
 typedef struct {
@@ -161,9 +124,6 @@ typedef struct {
 typedef struct {
     ngx_uint_t                     magic;
 
-    /* drawn when the zone is made: which history the ids count in */
-    uint64_t                       epoch;
-
     ngx_rbtree_t                   sessions;
     ngx_rbtree_node_t              sessions_sentinel;
     ngx_queue_t                    sessions_queue;
@@ -175,22 +135,12 @@ typedef struct {
     ngx_queue_t                    throttle_free;
     ngx_uint_t                     throttle_max;
 
-    ngx_uint_t                     history;
-    size_t                         message_max;
-    size_t                         slot_data;
-    size_t                         slot_size;
-    volatile uint64_t              last_id;  /* all up to it are final */
-    volatile uint64_t              reserved; /* the highest reserved */
-    u_char                        *slots;
+    void                          *history;  /* ngx_http_securechat_history.c */
 
     /* notices no one resumes from: a ring of their own */
     ngx_http_securechat_ephemeral_t *ephemeral;
     ngx_uint_t                     ephemeral_slots;
     volatile uint64_t              ephemeral_last;
-
-    /* ids per room: ngx_http_securechat_room_ids_t */
-    ngx_rbtree_t                   room_ids;
-    ngx_rbtree_node_t              room_ids_sentinel;
 
     ngx_queue_t                    clients;
     ngx_uint_t                     nclients;
@@ -208,21 +158,17 @@ typedef struct {
     ngx_cycle_t                   *cycle;
 
     /* what this configuration asks of the zone */
-    ngx_uint_t                     history;
-    size_t                         message_max;
-    size_t                         slot_data;
+    ngx_http_securechat_history_conf_t  history;
 } ngx_http_securechat_store_t;
 
 
 static ngx_int_t ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
-static size_t ngx_http_securechat_slot_size(size_t slot_data);
 static ngx_uint_t ngx_http_securechat_throttle_count(size_t zone_size);
 static ngx_uint_t ngx_http_securechat_ephemeral_count(size_t zone_size);
 static ngx_uint_t ngx_http_securechat_expected_workers(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_securechat_workers_grow_locked(
     ngx_http_securechat_store_t *store, ngx_uint_t n);
-static ngx_uint_t ngx_http_securechat_pid_dead(ngx_pid_t pid);
 static void ngx_http_securechat_clients_sweep_locked(
     ngx_http_securechat_store_t *store);
 static ngx_uint_t ngx_http_securechat_client_free_locked(
@@ -230,15 +176,6 @@ static ngx_uint_t ngx_http_securechat_client_free_locked(
     ngx_http_securechat_client_node_t *cn);
 static void ngx_http_securechat_client_kick_locked(
     ngx_http_securechat_client_node_t *cn, ngx_uint_t code);
-static ngx_http_securechat_slot_t *ngx_http_securechat_slot(
-    ngx_http_securechat_shctx_t *sh, uint64_t id);
-static ngx_http_securechat_room_ids_t *ngx_http_securechat_room_ids_locked(
-    ngx_http_securechat_store_t *store, ngx_str_t *room, ngx_uint_t create);
-static ngx_int_t ngx_http_securechat_history_copy(
-    ngx_http_securechat_shctx_t *sh, uint64_t id, u_char *buf, size_t size,
-    size_t *len);
-static ngx_uint_t ngx_http_securechat_history_advance_locked(
-    ngx_http_securechat_shctx_t *sh, ngx_uint_t expire);
 static void ngx_http_securechat_throttle_free_locked(
     ngx_http_securechat_store_t *store,
     ngx_http_securechat_throttle_node_t *tn);
@@ -329,52 +266,44 @@ ngx_http_securechat_store_add(ngx_conf_t *cf, ngx_str_t *name, size_t size)
 
 char *
 ngx_http_securechat_store_configure(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone,
-    ngx_uint_t history, size_t message_max, size_t slot_data)
+    ngx_http_securechat_history_conf_t *hcf)
 {
     size_t                        need;
     ngx_http_securechat_store_t  *store;
 
     store = shm_zone->data;
-    store->history = history;
-    store->message_max = message_max;
-    store->slot_data = slot_data;
+    store->history = *hcf;
 
     /*
      * The slab allocator needs a page header per page and rounds blocks up
-     * to powers of two; an eighth on top plus a few pages covers both.
+     * to powers of two; an eighth on top plus a few pages covers both (the
+     * history counts its own).
      */
 
-    need = history * ngx_http_securechat_slot_size(slot_data)
-           + NGX_HTTP_SECURECHAT_MIN_SESSIONS
+    need = NGX_HTTP_SECURECHAT_MIN_SESSIONS
              * sizeof(ngx_http_securechat_session_node_t) * 2
            + ngx_http_securechat_throttle_count(shm_zone->shm.size)
              * sizeof(ngx_http_securechat_throttle_node_t)
            + ngx_http_securechat_ephemeral_count(shm_zone->shm.size)
              * sizeof(ngx_http_securechat_ephemeral_t)
            + sizeof(ngx_http_securechat_shctx_t);
-    need += need / 8 + 8 * ngx_pagesize;
+    need += need / 8 + 8 * ngx_pagesize
+            + ngx_http_securechat_history_need(hcf);
 
     if (shm_zone->shm.size < need) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "securechat_zone \"%V\" of %uz bytes is too small "
                            "for a history of %ui messages of up to %uz bytes "
-                           "(securechat_history, securechat_message_max) "
+                           "in %uz bytes (securechat_history, "
+                           "securechat_message_max, securechat_history_bytes) "
                            "and %d sessions: it needs at least %uz bytes",
-                           &shm_zone->shm.name, shm_zone->shm.size, history,
-                           message_max, NGX_HTTP_SECURECHAT_MIN_SESSIONS,
-                           need);
+                           &shm_zone->shm.name, shm_zone->shm.size,
+                           hcf->ids, hcf->message_max, hcf->bytes,
+                           NGX_HTTP_SECURECHAT_MIN_SESSIONS, need);
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
-}
-
-
-static size_t
-ngx_http_securechat_slot_size(size_t slot_data)
-{
-    return ngx_align(offsetof(ngx_http_securechat_slot_t, data) + slot_data,
-                     NGX_ALIGNMENT);
 }
 
 
@@ -442,14 +371,14 @@ ngx_http_securechat_store_rooms(ngx_shm_zone_t *shm_zone)
 }
 
 
-uint64_t
-ngx_http_securechat_history_epoch(ngx_shm_zone_t *shm_zone)
+void *
+ngx_http_securechat_store_history(ngx_shm_zone_t *shm_zone)
 {
     ngx_http_securechat_store_t  *store;
 
     store = shm_zone->data;
 
-    return store->sh->epoch;
+    return store->sh->history;
 }
 
 
@@ -470,9 +399,7 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (ostore) {
         sh = ostore->sh;
 
-        if (sh->magic != NGX_HTTP_SECURECHAT_STORE_MAGIC
-            || sh->slot_data != store->slot_data)
-        {
+        if (sh->magic != NGX_HTTP_SECURECHAT_STORE_MAGIC) {
             ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                           "securechat_zone \"%V\" was made by another "
                           "version of the module; restart nginx or use a "
@@ -480,17 +407,11 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             return NGX_ERROR;
         }
 
-        if (sh->history != store->history
-            || sh->message_max != store->message_max)
+        if (ngx_http_securechat_history_reuse(sh->history, &store->history,
+                                              &shm_zone->shm.name,
+                                              shm_zone->shm.log)
+            != NGX_OK)
         {
-            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                          "securechat_zone \"%V\" holds a history of %ui "
-                          "messages of up to %uz bytes, but the new "
-                          "configuration asks for %ui of up to %uz "
-                          "(securechat_history, securechat_message_max); "
-                          "restart nginx or use a new zone name",
-                          &shm_zone->shm.name, sh->history, sh->message_max,
-                          store->history, store->message_max);
             return NGX_ERROR;
         }
 
@@ -545,15 +466,6 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     sh->magic = NGX_HTTP_SECURECHAT_STORE_MAGIC;
 
-    /* a restart starts the ids again at 1: a new epoch tells clients */
-
-    if (RAND_bytes((u_char *) &sh->epoch, sizeof(sh->epoch)) != 1) {
-        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
-                      "securechat_zone \"%V\": RAND_bytes() failed",
-                      &shm_zone->shm.name);
-        return NGX_ERROR;
-    }
-
     ngx_rbtree_init(&sh->sessions, &sh->sessions_sentinel,
                     ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->sessions_queue);
@@ -561,18 +473,9 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&sh->throttle, &sh->throttle_sentinel,
                     ngx_str_rbtree_insert_value);
 
-    ngx_rbtree_init(&sh->room_ids, &sh->room_ids_sentinel,
-                    ngx_str_rbtree_insert_value);
     ngx_queue_init(&sh->throttle_fresh);
     ngx_queue_init(&sh->throttle_escalated);
     ngx_queue_init(&sh->throttle_free);
-
-    sh->history = store->history;
-    sh->message_max = store->message_max;
-    sh->slot_data = store->slot_data;
-    sh->slot_size = ngx_http_securechat_slot_size(store->slot_data);
-    sh->last_id = 0;
-    sh->reserved = 0;
 
     ngx_queue_init(&sh->clients);
 
@@ -581,10 +484,12 @@ ngx_http_securechat_store_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         return NGX_ERROR;
     }
 
-    /* the history and the throttle area are fixed from the start */
+    /* the history's log and the throttle area are fixed from the start */
 
-    sh->slots = ngx_slab_calloc(store->shpool, sh->history * sh->slot_size);
-    if (sh->slots == NULL) {
+    sh->history = ngx_http_securechat_history_init_zone(store->shpool,
+                                                        &store->history,
+                                                        shm_zone->shm.log);
+    if (sh->history == NULL) {
         ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                       "securechat_zone \"%V\" cannot hold its history",
                       &shm_zone->shm.name);
@@ -1047,411 +952,6 @@ ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone, ngx_str_t *key)
 
 
 /*
- * The history.  Ids are handed out in the order of reservation; a message
- * is signed with its id between reserve and commit, outside the mutex, so
- * that a signature (hundreds of microseconds) never holds up the logins,
- * handshakes and publishes of other workers.  last_id, what readers see,
- * moves only over ids that are committed or gaps: an id still being
- * sealed holds back the ones committed after it, so delivery stays in id
- * order with nothing skipped.  A reservation whose process died or
- * stopped would hold them back for ever: expire() makes it a gap.
- */
-
-static ngx_http_securechat_slot_t *
-ngx_http_securechat_slot(ngx_http_securechat_shctx_t *sh, uint64_t id)
-{
-    /* id N lives in slot N mod history: the newest overwrites the oldest */
-
-    return (ngx_http_securechat_slot_t *)
-               (sh->slots + (id % sh->history) * sh->slot_size);
-}
-
-
-ngx_int_t
-ngx_http_securechat_history_reserve(ngx_shm_zone_t *shm_zone, ngx_str_t *room,
-    uint64_t *id, uint64_t *room_id)
-{
-    uint64_t                         next;
-    ngx_http_securechat_shctx_t     *sh;
-    ngx_http_securechat_slot_t      *slot;
-    ngx_http_securechat_store_t     *store;
-    ngx_http_securechat_room_ids_t  *ri;
-
-    store = shm_zone->data;
-    sh = store->sh;
-
-    ngx_shmtx_lock(&store->shpool->mutex);
-
-    /* the room's id first: without room for its counter, nothing moves */
-
-    ri = ngx_http_securechat_room_ids_locked(store, room, 1);
-    if (ri == NULL) {
-        ngx_shmtx_unlock(&store->shpool->mutex);
-        return NGX_ERROR;
-    }
-
-    next = sh->reserved + 1;
-    slot = ngx_http_securechat_slot(sh, next);
-
-    /*
-     * The slot's older id drops out of the ring now: a reader that checks
-     * the id after copying sees the change.  Should that older id still
-     * be reserved, its commit finds the slot taken and it is published as
-     * already gone; the mark moves over it below.
-     */
-
-    slot->id = next;
-    ngx_memory_barrier();
-    slot->state = NGX_HTTP_SECURECHAT_SLOT_RESERVED;
-    slot->owner = ngx_pid;
-    slot->reserved_at = ngx_time();
-    slot->len = 0;
-
-    sh->reserved = next;
-
-    (void) ngx_http_securechat_history_advance_locked(sh, 0);
-
-    /* in the same step: a room's ids grow in the order of the log's */
-    *room_id = ++ri->last;
-
-    ngx_shmtx_unlock(&store->shpool->mutex);
-
-    *id = next;
-
-    return NGX_OK;
-}
-
-
-uint64_t
-ngx_http_securechat_history_room_last(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *room)
-{
-    uint64_t                         last;
-    ngx_http_securechat_store_t     *store;
-    ngx_http_securechat_room_ids_t  *ri;
-
-    store = shm_zone->data;
-
-    ngx_shmtx_lock(&store->shpool->mutex);
-
-    ri = ngx_http_securechat_room_ids_locked(store, room, 0);
-    last = (ri != NULL) ? ri->last : 0;
-
-    ngx_shmtx_unlock(&store->shpool->mutex);
-
-    return last;
-}
-
-
-static ngx_http_securechat_room_ids_t *
-ngx_http_securechat_room_ids_locked(ngx_http_securechat_store_t *store,
-    ngx_str_t *room, ngx_uint_t create)
-{
-    uint32_t                         hash;
-    ngx_http_securechat_shctx_t     *sh;
-    ngx_http_securechat_room_ids_t  *ri;
-
-    if (room->len == 0 || room->len > NGX_HTTP_SECURECHAT_ROOM_NAME_MAX) {
-        return NULL;
-    }
-
-    sh = store->sh;
-    hash = ngx_crc32_short(room->data, room->len);
-
-    ri = (ngx_http_securechat_room_ids_t *)
-             ngx_str_rbtree_lookup(&sh->room_ids, room, hash);
-
-    if (ri != NULL || !create) {
-        return ri;
-    }
-
-    ri = ngx_slab_alloc_locked(store->shpool,
-                               sizeof(ngx_http_securechat_room_ids_t));
-    if (ri == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(ri->name, room->data, room->len);
-    ri->sn.str.data = ri->name;
-    ri->sn.str.len = room->len;
-    ri->sn.node.key = hash;
-    ri->last = 0;
-
-    ngx_rbtree_insert(&sh->room_ids, &ri->sn.node);
-
-    return ri;
-}
-
-
-ngx_int_t
-ngx_http_securechat_history_commit(ngx_shm_zone_t *shm_zone, uint64_t id,
-    u_char *data, size_t len)
-{
-    ngx_int_t                     rc;
-    ngx_http_securechat_shctx_t  *sh;
-    ngx_http_securechat_slot_t   *slot;
-    ngx_http_securechat_store_t  *store;
-
-    store = shm_zone->data;
-    sh = store->sh;
-
-    if (len > sh->slot_data) {
-        ngx_http_securechat_history_abandon(shm_zone, id);
-        return NGX_ERROR;
-    }
-
-    ngx_shmtx_lock(&store->shpool->mutex);
-
-    slot = ngx_http_securechat_slot(sh, id);
-
-    if (slot->id != id) {
-        /* pushed out of the ring by newer ids while it was sealed */
-        rc = NGX_OK;
-
-    } else if (slot->state != NGX_HTTP_SECURECHAT_SLOT_RESERVED) {
-        /* abandoned by expire(): readers went past it as a gap */
-        rc = NGX_DECLINED;
-
-    } else {
-        ngx_memcpy(slot->data, data, len);
-        slot->len = len;
-        ngx_memory_barrier();
-        slot->state = NGX_HTTP_SECURECHAT_SLOT_COMMITTED;
-        rc = NGX_OK;
-    }
-
-    (void) ngx_http_securechat_history_advance_locked(sh, 0);
-
-    ngx_shmtx_unlock(&store->shpool->mutex);
-
-    return rc;
-}
-
-
-void
-ngx_http_securechat_history_abandon(ngx_shm_zone_t *shm_zone, uint64_t id)
-{
-    ngx_http_securechat_shctx_t  *sh;
-    ngx_http_securechat_slot_t   *slot;
-    ngx_http_securechat_store_t  *store;
-
-    store = shm_zone->data;
-    sh = store->sh;
-
-    ngx_shmtx_lock(&store->shpool->mutex);
-
-    slot = ngx_http_securechat_slot(sh, id);
-
-    if (slot->id == id && slot->state == NGX_HTTP_SECURECHAT_SLOT_RESERVED) {
-        slot->state = NGX_HTTP_SECURECHAT_SLOT_GAP;
-    }
-
-    (void) ngx_http_securechat_history_advance_locked(sh, 0);
-
-    ngx_shmtx_unlock(&store->shpool->mutex);
-}
-
-
-ngx_uint_t
-ngx_http_securechat_history_expire(ngx_shm_zone_t *shm_zone)
-{
-    ngx_uint_t                    gaps;
-    ngx_http_securechat_store_t  *store;
-
-    store = shm_zone->data;
-
-    if (store->sh->last_id == store->sh->reserved) {
-        return 0;
-    }
-
-    ngx_shmtx_lock(&store->shpool->mutex);
-    gaps = ngx_http_securechat_history_advance_locked(store->sh, 1);
-    ngx_shmtx_unlock(&store->shpool->mutex);
-
-    return gaps;
-}
-
-
-/*
- * Moves last_id over every final id after it: committed, a gap, or one
- * whose slot a newer id took.  With expire, a reservation in the way is
- * made a gap when its process is gone or it is older than the bound;
- * returns how many were.
- */
-
-static ngx_uint_t
-ngx_http_securechat_history_advance_locked(ngx_http_securechat_shctx_t *sh,
-    ngx_uint_t expire)
-{
-    uint64_t                     next, last;
-    ngx_uint_t                   gaps;
-    ngx_http_securechat_slot_t  *slot;
-
-    last = sh->last_id;
-    gaps = 0;
-
-    while (last < sh->reserved) {
-        next = last + 1;
-        slot = ngx_http_securechat_slot(sh, next);
-
-        if (slot->id == next
-            && slot->state == NGX_HTTP_SECURECHAT_SLOT_RESERVED)
-        {
-            if (!expire) {
-                break;
-            }
-
-            if (slot->reserved_at + NGX_HTTP_SECURECHAT_RESERVE_TIMEOUT
-                    >= ngx_time()
-                && (slot->owner == ngx_pid
-                    || !ngx_http_securechat_pid_dead(slot->owner)))
-            {
-                break;
-            }
-
-            slot->state = NGX_HTTP_SECURECHAT_SLOT_GAP;
-            gaps++;
-        }
-
-        last = next;
-    }
-
-    if (last != sh->last_id) {
-        /* readers copy a slot only after they saw last_id pass it */
-        ngx_memory_barrier();
-        sh->last_id = last;
-    }
-
-    return gaps;
-}
-
-
-uint64_t
-ngx_http_securechat_history_last(ngx_shm_zone_t *shm_zone)
-{
-    ngx_http_securechat_store_t  *store;
-
-    store = shm_zone->data;
-
-    return store->sh->last_id;
-}
-
-
-uint64_t
-ngx_http_securechat_history_reserved(ngx_shm_zone_t *shm_zone)
-{
-    ngx_http_securechat_store_t  *store;
-
-    store = shm_zone->data;
-
-    return store->sh->reserved;
-}
-
-
-size_t
-ngx_http_securechat_history_slot_data(ngx_shm_zone_t *shm_zone)
-{
-    ngx_http_securechat_store_t  *store;
-
-    store = shm_zone->data;
-
-    return store->sh->slot_data;
-}
-
-
-ngx_int_t
-ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone, uint64_t id,
-    u_char *buf, size_t *len)
-{
-    ngx_http_securechat_store_t  *store;
-
-    store = shm_zone->data;
-
-    return ngx_http_securechat_history_copy(store->sh, id, buf,
-                                            store->sh->slot_data, len);
-}
-
-
-ngx_int_t
-ngx_http_securechat_history_head(ngx_shm_zone_t *shm_zone, uint64_t id,
-    u_char *buf, size_t size, size_t *len)
-{
-    ngx_http_securechat_store_t  *store;
-
-    store = shm_zone->data;
-
-    return ngx_http_securechat_history_copy(store->sh, id, buf, size, len);
-}
-
-
-/* the first size bytes of id's slot at most, lock-free */
-
-static ngx_int_t
-ngx_http_securechat_history_copy(ngx_http_securechat_shctx_t *sh,
-    uint64_t id, u_char *buf, size_t size, size_t *len)
-{
-    size_t                        n;
-    uint64_t                      before, after;
-    ngx_uint_t                    state;
-    ngx_http_securechat_slot_t   *slot;
-
-    if (id == 0 || id > sh->last_id) {
-        return NGX_AGAIN;
-    }
-
-    ngx_memory_barrier();
-
-    slot = ngx_http_securechat_slot(sh, id);
-
-    before = slot->id;
-    ngx_memory_barrier();
-    state = slot->state;
-
-    if (before != id || state != NGX_HTTP_SECURECHAT_SLOT_COMMITTED) {
-        return NGX_DECLINED;
-    }
-
-    n = slot->len;
-    if (n > sh->slot_data) {
-        return NGX_DECLINED;
-    }
-
-    if (n > size) {
-        n = size;
-    }
-
-    ngx_memcpy(buf, slot->data, n);
-
-    ngx_memory_barrier();
-    after = slot->id;
-
-    if (after != id) {
-        return NGX_DECLINED;
-    }
-
-    *len = n;
-
-    return NGX_OK;
-}
-
-
-uint64_t
-ngx_http_securechat_history_oldest(ngx_shm_zone_t *shm_zone)
-{
-    uint64_t                      reserved;
-    ngx_http_securechat_store_t  *store;
-
-    store = shm_zone->data;
-
-    /* a reserved id has taken the slot of the id history before it */
-    reserved = store->sh->reserved;
-
-    return (reserved >= store->sh->history)
-           ? reserved - store->sh->history + 1 : 1;
-}
-
-
-/*
  * Presence and typing: a small ring of fixed slots beside the history,
  * so that they never push a message out of it, and ids of their own that
  * no client sees or resumes from.  Written whole under the lock (nothing
@@ -1553,7 +1053,7 @@ ngx_http_securechat_ephemeral_last(ngx_shm_zone_t *shm_zone)
 
 /* the connected-client table */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_securechat_pid_dead(ngx_pid_t pid)
 {
     return kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH;

@@ -1,7 +1,8 @@
 
 /*
  * The shared memory zone: sessions, login throttling, the message
- * history and the rooms' root, shared by all worker processes and kept across reloads.
+ * history's root (ngx_http_securechat_history.h) and the rooms' root,
+ * shared by all worker processes and kept across reloads.
  */
 
 #ifndef _NGX_HTTP_SECURECHAT_STORE_H_INCLUDED_
@@ -14,6 +15,7 @@
 #include "ngx_http_securechat_token.h"
 #include "ngx_http_securechat_passwd.h"
 #include "ngx_http_securechat_crypto.h"
+#include "ngx_http_securechat_history.h"
 
 
 #define NGX_HTTP_SECURECHAT_CONN_ID_LEN     16   /* base64url of 12 bytes */
@@ -50,13 +52,17 @@ typedef struct {
  */
 ngx_slab_pool_t *ngx_http_securechat_store_pool(ngx_shm_zone_t *shm_zone);
 void *ngx_http_securechat_store_rooms(ngx_shm_zone_t *shm_zone);
+/* the same for the history, made by history_init_zone() */
+void *ngx_http_securechat_store_history(ngx_shm_zone_t *shm_zone);
+
+/* whether no process has the pid any more */
+ngx_uint_t ngx_http_securechat_pid_dead(ngx_pid_t pid);
 
 ngx_shm_zone_t *ngx_http_securechat_store_add(ngx_conf_t *cf,
     ngx_str_t *name, size_t size);
-/* slot_data: the bytes one history entry holds (a sealed message) */
+/* hcf: the history's, its budget filled in (history_defaults()) */
 char *ngx_http_securechat_store_configure(ngx_conf_t *cf,
-    ngx_shm_zone_t *shm_zone, ngx_uint_t history, size_t message_max,
-    size_t slot_data);
+    ngx_shm_zone_t *shm_zone, ngx_http_securechat_history_conf_t *hcf);
 
 /*
  * Sessions, keyed by the HMAC of their token (never the token itself).
@@ -80,54 +86,6 @@ void ngx_http_securechat_throttle_fail(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key, ngx_uint_t free_failures, time_t max_lockout);
 void ngx_http_securechat_throttle_reset(ngx_shm_zone_t *shm_zone,
     ngx_str_t *key);
-
-/*
- * The message history: a ring of fixed slots, oldest dropped first, ids
- * increasing from 1.  Publishing is reserve, seal (outside any lock: it
- * signs), commit, so that a backend elsewhere (a Redis counter and stream)
- * can offer the same three calls:
- *   reserve: the next id, owned by this process until commit or abandon,
- *     and in the same step the room's next id (ids per room grow in the
- *     order of the log's; NGX_ERROR: no room in the zone for the room's
- *     counter);
- *   commit: NGX_OK (also when newer ids have pushed it out of the ring
- *     meanwhile: it is published and already gone), NGX_DECLINED (the
- *     reservation was abandoned, see expire: the id is a gap, publish the
- *     message under a new id), NGX_ERROR (too long);
- *   abandon: the id becomes a gap (sealing failed).
- * last: every id up to it is committed or a gap; readers deliver up to
- * it, in order, so an id still reserved holds back the ones after it.
- * expire: abandons reservations whose process died, or that are older
- * than NGX_HTTP_SECURECHAT_RESERVE_TIMEOUT seconds (a stopped process);
- * returns how many.
- * read: lock-free; NGX_OK, NGX_DECLINED (dropped from the ring, or a
- * gap), NGX_AGAIN (not yet published).  buf holds history_slot_data()
- * bytes.  head: the same, for the first size bytes at most.
- * room_last: the last id the room was given (0: none yet).
- */
-
-#define NGX_HTTP_SECURECHAT_RESERVE_TIMEOUT  5
-
-ngx_int_t ngx_http_securechat_history_reserve(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *room, uint64_t *id, uint64_t *room_id);
-ngx_int_t ngx_http_securechat_history_commit(ngx_shm_zone_t *shm_zone,
-    uint64_t id, u_char *data, size_t len);
-void ngx_http_securechat_history_abandon(ngx_shm_zone_t *shm_zone,
-    uint64_t id);
-ngx_uint_t ngx_http_securechat_history_expire(ngx_shm_zone_t *shm_zone);
-ngx_int_t ngx_http_securechat_history_read(ngx_shm_zone_t *shm_zone,
-    uint64_t id, u_char *buf, size_t *len);
-ngx_int_t ngx_http_securechat_history_head(ngx_shm_zone_t *shm_zone,
-    uint64_t id, u_char *buf, size_t size, size_t *len);
-uint64_t ngx_http_securechat_history_room_last(ngx_shm_zone_t *shm_zone,
-    ngx_str_t *room);
-uint64_t ngx_http_securechat_history_last(ngx_shm_zone_t *shm_zone);
-/* the highest id reserved: above last while messages are being sealed */
-uint64_t ngx_http_securechat_history_reserved(ngx_shm_zone_t *shm_zone);
-/* drawn at random when the zone is made, kept across reloads */
-uint64_t ngx_http_securechat_history_epoch(ngx_shm_zone_t *shm_zone);
-uint64_t ngx_http_securechat_history_oldest(ngx_shm_zone_t *shm_zone);
-size_t ngx_http_securechat_history_slot_data(ngx_shm_zone_t *shm_zone);
 
 /*
  * Presence and typing notices: a ring of their own beside the history, of

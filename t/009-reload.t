@@ -117,3 +117,75 @@ securechat_zone "securechat" holds a history of 1024 messages of up to 4096 byte
 --- no_error_log
 [error]
 [alert]
+
+
+
+=== TEST 4: a reload that grows the history's byte budget is refused: the entries' pool was made for the first one
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+my $conf = $Test::Nginx::Util::ConfFile;
+open my $in, '<', $conf or die "$conf: $!";
+my $text = do { local $/; <$in> };
+close $in;
+$text =~ s/(securechat_zone\s+zone=securechat:8m;)/$1\n    securechat_history_bytes 7200k;/
+    or die "no zone in $conf";
+open my $out, '>', $conf or die "$conf: $!";
+print $out $text;
+close $out;
+my $pidfile = $Test::Nginx::Util::PidFile;
+open my $fh, '<', $pidfile or die;
+chomp(my $master = <$fh>);
+kill 'HUP', $master or die;
+sleep 1;
+SecureChat::Test::expand_block($block);
+--- request
+POST /api/chat
+{"message":"still served"}
+--- more_headers
+Content-Type: application/json
+Cookie: sc_session=$TEST_NGINX_COOKIE
+X-CSRF-Token: $TEST_NGINX_CSRF
+--- error_code: 202
+--- timeout: 20
+--- error_log eval
+[qr/\[emerg\].*securechat_zone "securechat" holds a history of \d+ bytes, but the new configuration asks for 7372800 \(securechat_history_bytes\)/]
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 5: a reload that shrinks the byte budget keeps the zone: the session and the ids go on
+--- init
+SecureChat::Test::login_env('alice', 'alice-password');
+my $before = main::chat_ok('before');
+my $conf = $Test::Nginx::Util::ConfFile;
+open my $in, '<', $conf or die "$conf: $!";
+my $text = do { local $/; <$in> };
+close $in;
+$text =~ s/(securechat_zone\s+zone=securechat:8m;)/$1\n    securechat_history_bytes 64k;/
+    or die "no zone in $conf";
+open my $out, '>', $conf or die "$conf: $!";
+print $out $text;
+close $out;
+my $pidfile = $Test::Nginx::Util::PidFile;
+open my $fh, '<', $pidfile or die;
+chomp(my $master = <$fh>);
+kill 'HUP', $master or die;
+sleep 1;
+my $after = main::chat_ok('after');
+Test::More::is($after, $before + 1, 'the id after the reload follows the one before');
+SecureChat::Test::expand_block($block);
+--- request
+POST /api/chat
+{"message":"still served"}
+--- more_headers
+Content-Type: application/json
+Cookie: sc_session=$TEST_NGINX_COOKIE
+X-CSRF-Token: $TEST_NGINX_CSRF
+--- error_code: 202
+--- timeout: 20
+--- no_error_log
+[emerg]
+[error]
+[alert]

@@ -579,7 +579,7 @@ GET /api/
 
 
 
-=== TEST 12: scrolling back: GET /api/rooms/NAME/messages gives a page of the room's entries before an id, oldest first, signed envelopes whose CEK only the member's own key unwraps; members only
+=== TEST 12: scrolling back: GET /api/rooms/NAME/messages gives a page of the room's entries before an id, oldest first, also those the log's ring no longer holds, signed envelopes whose CEK only the member's own key unwraps; members only
 --- http_config eval: main::http('deliv12', "    securechat_history 10;\n")
 --- config eval: $::Routes
 --- init
@@ -614,12 +614,19 @@ Test::More::is_deeply($items, ['alice: r3 #5', 'alice: r4 #6', 'alice: r5 #7'],
                       'the newest three, oldest first, each verified and opened with bob\'s key');
 Test::More::ok($doc->{more} && !$doc->{dropped}, 'more to come, nothing dropped yet');
 ($st, $doc, $items) = $page->($bob, '?before=5&limit=3');
-Test::More::is_deeply($items, ['alice: r1 #3', 'alice: r2 #4'],
-                      'before 5: r1 and r2; the joins before them (#1, #2) are gone from a history of 10');
-Test::More::ok(!$doc->{more} && $doc->{dropped}, 'what is before them was dropped: the history is short');
+Test::More::is_deeply($items, ['event join bob #2', 'alice: r1 #3', 'alice: r2 #4'],
+                      'before 5: bob\'s join, r1 and r2');
+Test::More::ok($doc->{more} && !$doc->{dropped}, 'more to come: alice\'s join');
+# the log's ring of 10 ids has lost the two joins: resuming cannot give them, scrolling back can
+my ($f) = main::until_frame($bob->connect(resume => 'r:0,general:5'), 'r5');
+Test::More::is_deeply([grep { / r[: ]/ } @{ main::shows($f) }],
+                      ['gap r 1-2', map { "message r alice: r$_" } 1 .. 5],
+                      'a socket resuming r from 0 gets a gap for the joins, gone from the log\'s ring');
 ($st, $doc, $items) = $page->($alice, '?before=4');
-Test::More::is_deeply($items, ['alice: r1 #3'], 'alice, before 4: r1, opened with her own key');
-my ($rc) = SecureChat::Envelope::open_ek($srv->{pk}, $srv->{alg}, $doc->{items}[0], $bob->{priv});
+Test::More::is_deeply($items, ['event join alice #1', 'event join bob #2', 'alice: r1 #3'],
+                      'alice, before 4: the room\'s entries past the log\'s ring, r1 opened with her own key');
+Test::More::ok(!$doc->{more} && !$doc->{dropped}, 'the room\'s history from its first id: nothing more, nothing dropped');
+my ($rc) = SecureChat::Envelope::open_ek($srv->{pk}, $srv->{alg}, $doc->{items}[2], $bob->{priv});
 Test::More::isnt($rc, 'ok', "bob's key does not open alice's copy ($rc)");
 Test::More::is(main::act($carol, 'GET', '/api/rooms/r/messages'), '404 no_such_room', 'carol: a private room she is not in');
 Test::More::is(main::act($bob, 'GET', '/api/rooms/r/messages?limit=0'), '400 bad_limit', 'limit 0: 400');
@@ -627,6 +634,64 @@ Test::More::is(main::act($bob, 'GET', '/api/rooms/r/messages?limit=101'), '400 b
 Test::More::is(main::act($bob, 'GET', '/api/rooms/r/messages?before=x'), '400 bad_before', 'before x: 400');
 ($st, $doc, $items) = $page->($carol, '');
 Test::More::is($st, '404 no_such_room', 'and no page of it for carol');
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+
+
+
+=== TEST 13: one byte budget for the zone's history: the room holding the most bytes gives up its oldest entries first, so a quiet room keeps its few while a busy one trims itself, and scrolling back says what was dropped
+--- http_config eval: main::http('deliv13', "    securechat_history 200;\n    securechat_history_bytes 24k;\n")
+--- config eval: $::Routes
+--- init
+my ($alice, $bob, $carol) = main::chats(qw(alice bob carol));
+my $srv = $bob->{server};
+my $page = sub {
+    my ($who, $room) = @_;
+    my ($st, $doc) = main::call($who, 'GET', "/api/rooms/$room/messages?limit=100");
+    return ($st, $doc, [map {
+        my $m = $_;
+        if (($m->{type} // '') eq 'event') {
+            "event $m->{event} $m->{user} #$m->{id}";
+        } else {
+            my ($rc, $pt, $h) = SecureChat::Envelope::open_ek($srv->{pk}, $srv->{alg}, $m, $who->{priv});
+            $rc eq 'ok' && $h->{room} eq $room && $h->{id} == $m->{id}
+                ? "$h->{sender}: $pt #$h->{id}" : "bad ($rc)";
+        }
+    } @{ $doc->{items} || [] }]);
+};
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'quiet' }), '201 ok', 'alice makes quiet');
+Test::More::is(main::post($alice, 'q1', 'quiet'), '202 ok', 'and says q1 there');
+my $n = 40;
+my $last;
+for my $i (1 .. $n) {
+    my ($st, $id) = main::post_id($carol, "b$i");
+    Test::More::is($st, '202 ok', "carol posts b$i to general") if $st ne '202 ok' || $i == $n;
+    $last = $id;
+}
+my ($st, $doc, $items) = $page->($bob, 'general');
+Test::More::is($st, '200 ok', 'bob scrolls back through general');
+my @ids = map { /#(\d+)\z/ ? $1 : 0 } @$items;
+Test::More::ok(@ids > 3 && @ids < $n, scalar(@ids) . " of general's entries are held, not all $n messages: the budget is 24k");
+Test::More::is($ids[-1], $last, 'the newest is held');
+Test::More::is_deeply(\@ids, [$ids[0] .. $ids[-1]], 'those held run on from the oldest kept: the oldest went first');
+Test::More::ok(!grep({ /bad/ } @$items), 'each one verified and opened');
+Test::More::ok($doc->{dropped} && !$doc->{more}, 'dropped: the ids before them are gone');
+($st, $doc, $items) = $page->($bob, 'quiet');
+Test::More::is($st, '403 not_member', 'bob is not in quiet');
+($st, $doc, $items) = $page->($alice, 'quiet');
+Test::More::is_deeply($items, ['event join alice #1', 'alice: q1 #2'],
+                      'quiet keeps all of its history: the busy room paid for its own');
+Test::More::ok(!$doc->{dropped} && !$doc->{more}, 'nothing of quiet dropped');
+# and delivery goes on with the budget full
+my ($f) = main::until_frame($alice->connect(resume => 'quiet:1,general:' . $last), 'q2')
+    if main::post($alice, 'q2', 'quiet') eq '202 ok';
+Test::More::is_deeply([grep { /^message/ } @{ main::shows($f || []) }], ['message quiet alice: q1', 'message quiet alice: q2'],
+                      'a socket resuming quiet gets q1 and q2');
 SecureChat::Test::expand_block($block);
 --- request
 GET /api/
