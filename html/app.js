@@ -5,6 +5,7 @@ import {SecureChatClient, describeLastIds} from "./securechat.js";
 
 const $ = (id) => document.getElementById(id);
 const SESSION_KEY = "securechat.session";
+const READ_KEY = "securechat.read";
 const CLIENTS_EVERY_MS = 5000;
 const MESSAGE_MAX_BYTES = 4096;     // if GET /api/ does not say (the default)
 
@@ -23,6 +24,7 @@ const ROLE_RANK = {owner: 3, moderator: 2, member: 1};
 let rooms = new Map();      // name -> the room as GET /api/rooms has it
 let selected = GENERAL;
 let unread = new Map();     // name -> messages come while not selected
+let readUpTo = new Map();   // name -> the newest id seen there (kept)
 let shownIds = new Map();   // name -> Set of ids in the list
 let noOlder = new Set();    // rooms whose scroll-back has reached the end
 let firstHelloTs = null;    // before it: the catch-up, not unread
@@ -154,6 +156,42 @@ function forgetSession() {
     }
 }
 
+// What this tab has read of each room, kept across a reload (as the
+// session is): the catch-up after a reload counts the messages after it
+// as unread again.
+function loadRead(user) {
+    try {
+        const r = JSON.parse(sessionStorage.getItem(READ_KEY));
+        return new Map(r && r.user === user ? Object.entries(r.ids) : []);
+    } catch (e) {
+        return new Map();
+    }
+}
+
+function saveRead() {
+    try {
+        sessionStorage.setItem(READ_KEY, JSON.stringify(
+            {user: myUser, ids: Object.fromEntries(readUpTo)}));
+    } catch (e) {
+        // storage disabled: a reload starts with nothing unread
+    }
+}
+
+function markRead(room, id) {
+    if (!(id > (readUpTo.get(room) ?? -1))) return;
+    readUpTo.set(room, id);
+    saveRead();
+}
+
+function forgetRead() {
+    readUpTo = new Map();
+    try {
+        sessionStorage.removeItem(READ_KEY);
+    } catch (e) {
+        // nothing kept
+    }
+}
+
 // -- views -------------------------------------------------------------------
 
 function showLogin(message) {
@@ -173,6 +211,7 @@ function showLogin(message) {
 
 function showChat(user) {
     myUser = user;
+    readUpTo = loadRead(user);
     $("me").textContent = user;
     $("login-view").hidden = true;
     $("account").hidden = false;
@@ -235,6 +274,7 @@ async function onLogin(ev) {
 
 async function onLogout() {
     forgetSession();
+    forgetRead();
     try {
         await client.logout();
     } catch (e) {
@@ -267,8 +307,15 @@ function messageItem(m) {
 function onMessage(m) {
     if (shownIds.get(m.room)?.has(m.id)) return;
     append(messageItem(m));
-    if (m.room !== selected && m.sender !== myUser
-        && firstHelloTs !== null && m.ts >= firstHelloTs) {
+    // live, or caught up after a reload past what this tab had read
+    const live = firstHelloTs !== null && m.ts >= firstHelloTs;
+    const missed = !live && readUpTo.has(m.room)
+        && m.id > readUpTo.get(m.room);
+    if (m.room === selected) {
+        markRead(m.room, m.id);
+    } else if (m.sender !== myUser && (live || missed)) {
+        // a room's first unread message sets where reading starts
+        if (!readUpTo.has(m.room)) markRead(m.room, m.id - 1);
         unread.set(m.room, (unread.get(m.room) ?? 0) + 1);
         renderUnread();
     }
@@ -290,6 +337,7 @@ function onReset() {
     shownIds = new Map();
     noOlder = new Set();
     unread = new Map();
+    forgetRead();
     renderUnread();
     notice("reset", "The server's history was reset (the server "
            + "restarted): earlier messages are gone and message numbers "
@@ -313,6 +361,7 @@ function eventText(e) {
 function onRoomEvent(e) {
     if (shownIds.get(e.room)?.has(e.id)) return;
     notice("event", eventText(e), e.room, e.id);
+    if (e.room === selected) markRead(e.room, e.id);
     const mine = e.user === myUser;
     if (e.event === "deleted"
         || (mine && ["leave", "removed", "banned"].includes(e.event))) {
@@ -495,6 +544,7 @@ function resetRooms() {
     typers.clear();
     $("rooms").replaceChildren();
     $("members").replaceChildren();
+    $("room-admin").hidden = true;
     $("directory").replaceChildren();
     $("rooms-note").textContent = "";
     $("typing").textContent = "";
@@ -530,6 +580,10 @@ async function refreshRooms() {
     }
     $("rooms-error").textContent = "";
     rooms = new Map(list.map((r) => [r.name, r]));
+    // a room new to this tab: what it held before is not unread
+    for (const r of list) {
+        if (!readUpTo.has(r.name)) markRead(r.name, r.last_id ?? 0);
+    }
     for (const r of list) {
         if (r.kind === "direct" && !peers.has(r.name)) findPeer(r.name);
     }
@@ -601,6 +655,8 @@ function renderUnread() {
 function select(name) {
     selected = name;
     unread.delete(name);
+    const seen = shownIds.get(name);
+    if (seen?.size) markRead(name, Math.max(...seen));
     renderUnread();
     for (const li of $("messages").children) {
         if (li.dataset.room !== undefined) {
@@ -615,6 +671,9 @@ function select(name) {
     members = [];
     membersOf = null;
     $("members").replaceChildren();
+    $("room-admin").hidden = true;
+    $("admin-note").textContent = "";
+    $("admin-error").textContent = "";
     renderTyping();
     refreshMembers();
 }
@@ -789,6 +848,16 @@ function renderMembers() {
             acts.append(action("Message", `Message ${m.user}`,
                                (b) => openDirect(m.user, b), "dm"));
         }
+        if (m.user !== myUser && myRole === "owner" && !isDirect()) {
+            acts.append(
+                m.role === "moderator"
+                    ? action("Make member", `Make ${m.user} a member`,
+                             (b) => setRole(m.user, "member", b), "owner")
+                    : action("Make moderator", `Make ${m.user} a moderator`,
+                             (b) => setRole(m.user, "moderator", b), "owner"),
+                action("Make owner", `Transfer the room to ${m.user}`,
+                       (b) => transfer(m.user, b), "owner"));
+        }
         if (m.user !== myUser && canModerate(myRole, m.role)) {
             acts.append(
                 action("Remove", `Remove ${m.user} from the room`,
@@ -813,6 +882,138 @@ function renderMembers() {
         items.push(li);
     }
     $("members").replaceChildren(...items);
+    renderAdmin(myRole);
+}
+
+function isDirect() {
+    return rooms.get(selected)?.kind === "direct";
+}
+
+// -- owner's and moderators' settings of the selected room --------------------
+
+function renderAdmin(myRole) {
+    const r = rooms.get(selected);
+    const box = $("room-admin");
+    box.hidden = !r || r.kind === "direct" || selected === GENERAL
+        || membersOf !== selected;
+    if (box.hidden) return;
+    // members invite to a public room, moderators to a private one
+    $("invite-form").hidden = r.kind === "private" && myRole === "member";
+    $("title-form").hidden = myRole !== "owner";
+    $("delete-room").hidden = myRole !== "owner";
+    if (document.activeElement !== $("title-input")) {
+        $("title-input").value = r.title ?? r.name;
+    }
+}
+
+const ADMIN_ERRORS = {
+    no_such_user: "There is no such user.",
+    already_member: "They are a member already.",
+    banned: "They are banned from this room: unban them first.",
+    not_allowed: "You may not do that in this room.",
+    room_full: "The room is full.",
+    too_many_rooms: "They are in too many rooms.",
+    not_member: "They are not a member of this room.",
+    too_long: "That title is too long (128 bytes at most).",
+    bad_characters: "That title has characters the server refuses.",
+};
+
+function adminError(e, what) {
+    $("admin-note").textContent = "";
+    $("admin-error").textContent = ADMIN_ERRORS[e.code]
+        ?? `Could not ${what}: ${e.message}`;
+}
+
+function adminDone(text) {
+    $("admin-error").textContent = "";
+    $("admin-note").textContent = text;
+}
+
+async function onInvite(ev) {
+    ev.preventDefault();
+    const name = selected;
+    const user = $("invite-user").value.trim();
+    if (!user) return;
+    $("invite-button").disabled = true;
+    try {
+        await client.rooms("POST", `/${encodeURIComponent(name)}/invite`,
+                           {user});
+        $("invite-user").value = "";
+        adminDone(`Invited ${user} to #${name}.`);
+    } catch (e) {
+        adminError(e, `invite ${user}`);
+    } finally {
+        $("invite-button").disabled = false;
+    }
+    if (name === selected) refreshMembers();
+}
+
+async function onRetitle(ev) {
+    ev.preventDefault();
+    const name = selected;
+    const title = $("title-input").value.trim();
+    if (!title) return;
+    $("title-button").disabled = true;
+    try {
+        await client.rooms("POST", `/${encodeURIComponent(name)}/title`,
+                           {title});
+        const r = rooms.get(name);
+        if (r) r.title = title;
+        adminDone(`#${name} is now titled “${title}”.`);
+        $("title-input").blur();
+        showSelected();
+    } catch (e) {
+        adminError(e, "rename the room");
+    } finally {
+        $("title-button").disabled = false;
+    }
+}
+
+async function deleteRoom() {
+    const name = selected;
+    if (!confirm(`Delete #${name} for all its members? Its messages go `
+                 + "with it.")) {
+        return;
+    }
+    try {
+        await client.rooms("DELETE", `/${encodeURIComponent(name)}`);
+        $("rooms-note").textContent = `#${name} was deleted.`;
+        dropRoom(name);
+    } catch (e) {
+        adminError(e, "delete the room");
+    }
+}
+
+async function setRole(user, role, button) {
+    const name = selected;
+    button.disabled = true;
+    try {
+        await client.rooms("POST", `/${encodeURIComponent(name)}/role`,
+                           {user, role});
+        adminDone(`${user} is now a ${role} of #${name}.`);
+    } catch (e) {
+        adminError(e, `make ${user} a ${role}`);
+    }
+    if (name === selected) refreshMembers();
+}
+
+async function transfer(user, button) {
+    const name = selected;
+    if (!confirm(`Make ${user} the owner of #${name}? You stay on as a `
+                 + "moderator.")) {
+        return;
+    }
+    button.disabled = true;
+    try {
+        await client.rooms("POST", `/${encodeURIComponent(name)}/transfer`,
+                           {user});
+        const r = rooms.get(name);
+        if (r) r.role = "moderator";
+        adminDone(`${user} now owns #${name}.`);
+    } catch (e) {
+        adminError(e, `transfer the room to ${user}`);
+    }
+    if (name === selected) refreshMembers();
 }
 
 function action(text, label, fn, cls) {
@@ -1089,6 +1290,9 @@ function wire() {
     $("leave-room").addEventListener("click", leaveRoom);
     $("directory-refresh").addEventListener("click", refreshDirectory);
     $("load-older").addEventListener("click", loadOlder);
+    $("invite-form").addEventListener("submit", onInvite);
+    $("title-form").addEventListener("submit", onRetitle);
+    $("delete-room").addEventListener("click", deleteRoom);
     client.on("hello", (h) => {
         if (firstHelloTs === null) firstHelloTs = h.ts;
     });

@@ -12,7 +12,7 @@
 import {describe, it, before, after} from "node:test";
 import assert from "node:assert/strict";
 import {startServer, USERS} from "./server.mjs";
-import {launch, openPage, loginAndConnect, waitShown, shot, send}
+import {launch, openPage, loginAndConnect, waitShown, waitState, shot, send}
     from "./lib.mjs";
 
 const PORT = Number(process.env.BROWSER_TEST_PORT_PAGEROOMS || 2207);
@@ -428,5 +428,106 @@ describe("the page's rooms", () => {
         await bob.getByRole("button", {name: "Unban carol"})
             .waitFor({timeout: WAIT});
         await shot(bob, "page-rooms-07-moderation.png");
+    });
+
+    it("unread counts come back after a page reload, from what the "
+       + "catch-up brings past what the tab had read", T, async () => {
+        await must(aliceHttp, 201, "POST", "/api/rooms", {name: "news"});
+        await must(bobHttp, 200, "POST", "/api/rooms/news/join", {});
+        await waitRoom(bob, "news");
+        await selectRoom(bob, "general");
+        await must(aliceHttp, 202, "POST", "/api/chat",
+                   {message: "unread one", room: "news"});
+        await must(aliceHttp, 202, "POST", "/api/chat",
+                   {message: "unread two", room: "news"});
+        await waitShown(bob, "unread two");
+        await bob.waitForFunction(() => document.title === "(2) securechat",
+                                  null, {timeout: WAIT});
+        await bob.reload();
+        await waitState(bob, /connected|resumed/);
+        await waitShown(bob, "unread two");
+        await bob.waitForFunction(() => document.title === "(2) securechat",
+                                  null, {timeout: WAIT});
+        assert.equal(await badge(bob, "news"), 2);
+        assert.equal(await badge(bob, "general"), 0);
+
+        // read, then reloaded: nothing unread
+        await selectRoom(bob, "news");
+        await bob.waitForFunction(() => document.title === "securechat",
+                                  null, {timeout: WAIT});
+        await selectRoom(bob, "general");
+        await bob.reload();
+        await waitState(bob, /connected|resumed/);
+        await waitShown(bob, "unread two");
+        await bobHttp.post("marker after the second reload");
+        await waitShown(bob, "marker after the second reload");
+        assert.equal(await badge(bob, "news"), 0);
+        assert.equal(await bob.title(), "securechat");
+    });
+
+    it("the owner's settings on the page: invite, rename, make a "
+       + "moderator, transfer, and the new owner deletes", T, async () => {
+        // opened by the first test: open it only if it is not
+        if (!await alice.locator("#create-box").evaluate((d) => d.open)) {
+            await alice.locator("#create-box > summary").click();
+        }
+        await alice.getByLabel("Room name").fill("club");
+        await alice.getByLabel("Kind").selectOption("private");
+        await alice.getByRole("button", {name: "Create room"}).click();
+        await waitRoom(alice, "club");
+        await alice.locator("#room-admin > summary").click();
+        await alice.getByLabel("Invite a user").fill("bob");
+        await alice.getByRole("button", {name: "Invite"}).click();
+        await alice.waitForFunction(() => /Invited bob/.test(
+            document.getElementById("admin-note").textContent), null,
+                                    {timeout: WAIT});
+        await waitRoom(bob, "club");
+
+        // a refusal says which rule
+        await alice.getByLabel("Invite a user").fill("nobody-such");
+        await alice.getByRole("button", {name: "Invite"}).click();
+        await alice.waitForFunction(() => /no such user/.test(
+            document.getElementById("admin-error").textContent), null,
+                                    {timeout: WAIT});
+
+        await alice.getByLabel("Title").fill("The Club");
+        await alice.getByRole("button", {name: "Rename"}).click();
+        await selectRoom(bob, "club");
+        await bob.waitForFunction(() => document.getElementById(
+            "room-subtitle").textContent === "The Club", null,
+                                  {timeout: WAIT});
+        // bob, a member of a private room, has no settings to change
+        await bob.locator("#room-admin > summary").click();
+        assert.equal(await bob.locator("#invite-form").isVisible(), false);
+        assert.equal(await bob.locator("#delete-room").isVisible(), false);
+
+        await alice.getByRole("button", {name: "Make bob a moderator"})
+            .click();
+        await alice.getByRole("button", {name: "Make bob a member"})
+            .waitFor({timeout: WAIT});
+        await bob.waitForFunction(() => document.querySelector(
+            '#members .member[data-user="bob"] .role')?.textContent
+            === " moderator", null, {timeout: WAIT});
+        // a moderator of a private room may invite
+        await bob.locator("#invite-form").waitFor({timeout: WAIT});
+
+        alice.once("dialog", (d) => d.accept());
+        await alice.getByRole("button", {name: "Transfer the room to bob"})
+            .click();
+        await bob.locator("#delete-room").waitFor({timeout: WAIT});
+        await alice.waitForFunction(() => document.querySelector(
+            '#members .member[data-user="bob"] .role')?.textContent
+            === " owner", null, {timeout: WAIT});
+        assert.equal(await alice.locator("#delete-room").isVisible(), false);
+        await shot(bob, "page-rooms-08-owner-settings.png");
+
+        bob.once("dialog", (d) => d.accept());
+        await bob.getByRole("button", {name: "Delete room"}).click();
+        await waitRoom(bob, "club", false);
+        await waitRoom(alice, "club", false);
+        assert.match(await alice.locator("#rooms-note").textContent(),
+                     /#club was deleted by bob/);
+        const r = await bobHttp.call("GET", "/api/rooms/club/members");
+        assert.equal(r.status, 404, JSON.stringify(r.body));
     });
 });
