@@ -47,6 +47,10 @@ static void ngx_http_securechat_ws_deliver_messages(
     ngx_http_securechat_bus_msg_t *msgs, ngx_uint_t n);
 static void ngx_http_securechat_ws_deliver_event(
     ngx_http_securechat_bus_msg_t *msg);
+static ngx_int_t ngx_http_securechat_ws_event_enters(
+    ngx_http_securechat_ws_t *ws, ngx_http_securechat_bus_msg_t *msg);
+static void ngx_http_securechat_ws_event_exits(ngx_http_securechat_ws_t *ws,
+    ngx_http_securechat_bus_msg_t *msg);
 static ngx_uint_t ngx_http_securechat_ws_is(ngx_http_securechat_ws_t *ws,
     ngx_str_t *user);
 static void ngx_http_securechat_ws_resume_room(ngx_http_securechat_ws_t *ws,
@@ -413,7 +417,18 @@ ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws)
             break;
         }
 
-        /* what the client gets now: its rooms', and events about it */
+        /*
+         * What the client gets now: its rooms', and events about it.  An
+         * event changes its rooms here, where it reaches it in the log,
+         * not where the worker did: up to the event it gets the room as
+         * it was.
+         */
+
+        if (msg->kind == NGX_HTTP_SECURECHAT_BUS_EVENT
+            && ngx_http_securechat_ws_event_enters(ws, msg) != NGX_OK)
+        {
+            break;
+        }
 
         sub = ngx_http_securechat_ws_rooms_sub(ws, &msg->room);
         rc = NGX_DECLINED;
@@ -437,6 +452,10 @@ ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws)
         }
 
         OPENSSL_cleanse(msg->env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
+
+        if (msg->kind == NGX_HTTP_SECURECHAT_BUS_EVENT) {
+            ngx_http_securechat_ws_event_exits(ws, msg);
+        }
 
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
@@ -655,20 +674,18 @@ ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
  * A room's event: a join first gives the room to the user's sockets here,
  * so that they are told of it; the room's clients and the user's get the
  * frame; then a leave, a removal or a ban takes the room from the user's
- * sockets, and a deletion from everyone's.
+ * sockets, and a deletion from everyone's.  A socket behind (catching up
+ * from the history) has not reached the event yet: it gets the room as
+ * it was up to it, and the change when its catch-up reaches the event.
  */
 
 static void
 ngx_http_securechat_ws_deliver_event(ngx_http_securechat_bus_msg_t *msg)
 {
-    ngx_int_t                           rc;
-    ngx_queue_t                        *q, *next;
-    ngx_http_securechat_ws_sub_t       *sub;
-    ngx_http_securechat_ws_t           *ws;
-    ngx_http_securechat_ws_room_t      *room;
-    ngx_http_securechat_room_effect_e   effect;
-
-    effect = ngx_http_securechat_room_event_effect(msg->event);
+    ngx_int_t                      rc;
+    ngx_queue_t                   *q, *next;
+    ngx_http_securechat_ws_sub_t  *sub;
+    ngx_http_securechat_ws_t      *ws;
 
     for (q = ngx_queue_head(&ngx_http_securechat_ws_clients);
          q != ngx_queue_sentinel(&ngx_http_securechat_ws_clients);
@@ -677,16 +694,16 @@ ngx_http_securechat_ws_deliver_event(ngx_http_securechat_bus_msg_t *msg)
         next = ngx_queue_next(q);
         ws = ngx_queue_data(q, ngx_http_securechat_ws_t, queue);
 
-        if (effect == NGX_HTTP_SECURECHAT_EVENT_ENTERS
-            && ngx_http_securechat_ws_is(ws, &msg->target)
-            && ngx_http_securechat_ws_rooms_subscribe(ws, &msg->room) == NULL)
-        {
-            ngx_http_securechat_ws_close(ws,
-                                         NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
-                                         "internal error");
+        if (ws->next_id < msg->id) {
+            continue;   /* behind: see catch_up() */
+        }
+
+        if (ngx_http_securechat_ws_event_enters(ws, msg) != NGX_OK) {
+            continue;
         }
 
         if (ws->next_id != msg->id || ws->closing) {
+            ngx_http_securechat_ws_event_exits(ws, msg);
             continue;
         }
 
@@ -703,6 +720,7 @@ ngx_http_securechat_ws_deliver_event(ngx_http_securechat_bus_msg_t *msg)
             rc = NGX_OK;
 
         } else {
+            ngx_http_securechat_ws_event_exits(ws, msg);
             continue;
         }
 
@@ -715,31 +733,51 @@ ngx_http_securechat_ws_deliver_event(ngx_http_securechat_bus_msg_t *msg)
 
         ngx_http_securechat_ws_flush(ws);
         ngx_http_securechat_ws_unscratch(ws);
+
+        ngx_http_securechat_ws_event_exits(ws, msg);
+    }
+}
+
+
+/* a join gives the room to the user's socket: NGX_ERROR if it closed */
+
+static ngx_int_t
+ngx_http_securechat_ws_event_enters(ngx_http_securechat_ws_t *ws,
+    ngx_http_securechat_bus_msg_t *msg)
+{
+    if (ngx_http_securechat_room_event_effect(msg->event)
+            != NGX_HTTP_SECURECHAT_EVENT_ENTERS
+        || !ngx_http_securechat_ws_is(ws, &msg->target)
+        || ngx_http_securechat_ws_rooms_subscribe(ws, &msg->room) != NULL)
+    {
+        return NGX_OK;
     }
 
-    switch (effect) {
+    ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
+                                 "internal error");
+
+    return NGX_ERROR;
+}
+
+
+/* a leave, removal or ban takes the room from the user's socket; a
+ * deletion from every socket */
+
+static void
+ngx_http_securechat_ws_event_exits(ngx_http_securechat_ws_t *ws,
+    ngx_http_securechat_bus_msg_t *msg)
+{
+    switch (ngx_http_securechat_room_event_effect(msg->event)) {
 
     case NGX_HTTP_SECURECHAT_EVENT_EXITS:
-        for (q = ngx_queue_head(&ngx_http_securechat_ws_clients);
-             q != ngx_queue_sentinel(&ngx_http_securechat_ws_clients);
-             q = ngx_queue_next(q))
-        {
-            ws = ngx_queue_data(q, ngx_http_securechat_ws_t, queue);
-
-            if (ngx_http_securechat_ws_is(ws, &msg->target)) {
-                ngx_http_securechat_ws_rooms_unsubscribe(ws, &msg->room);
-            }
+        if (!ngx_http_securechat_ws_is(ws, &msg->target)) {
+            break;
         }
 
-        break;
+        /* fall through */
 
     case NGX_HTTP_SECURECHAT_EVENT_ENDS:
-        room = ngx_http_securechat_ws_rooms_find(&msg->room);
-
-        if (room != NULL) {
-            ngx_http_securechat_ws_rooms_end(room);
-        }
-
+        ngx_http_securechat_ws_rooms_unsubscribe(ws, &msg->room);
         break;
 
     default:

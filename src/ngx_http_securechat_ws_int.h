@@ -212,7 +212,6 @@ void ngx_http_securechat_ws_rooms_unsubscribe(ngx_http_securechat_ws_t *ws,
 ngx_uint_t ngx_http_securechat_ws_rooms_subscribed(
     ngx_http_securechat_ws_t *ws, ngx_str_t *name);
 void ngx_http_securechat_ws_rooms_release(ngx_http_securechat_ws_t *ws);
-void ngx_http_securechat_ws_rooms_end(ngx_http_securechat_ws_room_t *room);
 
 
 #endif /* _NGX_HTTP_SECURECHAT_WS_INT_H_INCLUDED_ */

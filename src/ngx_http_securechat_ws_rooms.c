@@ -3,9 +3,10 @@
  * Which of this worker's chat sockets get which room: for each room with
  * a local member, the sockets of its local members.  A socket's rooms are
  * its user's, read from the zone when it attaches, and then kept up to
- * date by the rooms' events as the worker delivers them (joins add, a
- * leave, a removal or a ban take away, a deletion ends the room), so that
- * every worker changes what it delivers at the same point of the history.
+ * date by the rooms' events as each socket reaches them in the log (joins
+ * add, a leave, a removal or a ban take away, a deletion ends the room),
+ * so that every socket changes what it gets at the same point of the
+ * history, also one that is catching up.
  *
  * Each subscription is one small link in two queues, the room's and the
  * socket's: the fan-out walks a room's sockets, a closing socket its
@@ -202,25 +203,4 @@ ngx_http_securechat_ws_rooms_release(ngx_http_securechat_ws_t *ws)
             ngx_queue_data(ngx_queue_head(&ws->rooms),
                            ngx_http_securechat_ws_sub_t, in_ws));
     }
-}
-
-
-/* the room is deleted: nobody here gets it any more */
-
-void
-ngx_http_securechat_ws_rooms_end(ngx_http_securechat_ws_room_t *room)
-{
-    ngx_uint_t    last;
-    ngx_queue_t  *q;
-
-    /* the room is freed with its last subscription: look before */
-
-    do {
-        q = ngx_queue_head(&room->sockets);
-        last = ngx_queue_next(q) == ngx_queue_sentinel(&room->sockets);
-
-        ngx_http_securechat_ws_rooms_drop(
-            ngx_queue_data(q, ngx_http_securechat_ws_sub_t, in_room));
-
-    } while (!last);
 }

@@ -22,6 +22,9 @@ use SecureChat::Delivery ();
 
 securechat_defaults();
 
+# a socket that stops reading, on a server with a small send buffer
+$ENV{TEST_NGINX_SLOW_PORT} ||= 1987;
+
 master_on();
 workers(2);
 no_shuffle();
@@ -699,3 +702,145 @@ GET /api/
 --- timeout: 30
 --- no_error_log
 [error]
+
+
+
+=== TEST 14: a socket behind (catching up, not reading) gets a room as it was up to each event: the messages before a removal or a deletion, then the event, then nothing more of the room
+--- http_config eval
+main::http('deliv14', <<"_EOC_");
+    securechat_ws_message_max 8k;
+    securechat_send_buffer    16k;
+    send_timeout              600s;
+    securechat_ping_interval  600s;
+
+    server {
+        listen 127.0.0.1:\$TEST_NGINX_SLOW_PORT sndbuf=4k;
+$::Routes
+    }
+_EOC_
+--- config eval: $::Routes
+--- init
+my ($alice, $bob) = main::chats(qw(alice bob));
+for my $r (qw(r d)) {
+    Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => $r }), '201 ok', "alice makes $r");
+    Test::More::is(main::act($bob, 'POST', "/api/rooms/$r/join", {}), '200 ok', "bob joins $r");
+}
+# more than the socket's queue and both kernel buffers hold
+# (the joins come again in the catch-up: it starts at the oldest entry)
+my $text = 'x' x 3000;
+for my $i (1 .. 40) {
+    my $st = main::post($alice, "backlog $i $text");
+    Test::More::is($st, '202 ok', 'alice posts the backlog') if $st ne '202 ok' || $i == 40;
+}
+my $slow = $bob->connect(resume => '*:0', rcvbuf => 4096, port => $ENV{TEST_NGINX_SLOW_PORT});
+for my $step (['r before', 'r'], ['d before', 'd']) {
+    Test::More::is(main::post($alice, @$step), '202 ok', "alice posts $step->[0]");
+}
+Test::More::is(main::act($alice, 'POST', '/api/rooms/r/remove', { user => 'bob' }), '200 ok', 'alice removes bob from r');
+Test::More::is(main::act($alice, 'DELETE', '/api/rooms/d'), '200 ok', 'alice deletes d');
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'd' }), '201 ok', 'and makes d again');
+Test::More::is(main::post($alice, 'r after', 'r'), '202 ok', 'alice posts r after');
+Test::More::is(main::post($alice, 'd after', 'd'), '202 ok', 'alice posts to the new d');
+Test::More::is(main::post($alice, 'marker'), '202 ok', 'and a marker to general');
+my ($f, $came) = main::until_frame($slow, 'marker', $ENV{TEST_NGINX_USE_VALGRIND} ? 60 : 15);
+Test::More::ok($came, 'the slow socket catches up to the marker');
+my @seen = grep { !/^message general alice: backlog/ } @{ main::shows($f) };
+Test::More::is_deeply([grep { /^message [rd] |^event (?:removed|deleted) / } @seen],
+                      ['message r alice: r before', 'message d alice: d before',
+                       'event removed r bob by alice', 'event deleted d by alice'],
+                      'r and d as they were up to the removal and the deletion, then the events, then nothing of either: '
+                      . join(' | ', @seen));
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 60
+--- no_error_log
+[error]
+
+
+
+=== TEST 15: the zone full while creating rooms: 503 zone_full with Retry-After; messages still post and reach every member, sessions work, nothing else is lost
+--- http_config eval
+(my $c = main::http('deliv15', <<'_EOC_')) =~ s/zone=deliv15:8m/zone=deliv15:384k/ or die 'no zone';
+    securechat_history 16;
+    securechat_history_bytes 48k;
+    securechat_rooms_max 100000;
+    securechat_user_rooms_max 100000;
+    securechat_room_create_rate 100000;
+_EOC_
+$c
+--- config eval: $::Routes
+--- init
+my ($alice, $bob) = main::chats(qw(alice bob));
+my %c = map { $_->{chat}{user} => $_ } SecureChat::Chat::spread_connect(2, $alice, $bob);
+my ($made, $full, $retry) = (0, '', '');
+for my $i (1 .. 5000) {
+    my ($st, $doc, $h) = main::call($alice, 'POST', '/api/rooms', { name => "fill-$i" });
+    if ($st eq '201 ok') { $made++; next }
+    ($full, $retry) = ($st, $h->{'retry-after'} // '');
+    last;
+}
+Test::More::is($full, '503 zone_full', "after $made rooms the zone is full: 503 zone_full");
+Test::More::like($retry, qr/^\d+$/, 'with Retry-After');
+Test::More::ok($made > 10, "$made rooms were made first");
+# the history has a pool of its own: messages go on
+for my $i (1 .. 20) {
+    my $st = main::post($bob, "still $i");
+    Test::More::is($st, '202 ok', 'bob posts with the zone full') if $st ne '202 ok' || $i == 20;
+}
+for my $u (qw(alice bob)) {
+    my ($f, $came) = main::until_frame($c{$u}, 'still 20');
+    my @got = grep { /^message general bob: still/ } @{ main::shows($f) };
+    Test::More::is_deeply(\@got, [map { "message general bob: still $_" } 1 .. 20],
+                          "$u\'s socket gets all 20, in order");
+}
+Test::More::is(main::act($alice, 'POST', '/api/rooms/fill-1/join', {}), '409 already_member', 'the rooms made are there');
+Test::More::is(main::act($bob, 'POST', '/api/rooms/fill-1/join', {}) =~ /^(200 ok|503 zone_full)$/ ? 'ok' : 'bad', 'ok',
+               'joining one: 200, or 503 zone_full while the zone is full');
+Test::More::is(main::act($alice, 'DELETE', '/api/rooms/fill-2'), '200 ok', 'deleting one frees room');
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'after' }), '201 ok', 'and a room can be made again');
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 60
+--- no_error_log
+[error]
+[alert]
+
+
+
+=== TEST 16: nginx -s reload keeps the rooms' histories: scrolling back and resuming give what came before, ids go on
+--- http_config eval: main::http('deliv16')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob) = main::chats(qw(alice bob));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'kept' }), '201 ok', 'alice makes kept');
+Test::More::is(main::act($bob, 'POST', '/api/rooms/kept/join', {}), '200 ok', 'bob joins');
+my @ids;
+for my $i (1 .. 3) {
+    my ($st, $id) = main::post_id($alice, "before $i", 'kept');
+    Test::More::is($st, '202 ok', "alice posts before $i");
+    push @ids, $id;
+}
+SecureChat::Test::reload_nginx();
+my ($st, $id) = main::post_id($alice, 'after', 'kept');
+Test::More::is($st, '202 ok', 'a post after the reload');
+Test::More::is($id, $ids[-1] + 1, 'its id follows the ones before the reload');
+my ($s2, $doc) = main::call($bob, 'GET', '/api/rooms/kept/messages');
+Test::More::is($s2, '200 ok', 'bob scrolls back after the reload');
+Test::More::is_deeply([map { $_->{id} } grep { ($_->{type} // '') ne 'event' } @{ $doc->{items} || [] }],
+                      [@ids, $id], 'the messages from before the reload and the one after');
+my ($f) = main::until_frame($bob->connect(resume => 'kept:0'), 'after');
+Test::More::is_deeply([grep { /^message kept/ } @{ main::shows($f) }],
+                      [(map { "message kept alice: before $_" } 1 .. 3), 'message kept alice: after'],
+                      'a socket resuming kept from 0 gets them all');
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- no_error_log
+[error]
+[alert]

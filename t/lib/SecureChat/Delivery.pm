@@ -35,7 +35,8 @@ sub chats {
 }
 
 # one request as a SecureChat::Chat (its session and CSRF token); returns
-# "status code" ("200 ok" when there is no error) and the decoded body
+# "status code" ("200 ok" when there is no error), the decoded body and
+# the headers
 sub call {
     my ($chat, $method, $uri, $body) = @_;
     my %h = (Cookie => "sc_session=$chat->{cookie}");
@@ -46,10 +47,10 @@ sub call {
         $h{'Content-Type'} = 'application/json';
     }
 
-    my ($st, undef, $raw) = SecureChat::Test::http_request($method, $uri,
+    my ($st, $hdrs, $raw) = SecureChat::Test::http_request($method, $uri,
                                                            \%h, $body);
     my $doc = eval { $JSON->decode($raw) } // {};
-    return ("$st " . ($doc->{error} // 'ok'), $doc);
+    return ("$st " . ($doc->{error} // 'ok'), $doc, $hdrs);
 }
 
 # the "status code" of a call alone, for is()
