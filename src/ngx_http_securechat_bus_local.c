@@ -170,6 +170,9 @@ static ngx_int_t ngx_http_securechat_bus_parse(u_char *buf, size_t len,
     ngx_http_securechat_bus_msg_t *msg);
 static ngx_int_t ngx_http_securechat_bus_local_page(
     ngx_http_securechat_bus_page_t *page);
+static void ngx_http_securechat_bus_orphans(ngx_http_securechat_bus_t *bus);
+static ngx_int_t ngx_http_securechat_bus_local_presence(ngx_str_t *user,
+    ngx_uint_t online);
 static ngx_int_t ngx_http_securechat_bus_load(ngx_http_securechat_bus_t *bus,
     uint64_t id, ngx_http_securechat_bus_msg_t *msg, u_char *buf);
 
@@ -288,7 +291,48 @@ ngx_http_securechat_bus_local_init_process(ngx_cycle_t *cycle)
 
     ngx_http_securechat_bus = bus;
 
+    /* a worker that died and was replaced left users online */
+    ngx_http_securechat_bus_orphans(bus);
+
     return NGX_OK;
+}
+
+
+/*
+ * The offline notices a dead worker never sent, for the users whose last
+ * socket it held: whoever sweeps its clients from the zone (a new worker
+ * registering, a connect) leaves them there for the next worker that
+ * delivers.
+ */
+
+#define NGX_HTTP_SECURECHAT_BUS_ORPHANS  8
+
+static void
+ngx_http_securechat_bus_orphans(ngx_http_securechat_bus_t *bus)
+{
+    u_char      buf[NGX_HTTP_SECURECHAT_BUS_ORPHANS
+                    * NGX_HTTP_SECURECHAT_USER_MAX];
+    ngx_str_t   users[NGX_HTTP_SECURECHAT_BUS_ORPHANS];
+    ngx_uint_t  i, n;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    do {
+        n = ngx_http_securechat_client_orphans(bus->smcf->shm_zone, users,
+                                               buf,
+                                               NGX_HTTP_SECURECHAT_BUS_ORPHANS);
+
+        for (i = 0; i < n; i++) {
+            if (ngx_http_securechat_bus_local_presence(&users[i], 0)
+                != NGX_OK)
+            {
+                return;     /* the queue is full: the rest are lost */
+            }
+        }
+
+    } while (n == NGX_HTTP_SECURECHAT_BUS_ORPHANS);
 }
 
 
@@ -1265,6 +1309,8 @@ ngx_http_securechat_bus_deliver(ngx_http_securechat_bus_t *bus)
     }
 
     ngx_http_securechat_bus_deliver_notices(bus);
+
+    ngx_http_securechat_bus_orphans(bus);
 }
 
 

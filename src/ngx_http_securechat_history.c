@@ -18,12 +18,15 @@
  *   of its own length, queued in its room, oldest first.  All of them
  *   share one byte budget, a slab pool of its own inside the zone (made
  *   with it, so that sessions filling the zone never leave a message
- *   without room); when a new one does not fit, the room holding the
- *   most bytes gives up its oldest entry, so a busy room trims itself
- *   and a thousand quiet rooms keep their few entries without each
- *   reserving a ring.  An entry outlives its place in the log's ring:
- *   scrolling back (room_page) reaches it until the budget needs it.
- *   The pool is guarded by the zone's mutex, as the rest is.
+ *   without room).  When a new one does not fit, an entry goes: the
+ *   oldest of the room holding the most bytes, so a busy room trims
+ *   itself and a thousand quiet rooms keep their few entries without
+ *   each reserving a ring; but never one that the log's ring still
+ *   holds while an older one is there to go instead, so that what
+ *   delivery and resume still read is the last to go (see drop()).  An
+ *   entry outlives its place in the log's ring: scrolling back
+ *   (room_page) reaches it until the budget needs it.  The pool is
+ *   guarded by the zone's mutex, as the rest is.
  */
 
 #include "ngx_http_securechat_module.h"
@@ -39,12 +42,17 @@
 #define NGX_HTTP_SECURECHAT_SLOT_GAP       3
 
 
+typedef struct ngx_http_securechat_room_log_s  ngx_http_securechat_room_log_t;
+
+
 /* a committed message or event, in its room's queue */
 
 typedef struct {
-    ngx_queue_t                    queue;
+    ngx_queue_t                    queue;    /* in its room */
+    ngx_queue_t                    all;      /* in the log's order */
     uint64_t                       id;       /* in the log */
     uint64_t                       room_id;
+    ngx_http_securechat_room_log_t *room;
     size_t                         size;     /* what it takes of the budget */
     size_t                         len;
     u_char                         data[1];
@@ -55,17 +63,18 @@ typedef struct {
  * A room's history: the last id it gave and its entries.  Kept when the
  * room is deleted, so that a room made again under that name goes on
  * counting and no id of one epoch ever names two messages.  by_size: in
- * the tree of rooms by bytes held, while it holds any.
+ * the tree of rooms by bytes held, while it holds any (the key is the
+ * bytes' complement: the smallest key is the largest room).
  */
 
-typedef struct {
+struct ngx_http_securechat_room_log_s {
     ngx_str_node_t                 sn;
-    ngx_rbtree_node_t              by_size;  /* key: bytes */
+    ngx_rbtree_node_t              by_size;  /* key: ~bytes */
     ngx_queue_t                    entries;
     uint64_t                       last;
     size_t                         bytes;
     u_char                         name[NGX_HTTP_SECURECHAT_ROOM_NAME_MAX];
-} ngx_http_securechat_room_log_t;
+};
 
 
 /*
@@ -110,6 +119,9 @@ typedef struct {
     ngx_rbtree_t                   sizes;
     ngx_rbtree_node_t              sizes_sentinel;
 
+    /* every entry, oldest first */
+    ngx_queue_t                    entries;
+
     /* the zone's end: no copy ever reads past it */
     u_char                        *end;
 
@@ -135,7 +147,8 @@ static void ngx_http_securechat_room_log_resize(
     ngx_http_securechat_history_sh_t *hsh,
     ngx_http_securechat_room_log_t *rl, ssize_t delta);
 static void ngx_http_securechat_room_log_link(
-    ngx_http_securechat_room_log_t *rl, ngx_http_securechat_entry_t *e);
+    ngx_http_securechat_history_sh_t *hsh, ngx_http_securechat_room_log_t *rl,
+    ngx_http_securechat_entry_t *e);
 static ngx_uint_t ngx_http_securechat_history_advance_locked(
     ngx_http_securechat_history_sh_t *hsh, ngx_uint_t expire);
 static ngx_int_t ngx_http_securechat_history_copy(
@@ -257,6 +270,7 @@ ngx_http_securechat_history_init_zone(ngx_slab_pool_t *shpool,
                     ngx_str_rbtree_insert_value);
     ngx_rbtree_init(&hsh->sizes, &hsh->sizes_sentinel,
                     ngx_rbtree_insert_value);
+    ngx_queue_init(&hsh->entries);
 
     /* the log is fixed from the start; entries come and go */
 
@@ -517,7 +531,8 @@ ngx_http_securechat_history_commit(ngx_shm_zone_t *shm_zone, uint64_t id,
             e->len = len;
             ngx_memcpy(e->data, data, len);
 
-            ngx_http_securechat_room_log_link(slot->room, e);
+            e->room = slot->room;
+            ngx_http_securechat_room_log_link(hsh, slot->room, e);
             ngx_http_securechat_room_log_resize(hsh, slot->room,
                                                 (ssize_t) e->size);
 
@@ -576,36 +591,64 @@ ngx_http_securechat_entry_alloc_locked(ngx_http_securechat_history_sh_t *hsh,
 }
 
 
-/* the oldest entry of the room holding the most bytes: 0 if none is held */
+/*
+ * Drops one entry: 0 if none is held.  Which: the oldest of the room
+ * holding the most bytes, if the log's ring no longer holds it (the
+ * common case: by default the budget holds the whole ring); else, of the
+ * next largest rooms, the first whose oldest the ring no longer holds;
+ * else the oldest entry of all (it may be a quiet room's: what the ring
+ * holds, slow workers may still be delivering; and when the ring holds
+ * every entry, the budget is below the ring's bytes and the oldest is
+ * the likeliest to have been delivered).
+ */
+
+#define NGX_HTTP_SECURECHAT_DROP_LOOK  8
 
 static ngx_uint_t
 ngx_http_securechat_history_drop_locked(ngx_http_securechat_history_sh_t *hsh)
 {
-    ngx_queue_t                     *q;
-    ngx_rbtree_node_t               *node, *sentinel;
+    uint64_t                         ring;
+    ngx_uint_t                       n;
+    ngx_rbtree_node_t               *node;
     ngx_http_securechat_slot_t      *slot;
     ngx_http_securechat_entry_t     *e;
     ngx_http_securechat_room_log_t  *rl;
 
-    node = hsh->sizes.root;
-    sentinel = hsh->sizes.sentinel;
-
-    if (node == sentinel) {
+    if (ngx_queue_empty(&hsh->entries)) {
         return 0;
     }
 
-    while (node->right != sentinel) {
-        node = node->right;
+    /* the oldest id the ring holds */
+    ring = (hsh->reserved >= hsh->ids) ? hsh->reserved - hsh->ids + 1 : 1;
+
+    e = NULL;
+    node = ngx_rbtree_min(hsh->sizes.root, hsh->sizes.sentinel);
+
+    for (n = 0; n < NGX_HTTP_SECURECHAT_DROP_LOOK && node != NULL; n++) {
+        rl = (ngx_http_securechat_room_log_t *)
+                 ((u_char *) node
+                  - offsetof(ngx_http_securechat_room_log_t, by_size));
+
+        e = ngx_queue_data(ngx_queue_head(&rl->entries),
+                           ngx_http_securechat_entry_t, queue);
+
+        if (e->id < ring) {
+            break;
+        }
+
+        e = NULL;
+        node = ngx_rbtree_next(&hsh->sizes, node);
     }
 
-    rl = (ngx_http_securechat_room_log_t *)
-             ((u_char *) node
-              - offsetof(ngx_http_securechat_room_log_t, by_size));
+    if (e == NULL) {
+        e = ngx_queue_data(ngx_queue_head(&hsh->entries),
+                           ngx_http_securechat_entry_t, all);
+    }
 
-    q = ngx_queue_head(&rl->entries);
-    e = ngx_queue_data(q, ngx_http_securechat_entry_t, queue);
+    rl = e->room;
 
-    ngx_queue_remove(q);
+    ngx_queue_remove(&e->queue);
+    ngx_queue_remove(&e->all);
     ngx_http_securechat_room_log_resize(hsh, rl, - (ssize_t) e->size);
 
     /* a reader copying it sees the id change before the memory goes */
@@ -638,24 +681,37 @@ ngx_http_securechat_room_log_resize(ngx_http_securechat_history_sh_t *hsh,
     hsh->used += delta;
 
     if (rl->bytes) {
-        rl->by_size.key = rl->bytes;
+        rl->by_size.key = ~ (ngx_rbtree_key_t) rl->bytes;
         ngx_rbtree_insert(&hsh->sizes, &rl->by_size);
     }
 }
 
 
 /*
- * In the order of the log: commits of two workers may come out of it, so
- * the entry goes after the last one older than it (nearly always the
- * queue's tail).
+ * In the order of the log, in its room's queue and in the queue of all:
+ * commits of two workers may come out of it, so the entry goes after the
+ * last one older than it (nearly always the queue's tail).
  */
 
 static void
-ngx_http_securechat_room_log_link(ngx_http_securechat_room_log_t *rl,
-    ngx_http_securechat_entry_t *e)
+ngx_http_securechat_room_log_link(ngx_http_securechat_history_sh_t *hsh,
+    ngx_http_securechat_room_log_t *rl, ngx_http_securechat_entry_t *e)
 {
     ngx_queue_t                  *q;
     ngx_http_securechat_entry_t  *older;
+
+    for (q = ngx_queue_last(&hsh->entries);
+         q != ngx_queue_sentinel(&hsh->entries);
+         q = ngx_queue_prev(q))
+    {
+        older = ngx_queue_data(q, ngx_http_securechat_entry_t, all);
+
+        if (older->id < e->id) {
+            break;
+        }
+    }
+
+    ngx_queue_insert_after(q, &e->all);
 
     for (q = ngx_queue_last(&rl->entries);
          q != ngx_queue_sentinel(&rl->entries);

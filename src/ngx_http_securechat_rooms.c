@@ -159,8 +159,9 @@ ngx_http_securechat_rooms_ctx(ngx_shm_zone_t *shm_zone,
 
 
 /*
- * A socket of user opened (delta 1) or closed (-1), under the zone's
- * lock, which the client table holds: how many the user has open now.
+ * A socket of user opened (delta 1) or closed (-1), or neither (0), under
+ * the zone's lock, which the client table holds: how many the user has
+ * open now.
  */
 
 ngx_uint_t
@@ -184,7 +185,7 @@ ngx_http_securechat_rooms_sockets_locked(void *rooms, ngx_str_t *user,
     if (delta > 0) {
         un->sockets++;
 
-    } else if (un->sockets > 0) {
+    } else if (delta < 0 && un->sockets > 0) {
         un->sockets--;
     }
 

@@ -130,8 +130,8 @@ time_t ngx_http_securechat_rooms_retry_after(
 /*
  * For the client table (ngx_http_securechat_store.c), under the zone's
  * lock, with the registry rooms_init_zone() made: a socket of user opened
- * (delta 1) or closed (-1); the number the user has open now, in every
- * worker.
+ * (delta 1) or closed (-1), or neither (0); the number the user has open
+ * now, in every worker.
  */
 ngx_uint_t ngx_http_securechat_rooms_sockets_locked(void *rooms,
     ngx_str_t *user, ngx_int_t delta);

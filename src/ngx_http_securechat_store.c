@@ -16,7 +16,7 @@
 
 
 
-#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434835   /* "SCH5" */
+#define NGX_HTTP_SECURECHAT_STORE_MAGIC    0x53434836   /* "SCH6" */
 
 /* a throttle record is forgotten this long after its last failure */
 #define NGX_HTTP_SECURECHAT_THROTTLE_TTL   3600
@@ -36,6 +36,9 @@
 
 /* sessions the zone must hold besides the history */
 #define NGX_HTTP_SECURECHAT_MIN_SESSIONS   64
+
+/* users a dead worker left offline, until a worker tells their rooms */
+#define NGX_HTTP_SECURECHAT_ORPHANS        32
 
 /* worker entries a new zone starts with, at the least */
 #define NGX_HTTP_SECURECHAT_WORKERS_MIN    8
@@ -110,6 +113,14 @@ typedef struct {
 } ngx_http_securechat_ephemeral_t;
 
 
+/* a user whose last socket was a dead worker's: see client_orphans() */
+
+typedef struct {
+    size_t                         len;
+    u_char                         name[NGX_HTTP_SECURECHAT_USER_MAX];
+} ngx_http_securechat_orphan_t;
+
+
 /* a connected WebSocket client; never holds a process pointer */
 
 typedef struct {
@@ -145,6 +156,9 @@ typedef struct {
     ngx_queue_t                    clients;
     ngx_uint_t                     nclients;
 
+    ngx_http_securechat_orphan_t   orphans[NGX_HTTP_SECURECHAT_ORPHANS];
+    volatile ngx_uint_t            norphans;
+
     ngx_http_securechat_workers_t *workers;
     ngx_uint_t                     nworkers; /* entries in all chunks */
 
@@ -172,6 +186,9 @@ static ngx_int_t ngx_http_securechat_workers_grow_locked(
 static void ngx_http_securechat_clients_sweep_locked(
     ngx_http_securechat_store_t *store);
 static ngx_uint_t ngx_http_securechat_client_free_locked(
+    ngx_http_securechat_store_t *store,
+    ngx_http_securechat_client_node_t *cn);
+static void ngx_http_securechat_client_sweep_one_locked(
     ngx_http_securechat_store_t *store,
     ngx_http_securechat_client_node_t *cn);
 static void ngx_http_securechat_client_kick_locked(
@@ -1115,8 +1132,91 @@ ngx_http_securechat_clients_sweep_locked(ngx_http_securechat_store_t *store)
             continue;
         }
 
-        ngx_http_securechat_client_free_locked(store, cn);
+        ngx_http_securechat_client_sweep_one_locked(store, cn);
     }
+}
+
+
+/*
+ * A dead worker's client: freed, and its user kept as an orphan if that
+ * was the user's last socket, for a live worker to send the offline the
+ * dead one never sent.  A full list forgets the newest: a burst of
+ * crashes then costs some offline notices, nothing else.
+ */
+
+static void
+ngx_http_securechat_client_sweep_one_locked(
+    ngx_http_securechat_store_t *store, ngx_http_securechat_client_node_t *cn)
+{
+    size_t                         len;
+    u_char                         name[NGX_HTTP_SECURECHAT_USER_MAX];
+    ngx_http_securechat_shctx_t   *sh;
+    ngx_http_securechat_orphan_t  *o;
+
+    sh = store->sh;
+    len = cn->c.user_len;
+    ngx_memcpy(name, cn->c.user, len);
+
+    if (!ngx_http_securechat_client_free_locked(store, cn)
+        || sh->norphans == NGX_HTTP_SECURECHAT_ORPHANS)
+    {
+        return;
+    }
+
+    o = &sh->orphans[sh->norphans];
+    o->len = len;
+    ngx_memcpy(o->name, name, len);
+    sh->norphans++;
+}
+
+
+ngx_uint_t
+ngx_http_securechat_client_orphans(ngx_shm_zone_t *shm_zone, ngx_str_t *users,
+    u_char *buf, ngx_uint_t n)
+{
+    ngx_str_t                     user;
+    ngx_uint_t                    i, got;
+    ngx_http_securechat_shctx_t  *sh;
+    ngx_http_securechat_store_t  *store;
+
+    store = shm_zone->data;
+    sh = store->sh;
+
+    if (sh->norphans == 0) {
+        return 0;   /* the common case, without the mutex */
+    }
+
+    got = 0;
+
+    ngx_shmtx_lock(&store->shpool->mutex);
+
+    for (i = 0; i < sh->norphans && got < n; i++) {
+        user.data = sh->orphans[i].name;
+        user.len = sh->orphans[i].len;
+
+        /* back meanwhile, in another worker: not offline after all */
+
+        if (ngx_http_securechat_rooms_sockets_locked(sh->rooms, &user, 0)
+            != 0)
+        {
+            continue;
+        }
+
+        users[got].data = buf + got * NGX_HTTP_SECURECHAT_USER_MAX;
+        users[got].len = user.len;
+        ngx_memcpy(users[got].data, user.data, user.len);
+        got++;
+    }
+
+    /* the ones not handed out now stay for the next call */
+
+    ngx_memmove(sh->orphans, &sh->orphans[i],
+                (sh->norphans - i) * sizeof(ngx_http_securechat_orphan_t));
+    sh->norphans -= i;
+
+    ngx_shmtx_unlock(&store->shpool->mutex);
+
+    return got;
 }
 
 
@@ -1506,7 +1606,7 @@ ngx_http_securechat_worker_register(ngx_shm_zone_t *shm_zone,
             || (cn->worker == NULL && ngx_http_securechat_pid_dead(cn->pid)))
         {
             cn->worker = NULL;
-            ngx_http_securechat_client_free_locked(store, cn);
+            ngx_http_securechat_client_sweep_one_locked(store, cn);
             swept++;
         }
     }

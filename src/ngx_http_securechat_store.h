@@ -117,6 +117,15 @@ void *ngx_http_securechat_client_add(ngx_shm_zone_t *shm_zone,
     ngx_uint_t *first, ngx_int_t *rc);
 ngx_uint_t ngx_http_securechat_client_remove(ngx_shm_zone_t *shm_zone,
     void *node);
+/*
+ * Users whose last socket was a dead worker's (killed, crashed): their
+ * rooms were never told they went offline.  Copies up to n of them who
+ * still have no socket into users (their names into buf, n times
+ * NGX_HTTP_SECURECHAT_USER_MAX bytes) and forgets them: each is handed to
+ * one caller once.  Returns how many.
+ */
+ngx_uint_t ngx_http_securechat_client_orphans(ngx_shm_zone_t *shm_zone,
+    ngx_str_t *users, u_char *buf, ngx_uint_t n);
 /* the close code someone asked for this client, or 0 */
 ngx_uint_t ngx_http_securechat_client_kicked(void *node);
 ngx_int_t ngx_http_securechat_client_list(ngx_shm_zone_t *shm_zone,

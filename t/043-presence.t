@@ -339,3 +339,49 @@ GET /api/
 --- timeout: 30
 --- no_error_log
 [error]
+
+
+
+=== TEST 5: a worker killed with SIGKILL never says its users went offline: the worker that replaces it does, for those it held the last socket of, and not for those still on elsewhere
+--- http_config eval: main::http('pres5')
+--- config eval: $::Routes
+--- init
+my ($alice, $bob) = main::chats(qw(alice bob));
+Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'pair', kind => 'private' }), '201 ok',
+               'alice makes the private room pair');
+Test::More::is(main::act($alice, 'POST', '/api/rooms/pair/invite', { user => 'bob' }), '200 ok', 'and invites bob');
+my @ca = SecureChat::Chat::spread_connect(2, $alice);
+my @wa = map { main::worker($_) } @ca;
+Test::More::ok($wa[0] && $wa[1] && $wa[0] != $wa[1], "alice's two sockets live in different workers");
+main::settled($alice, @ca);
+# bob's only socket, in the worker of alice's first
+my $b;
+for (1 .. 20) {
+    $b = $bob->connect;
+    last if main::worker($b) == $wa[0];
+    $b->{ws}->close;
+    main::wait_gone($alice, $b->{conn});
+    undef $b;
+}
+Test::More::ok($b, "bob's socket lives in worker $wa[0], with alice's first");
+Test::More::is_deeply((main::first(main::is_presence('bob'), ['presence'], $ca[1]))[0], ['presence bob online'],
+                      "alice's other socket: bob online");
+kill 'KILL', $wa[0] or die "kill $wa[0]: $!\n";
+for (1 .. 100) { last unless kill 0, $wa[0]; sleep 0.05 }
+Test::More::is_deeply((main::first(main::is_presence('bob'), ['presence'], $ca[1]))[0], ['presence bob offline'],
+                      "alice's socket in the worker that lives: presence bob offline, signed, once the killed one is replaced");
+# alice still has that socket: nobody is told she went offline
+my $b2 = $bob->connect;
+main::typing($ca[1], 'pair');
+Test::More::is_deeply([grep { /presence alice/ } @{ main::through($b2, ['presence'], main::is_typing('pair', 'alice')) }], [],
+                      "bob's new socket: no presence of alice before her typing: she never went offline");
+$_->{ws}->close for $ca[1], $b2;
+SecureChat::Test::expand_block($block);
+--- request
+GET /api/
+--- error_code: 200
+--- timeout: 30
+--- error_log eval
+qr/\[alert\].*exited on signal 9/
+--- no_error_log
+[error]
