@@ -3532,11 +3532,12 @@ main(int argc, char **argv)
                "\"pss_half_kb\":%" PRIu64 ",\"pss_after_kb\":%" PRIu64 ","
                "\"bytes_per_conn\":%.0f,\"bytes_per_conn_marginal\":%.0f,"
                "\"pss_per_conn_marginal\":%.0f,\"pings\":%" PRIu64 ","
+               "\"events\":%" PRIu64 ",\"presence\":%" PRIu64 ","
                "\"sub_failed\":%" PRIu64 "}\n",
                sl_label, sl_mode ? "nchan" : "securechat", sl_nsubs,
                sl_workload(), sl_nrooms, sl_ready, t_conn, rss0, rss1, rss2, pss0, pss1, pss2,
-               rss_per, rss_marginal, pss_marginal, sl_pings,
-               sl_sub_failed);
+               rss_per, rss_marginal, pss_marginal, sl_pings, sl_events,
+               sl_presence, sl_sub_failed);
         fflush(stdout);
     }
 
