@@ -27,6 +27,13 @@
  * per connection), and the server signature is checked on the first
  * message of each connection and 1 delivery in --sig-every.  Latency is
  * taken from the id's send time for every delivery.
+ *
+ * Workloads: one room of N (general, or one nchan channel; the default),
+ * --rooms K (K rooms of N/K, subscriber i in room i % K) or --pairs (N/2
+ * direct rooms, subscribers 2j and 2j+1).  Message seq s goes to room
+ * s % K; a delivery is expected once by each subscriber of its room and
+ * by no one else, and is identified by (room, id) (securechat: ids are
+ * per room) or by (room, seq) (nchan: one channel per room).
  */
 
 #define _GNU_SOURCE
@@ -85,6 +92,8 @@
 #define SL_REQ          6   /* publisher/storm: request in flight */
 #define SL_LOGOUT       7   /* storm: logout in flight */
 #define SL_DEAD         8
+#define SL_JOIN         9   /* subscriber: join or direct room in flight */
+#define SL_ROOMS        10  /* subscriber: GET /api/rooms in flight */
 
 #define SL_RBUF_INIT    16384
 #define SL_RBUF_MAX     (4 * 1024 * 1024)
@@ -105,8 +114,10 @@
 #define SL_M_N          11
 #define SL_M_STRINGS    0x7f9     /* all but v and id are strings */
 
-/* every message is general's until rooms scope delivery */
-#define SL_ROOM         "general"
+/* the one room of the default workload, which every user is in */
+#define SL_GENERAL      "general"
+
+#define SL_ROOM_NAME_MAX  64
 
 /*
  * The first 24 base64url characters of hdr are its first 18 bytes:
@@ -161,15 +172,42 @@ typedef struct {
     int             text_len;
     int             user;
     int             reconnects;
+    int             room;         /* subscriber: its room; publisher: the
+                                     room of the message in flight */
 } sl_conn_t;
 
 
-/* securechat: what the 202 to one publish said, by id - sl_id_base */
+/* securechat: what the 202 to one publish said, by id - room's base */
 typedef struct {
     uint64_t        t_sent;       /* 0: not answered (yet) */
     uint32_t        seq;
     uint32_t        len;          /* plaintext bytes */
 } sl_id_t;
+
+
+/*
+ * One room (one nchan channel) and what its subscribers are owed.  A
+ * message's slot in the room is id - base (securechat: ids are the
+ * room's own, and an event takes one too) or seq / K (nchan: seq s goes
+ * to room s % K); acked and every subscriber's seen bitmap count slots.
+ */
+typedef struct {
+    char            name[SL_ROOM_NAME_MAX + 1];  /* "": not known yet */
+    size_t          name_len;
+    char            sender[80];   /* who posts in it: hdr's sender */
+    int             pub;          /* --pairs: the subscriber whose session
+                                     posts; -1: benchpub's */
+    int             members;      /* subscribers in it */
+    int             ready;        /* of them subscribed now */
+    uint64_t        base;         /* securechat: the id of slot 0 */
+    uint64_t        next;         /* securechat: above every id seen */
+    uint64_t        acked;        /* this phase's 2xx */
+    uint64_t       *acked_map;    /* by slot */
+    sl_id_t        *ids;          /* securechat: by slot */
+    char            ref_hdr[512]; /* hdr after SL_HDR_HEAD chars */
+    size_t          ref_hdr_len;  /* 0: none verified yet */
+    unsigned char   ref_hdr_b17;
+} sl_room_t;
 
 
 /*
@@ -180,7 +218,8 @@ typedef struct {
 typedef struct {
     uint64_t        t_recv;
     uint64_t        t_text;       /* sampled: T of the plaintext */
-    uint32_t        slot;         /* id - sl_id_base */
+    uint32_t        room;
+    uint32_t        slot;         /* id - the room's base */
     uint32_t        seq;          /* sampled: S of the plaintext */
     uint32_t        ct_len;       /* base64url characters of ct */
     uint8_t         sampled;      /* decrypted: t_text, seq, run_ok valid */
@@ -224,6 +263,9 @@ static const char  *sl_label = "";
 static uint64_t     sl_max_msgs = 200000;
 static unsigned     sl_run_id;
 static uint64_t     sl_words;
+static int          sl_nrooms = 1;
+static int          sl_pairs;
+static const char  *sl_room_fmt = "bench-r%d";
 static const char  *sl_msg_keys[SL_M_N] = { "type", "v", "id", "room",
                                             "epoch", "hdr", "iv", "ct", "tag",
                                             "sig", "wk" };
@@ -237,28 +279,27 @@ static sl_conn_t   *sl_storms;
 static int          sl_publishing;
 static uint64_t     sl_next_seq;
 static uint64_t     sl_acked;
+static uint64_t     sl_expected;          /* acked x subscribers of its room */
 static uint64_t     sl_pub_errors;
-static uint64_t    *sl_acked_map;
+static sl_room_t   *sl_rooms;
+static uint64_t     sl_room_words;        /* bitmap words per room */
 static uint64_t     sl_t_start;           /* publish start, ns */
 static uint64_t     sl_last_delivery;
 static uint64_t     sl_deliveries;
 static uint64_t     sl_stale;
 static uint64_t     sl_bad;
+static uint64_t     sl_wrong_room;        /* also counted in sl_bad */
+static uint64_t     sl_events;
+static uint64_t     sl_presence;
 static uint64_t     sl_gaps;
 static uint64_t     sl_errors_frames;
 static uint64_t     sl_sig_checked;
 static uint64_t     sl_sig_failed;
 static uint64_t     sl_decrypted;
 static uint64_t     sl_unmapped;
-static sl_id_t     *sl_ids;               /* securechat: by id - sl_id_base */
-static uint64_t     sl_id_base;           /* first id of this phase */
-static uint64_t     sl_id_next;           /* above every id seen so far */
 static sl_pend_t   *sl_pend;
 static size_t       sl_npend;
 static size_t       sl_pend_cap;
-static char         sl_ref_hdr[1024];     /* hdr after SL_HDR_HEAD chars */
-static size_t       sl_ref_hdr_len;       /* 0: none verified yet */
-static unsigned char  sl_ref_hdr_b17;
 static size_t       sl_sig_chars;         /* base64url length of a sig */
 static uint64_t     sl_pings;
 static uint64_t     sl_closes;
@@ -310,6 +351,15 @@ static int sl_take_session(sl_conn_t *c, size_t hlen,
     const unsigned char *body, size_t blen);
 static void sl_sub_start(sl_conn_t *c);
 static void sl_sub_login(sl_conn_t *c);
+static void sl_sub_join(sl_conn_t *c);
+static int sl_sub_joined(sl_conn_t *c, int st, const unsigned char *body,
+    size_t blen);
+static void sl_sub_ready(sl_conn_t *c);
+static void sl_acked_slot(sl_room_t *r, uint64_t slot);
+static int sl_room_of(int sub);
+static void sl_rooms_init(void);
+static void sl_sc_rooms_setup(void);
+static const char *sl_workload(void);
 static void sl_sub_upgrade(sl_conn_t *c);
 static void sl_ws_frames(sl_conn_t *c, uint64_t now);
 static void sl_ws_send(sl_conn_t *c, int op, const unsigned char *p,
@@ -669,6 +719,8 @@ sl_kill(sl_conn_t *c, const char *why)
     if (c->kind == SL_SUB) {
         if (c->state == SL_READY) {
             sl_ready--;
+            sl_rooms[c->room].ready--;
+            sl_expected -= sl_rooms[c->room].acked;
 
         } else {
             sl_connecting--;
@@ -853,6 +905,8 @@ sl_take_session(sl_conn_t *c, size_t hlen, const unsigned char *body,
 static void
 sl_sub_start(sl_conn_t *c)
 {
+    c->room = sl_room_of(c->idx);
+
     if (sl_mode == SL_MODE_SECURECHAT) {
         sl_sub_login(c);
 
@@ -890,6 +944,129 @@ sl_sub_login(sl_conn_t *c)
 }
 
 
+/*
+ * After the login, before the socket (a socket subscribes to the rooms
+ * its user is in when it attaches): --rooms joins the subscriber's room,
+ * --pairs has the first of each pair open the direct room with the
+ * second, who is in it from then on.
+ */
+static void
+sl_sub_join(sl_conn_t *c)
+{
+    int          n, m;
+    char         body[160], req[1024], peer[80];
+    sl_room_t   *r;
+
+    r = &sl_rooms[c->room];
+
+    if (sl_pairs) {
+        snprintf(peer, sizeof(peer), sl_user_fmt, c->idx + 1);
+        m = snprintf(body, sizeof(body), "{\"user\":\"%s\"}", peer);
+        n = snprintf(req, sizeof(req),
+                     "POST /api/rooms/direct HTTP/1.1\r\nHost: %s:%d\r\n"
+                     "Origin: %s\r\nContent-Type: application/json\r\n"
+                     "Cookie: %s\r\nX-CSRF-Token: %s\r\n"
+                     "Content-Length: %d\r\n\r\n%s",
+                     sl_host, sl_port, sl_origin, c->cookie, c->csrf, m,
+                     body);
+
+    } else {
+        n = snprintf(req, sizeof(req),
+                     "POST /api/rooms/%s/join HTTP/1.1\r\nHost: %s:%d\r\n"
+                     "Origin: %s\r\nContent-Type: application/json\r\n"
+                     "Cookie: %s\r\nX-CSRF-Token: %s\r\n"
+                     "Content-Length: 2\r\n\r\n{}",
+                     r->name, sl_host, sl_port, sl_origin, c->cookie,
+                     c->csrf);
+    }
+
+    c->state = SL_JOIN;
+    sl_send(c, req, n);
+}
+
+
+/*
+ * The answer to sl_sub_join() or to the GET /api/rooms after a direct
+ * room: 1 when the socket may be opened now, 0 when another request went
+ * out, -1 on a refusal.  The direct room's name comes from its answer,
+ * and its last id from the list (the room answer has none): ids before
+ * that are not this run's, and those after it are a join event each or
+ * ours, so slots from last_id + 1 cover every message it will carry.
+ */
+static int
+sl_sub_joined(sl_conn_t *c, int st, const unsigned char *body, size_t blen)
+{
+    int          n;
+    char         req[1024];
+    size_t       i, len;
+    json_t      *j, *item;
+    const char  *name;
+    sl_room_t   *r;
+
+    r = &sl_rooms[c->room];
+
+    if (c->state == SL_JOIN && !sl_pairs) {
+        /* 409 already_member: a room made by an earlier run */
+        return st == 200 || st == 409 ? 1 : -1;
+    }
+
+    j = json_loadb((const char *) body, blen, 0, NULL);
+
+    if (c->state == SL_JOIN) {
+        name = json_string_value(json_object_get(json_object_get(j, "room"),
+                                                 "name"));
+
+        if ((st != 200 && st != 201) || name == NULL
+            || strlen(name) > SL_ROOM_NAME_MAX)
+        {
+            json_decref(j);
+            return -1;
+        }
+
+        r->name_len = strlen(name);
+        memcpy(r->name, name, r->name_len + 1);
+        json_decref(j);
+
+        n = snprintf(req, sizeof(req),
+                     "GET /api/rooms HTTP/1.1\r\nHost: %s:%d\r\n"
+                     "Cookie: %s\r\n\r\n", sl_host, sl_port, c->cookie);
+        c->state = SL_ROOMS;
+        sl_send(c, req, n);
+        return 0;
+    }
+
+    /* SL_ROOMS */
+    len = json_array_size(json_object_get(j, "rooms"));
+
+    for (i = 0; st == 200 && i < len; i++) {
+        item = json_array_get(json_object_get(j, "rooms"), i);
+        name = json_string_value(json_object_get(item, "name"));
+
+        if (name != NULL && strcmp(name, r->name) == 0) {
+            r->base = json_integer_value(json_object_get(item, "last_id"))
+                      + 1;
+            r->next = r->base;
+            json_decref(j);
+            return 1;
+        }
+    }
+
+    json_decref(j);
+    return -1;
+}
+
+
+/* subscribed: what its room is owed counts it from now on */
+static void
+sl_sub_ready(sl_conn_t *c)
+{
+    c->state = SL_READY;
+    sl_connecting--;
+    sl_ready++;
+    sl_rooms[c->room].ready++;
+}
+
+
 static void
 sl_sub_upgrade(sl_conn_t *c)
 {
@@ -901,12 +1078,17 @@ sl_sub_upgrade(sl_conn_t *c)
     RAND_bytes(key, sizeof(key));
     EVP_EncodeBlock((unsigned char *) key64, key, sizeof(key));
 
-    if (sl_mode == SL_MODE_SECURECHAT) {
+    if (sl_mode == SL_MODE_SECURECHAT && sl_nrooms == 1) {
         snprintf(path, sizeof(path), "%s?last_id=%" PRIu64, sl_sub_path,
                  sl_last_id);
 
-    } else {
+    } else if (sl_mode == SL_MODE_SECURECHAT || sl_nrooms == 1) {
+        /* securechat rooms: no resume, nothing from before the socket */
         snprintf(path, sizeof(path), "%s", sl_sub_path);
+
+    } else {
+        /* nchan: the room's own channel */
+        snprintf(path, sizeof(path), "%s_%d", sl_sub_path, c->room);
     }
 
     n = snprintf(req, sizeof(req),
@@ -1049,7 +1231,36 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
 
                 memmove(c->rbuf, c->rbuf + total, c->rlen - total);
                 c->rlen -= total;
-                sl_sub_upgrade(c);
+
+                if (sl_nrooms > 1 && (!sl_pairs || c->idx % 2 == 0)) {
+                    sl_sub_join(c);
+
+                } else {
+                    sl_sub_upgrade(c);
+                }
+
+                continue;
+
+            case SL_JOIN:
+            case SL_ROOMS:
+                rc = sl_sub_joined(c, st, body, blen);
+
+                if (rc < 0) {
+                    snprintf(v, sizeof(v), "%s answered %d: %.*s",
+                             c->state == SL_ROOMS ? "GET /api/rooms"
+                             : sl_pairs ? "direct room" : "join", st,
+                             (int) (blen > 120 ? 120 : blen), body);
+                    sl_kill(c, v);
+                    return;
+                }
+
+                memmove(c->rbuf, c->rbuf + total, c->rlen - total);
+                c->rlen -= total;
+
+                if (rc == 1) {
+                    sl_sub_upgrade(c);
+                }
+
                 continue;
 
             case SL_UPGRADE:
@@ -1068,9 +1279,7 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
                     c->state = SL_HELLO;
 
                 } else {
-                    c->state = SL_READY;
-                    sl_connecting--;
-                    sl_ready++;
+                    sl_sub_ready(c);
                 }
 
                 sl_ws_frames(c, now);
@@ -1085,10 +1294,8 @@ sl_on_event(sl_conn_t *c, uint32_t ev, uint64_t now)
                         sl_sc_acked(c, body, blen);
 
                     } else if (st >= 200 && st < 300) {
-                        sl_acked++;
-                        if (c->seq < sl_max_msgs) {
-                            sl_acked_map[c->seq >> 6] |= 1ULL << (c->seq & 63);
-                        }
+                        sl_acked_slot(&sl_rooms[c->room],
+                                      c->seq / sl_nrooms);
 
                     } else {
                         sl_pub_errors++;
@@ -1490,10 +1697,18 @@ sl_on_message(sl_conn_t *c, const unsigned char *p, size_t len, uint64_t now)
             sl_kill(c, "hello refused");
 
         } else {
-            c->state = SL_READY;
-            sl_connecting--;
-            sl_ready++;
+            sl_sub_ready(c);
         }
+
+    } else if (strcmp(type, "event") == 0) {
+        /* the joins of the set-up, to sockets already open: not counted */
+        sl_events++;
+
+    } else if (strcmp(type, "presence") == 0
+               || strcmp(type, "typing") == 0)
+    {
+        /* a subscriber's socket opening, told to its small rooms */
+        sl_presence++;
 
     } else if (strcmp(type, "gap") == 0) {
         sl_gaps++;
@@ -1544,12 +1759,12 @@ sl_parse_text(const unsigned char *p, size_t len, unsigned *run,
 }
 
 
-/* nchan: every delivery by the seq in its plaintext */
+/* nchan: every delivery by the seq in its plaintext, seq s of room s % K */
 static void
 sl_on_payload(sl_conn_t *c, const unsigned char *p, size_t len, uint64_t now)
 {
     unsigned   run;
-    uint64_t   seq, t;
+    uint64_t   seq, t, slot;
 
     if (sl_parse_text(p, len, &run, &seq, &t) != 0) {
         sl_bad++;
@@ -1561,12 +1776,20 @@ sl_on_payload(sl_conn_t *c, const unsigned char *p, size_t len, uint64_t now)
         return;
     }
 
-    if (c->seen[seq >> 6] & (1ULL << (seq & 63))) {
+    if (seq % sl_nrooms != (uint64_t) c->room) {
+        sl_wrong_room++;
+        sl_bad++;
+        return;
+    }
+
+    slot = seq / sl_nrooms;
+
+    if (c->seen[slot >> 6] & (1ULL << (slot & 63))) {
         c->dup++;
         return;
     }
 
-    c->seen[seq >> 6] |= 1ULL << (seq & 63);
+    c->seen[slot >> 6] |= 1ULL << (slot & 63);
     c->recv++;
     sl_deliveries++;
     sl_last_delivery = now;
@@ -1703,16 +1926,17 @@ sl_be64(const unsigned char *p)
  * One message frame, fast-path members in s/sl: 0, or -1 (bad).
  *
  * Every delivery: the members' types and lengths, the room and epoch
- * copies (general, the hello's), hdr's first 18 bytes (version 2, the id,
- * which the JSON "id" must copy) and the rest of hdr equal to that of a
- * message already verified and decrypted, hence of the same epoch and
- * room as the copies claim, then the
- * delivery is counted by the id.  A sample is decrypted as well (the
- * first message of each connection and 1 in --decrypt-every, staggered
- * by connection so that each message is opened by some subscriber), and
- * a sample signature-checked (the first message of each connection and 1
- * delivery in --sig-every): decrypting them all made this tool, not the
- * server, the limit.
+ * copies (the subscriber's room, the hello's), hdr's first 18 bytes
+ * (version 2, the id, which the JSON "id" must copy) and the rest of hdr
+ * equal to that of a message of the room already verified and decrypted,
+ * hence of the same epoch, room and sender, then the delivery is counted
+ * by (room, id).  A message of another room is bad.  A sample is
+ * decrypted as well (the first message of each connection and 1 in
+ * --decrypt-every, staggered by connection so that each message is
+ * opened by some subscriber), and a sample signature-checked (the first
+ * message of each connection and of each room, and 1 delivery in
+ * --sig-every): decrypting them all made this tool, not the server, the
+ * limit.
  */
 static int
 sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, uint64_t now)
@@ -1722,6 +1946,7 @@ sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, uint64_t now)
     uint64_t        id, slot, seq, t;
     unsigned        run;
     sl_pend_t       d;
+    sl_room_t      *r;
     unsigned char   hdr[512], iv[16], tag[16], wk[48], cek[40];
     unsigned char   sigb[NGX_HTTP_SECURECHAT_SIG_MAX], bytes[9000];
     unsigned char   ct[8192], text[8192];
@@ -1729,12 +1954,19 @@ sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, uint64_t now)
     run = 0;
     seq = 0;
     t = 0;
+    r = &sl_rooms[c->room];
+
+    /* the room's copy first: a delivery to a non-member is its own count */
+    if (sl[SL_M_ROOM] != r->name_len
+        || memcmp(s[SL_M_ROOM], r->name, r->name_len) != 0)
+    {
+        sl_wrong_room++;
+        return -1;
+    }
 
     /* the shape: wrong lengths cannot decode to the right sizes */
     if (sl[SL_M_V] != 1 || s[SL_M_V][0] != '2'
         || sl[SL_M_ID] == 0 || sl[SL_M_ID] > 19
-        || sl[SL_M_ROOM] != sizeof(SL_ROOM) - 1
-        || memcmp(s[SL_M_ROOM], SL_ROOM, sizeof(SL_ROOM) - 1) != 0
         || sl[SL_M_EPOCH] != NGX_HTTP_SECURECHAT_EPOCH_LEN
         || memcmp(s[SL_M_EPOCH], c->epoch, NGX_HTTP_SECURECHAT_EPOCH_LEN)
            != 0
@@ -1771,11 +2003,16 @@ sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, uint64_t now)
     sl_msg_count++;
     sig = (!c->verified || sl_msg_count % sl_sig_every == 0);
 
+    /* the room's first: both, to be the reference of its others */
+    if (r->ref_hdr_len == 0) {
+        sampled = 1;
+        sig = 1;
+    }
+
     if (!sampled && !sig) {
-        if (sl_ref_hdr_len == 0
-            || sl[SL_M_HDR] - SL_HDR_HEAD != sl_ref_hdr_len
-            || hdr[17] != sl_ref_hdr_b17
-            || memcmp(s[SL_M_HDR] + SL_HDR_HEAD, sl_ref_hdr, sl_ref_hdr_len)
+        if (sl[SL_M_HDR] - SL_HDR_HEAD != r->ref_hdr_len
+            || hdr[17] != r->ref_hdr_b17
+            || memcmp(s[SL_M_HDR] + SL_HDR_HEAD, r->ref_hdr, r->ref_hdr_len)
                != 0)
         {
             return -1;
@@ -1845,25 +2082,23 @@ sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, uint64_t now)
     }
 
     /*
-     * The reference for the unsampled: the first hdr whose signature
-     * was verified and whose message decrypted (the first message of a
-     * connection is both).  Checked and decrypted ones must match it too.
+     * The room's reference for the unsampled: its first hdr, whose
+     * signature was verified and whose message decrypted.  Checked and
+     * decrypted ones must match it too.
      */
-    if (sl_ref_hdr_len == 0) {
-        if (!(sig && sampled)
-            || sl[SL_M_HDR] - SL_HDR_HEAD > sizeof(sl_ref_hdr))
-        {
+    if (r->ref_hdr_len == 0) {
+        if (sl[SL_M_HDR] - SL_HDR_HEAD > sizeof(r->ref_hdr)) {
             return -1;
         }
 
-        sl_ref_hdr_len = sl[SL_M_HDR] - SL_HDR_HEAD;
-        memcpy(sl_ref_hdr, s[SL_M_HDR] + SL_HDR_HEAD, sl_ref_hdr_len);
-        sl_ref_hdr_b17 = hdr[17];
+        r->ref_hdr_len = sl[SL_M_HDR] - SL_HDR_HEAD;
+        memcpy(r->ref_hdr, s[SL_M_HDR] + SL_HDR_HEAD, r->ref_hdr_len);
+        r->ref_hdr_b17 = hdr[17];
 
-    } else if (sl[SL_M_HDR] - SL_HDR_HEAD != sl_ref_hdr_len
-               || hdr[17] != sl_ref_hdr_b17
-               || memcmp(s[SL_M_HDR] + SL_HDR_HEAD, sl_ref_hdr,
-                         sl_ref_hdr_len) != 0)
+    } else if (sl[SL_M_HDR] - SL_HDR_HEAD != r->ref_hdr_len
+               || hdr[17] != r->ref_hdr_b17
+               || memcmp(s[SL_M_HDR] + SL_HDR_HEAD, r->ref_hdr,
+                         r->ref_hdr_len) != 0)
     {
         return -1;
     }
@@ -1871,14 +2106,14 @@ sl_sc_message(sl_conn_t *c, const char **s, size_t *sl, uint64_t now)
 count:
 
     /* ids of an earlier phase, or none of ours */
-    if (id < sl_id_base || id - sl_id_base >= sl_words * 64
+    if (id < r->base || id - r->base >= sl_room_words * 64
         || c->seen == NULL)
     {
         sl_stale++;
         return 0;
     }
 
-    slot = id - sl_id_base;
+    slot = id - r->base;
 
     if (c->seen[slot >> 6] & (1ULL << (slot & 63))) {
         c->dup++;
@@ -1890,11 +2125,12 @@ count:
     sl_deliveries++;
     sl_last_delivery = now;
 
-    if (id >= sl_id_next) {
-        sl_id_next = id + 1;
+    if (id >= r->next) {
+        r->next = id + 1;
     }
 
     d.t_recv = now;
+    d.room = c->room;
     d.slot = slot;
     d.ct_len = sl[SL_M_CT];
     d.sampled = sampled;
@@ -1902,7 +2138,7 @@ count:
     d.seq = sampled ? seq : 0;
     d.t_text = sampled ? t : 0;
 
-    if (sl_ids[slot].t_sent != 0) {
+    if (r->ids[slot].t_sent != 0) {
         sl_sc_check(&d);
         return 0;
     }
@@ -1934,8 +2170,8 @@ count:
 /*
  * hdr after version, id and ts: u64(epoch) F(room) F(sender)
  * F(server_key_id) F("AES-256-GCM") F("AES-256-KW") F(sig_alg), nothing
- * left over, each the one expected (the hello's epoch, general, our
- * publisher, the server's key).
+ * left over, each the one expected (the hello's epoch, the subscriber's
+ * room, the room's publisher, the server's key).
  */
 static int
 sl_sc_hdr_check(sl_conn_t *c, const unsigned char *h, size_t len)
@@ -1948,8 +2184,8 @@ sl_sc_hdr_check(sl_conn_t *c, const unsigned char *h, size_t len)
         return -1;
     }
 
-    want[0] = SL_ROOM;
-    want[1] = sl_pub_user;
+    want[0] = sl_rooms[c->room].name;
+    want[1] = sl_rooms[c->room].sender;
     want[2] = sl_server_key_id;
     want[3] = NGX_HTTP_SECURECHAT_ALG_ENC;
     want[4] = NGX_HTTP_SECURECHAT_ALG_KW;
@@ -1990,7 +2226,7 @@ sl_sc_check(const sl_pend_t *d)
 {
     sl_id_t  *e;
 
-    e = &sl_ids[d->slot];
+    e = &sl_rooms[d->room].ids[d->slot];
 
     if (e->t_sent == 0) {
         sl_unmapped++;
@@ -2018,7 +2254,9 @@ sl_sc_sweep(int all)
     n = 0;
 
     for (i = 0; i < sl_npend; i++) {
-        if (all || sl_ids[sl_pend[i].slot].t_sent != 0) {
+        if (all || sl_rooms[sl_pend[i].room].ids[sl_pend[i].slot].t_sent
+                   != 0)
+        {
             sl_sc_check(&sl_pend[i]);
 
         } else {
@@ -2030,49 +2268,65 @@ sl_sc_sweep(int all)
 }
 
 
-/* a 2xx to POST /api/chat: {"id":N} maps N to the seq and send time */
+/* one acknowledged message: owed to every subscriber of its room */
+static void
+sl_acked_slot(sl_room_t *r, uint64_t slot)
+{
+    sl_acked++;
+    r->acked++;
+    r->acked_map[slot >> 6] |= 1ULL << (slot & 63);
+    sl_expected += r->ready;
+}
+
+
+/*
+ * A 2xx to POST /api/chat: {"id":N} maps N, an id of the room the
+ * publisher posted in, to the seq and send time.
+ */
 static void
 sl_sc_acked(sl_conn_t *c, const unsigned char *body, size_t len)
 {
-    uint64_t   id, slot;
-    json_t    *j, *v;
+    uint64_t    id, slot;
+    json_t     *j, *v;
+    sl_room_t  *r;
+
+    r = &sl_rooms[c->room];
 
     j = json_loadb((const char *) body, len, 0, NULL);
     v = json_object_get(j, "id");
     id = json_is_integer(v) ? (uint64_t) json_integer_value(v) : 0;
     json_decref(j);
 
-    if (id < sl_id_base || id - sl_id_base >= sl_words * 64) {
+    if (id < r->base || id - r->base >= sl_room_words * 64) {
         sl_pub_errors++;
         if (sl_pub_errors <= 5) {
             fprintf(stderr, "securechat-load: publish answered id %" PRIu64
-                    ", not in %" PRIu64 "..: %.*s\n", id, sl_id_base,
-                    (int) (len > 80 ? 80 : len), body);
+                    ", not in %" PRIu64 ".. of room %s: %.*s\n", id,
+                    r->base, r->name, (int) (len > 80 ? 80 : len), body);
         }
 
         return;
     }
 
-    slot = id - sl_id_base;
+    slot = id - r->base;
 
-    if (sl_ids[slot].t_sent != 0) {
+    if (r->ids[slot].t_sent != 0) {
         sl_pub_errors++;
         if (sl_pub_errors <= 5) {
-            fprintf(stderr, "securechat-load: id %" PRIu64 " answered "
-                    "twice\n", id);
+            fprintf(stderr, "securechat-load: id %" PRIu64 " of room %s "
+                    "answered twice\n", id, r->name);
         }
 
         return;
     }
 
-    sl_ids[slot].t_sent = c->t_sent;
-    sl_ids[slot].seq = c->seq;
-    sl_ids[slot].len = c->text_len;
-    sl_acked++;
-    sl_acked_map[slot >> 6] |= 1ULL << (slot & 63);
+    r->ids[slot].t_sent = c->t_sent;
+    r->ids[slot].seq = c->seq;
+    r->ids[slot].len = c->text_len;
+    sl_acked_slot(r, slot);
 
-    if (id >= sl_id_next) {
-        sl_id_next = id + 1;
+    if (id >= r->next) {
+        r->next = id + 1;
     }
 }
 
@@ -2131,12 +2385,19 @@ sl_kw_unwrap(const unsigned char *kek, const unsigned char *in,
 }
 
 
+/*
+ * The next message, to room seq % K: in rooms, benchpub's session names
+ * the room; in a direct room, the session of the pair's first user (only
+ * members post, and a session is good on any connection).
+ */
 static void
 sl_pub_send(sl_conn_t *c, uint64_t now)
 {
-    int       n, m;
-    char      text[8192], req[9000];
-    uint64_t  seq;
+    int          n, m;
+    char         text[8192], req[9000], room[SL_ROOM_NAME_MAX + 16];
+    uint64_t     seq;
+    sl_room_t   *r;
+    const char  *cookie, *csrf;
 
     if (c->state != SL_IDLE || sl_next_seq >= sl_max_msgs) {
         return;
@@ -2145,6 +2406,8 @@ sl_pub_send(sl_conn_t *c, uint64_t now)
     seq = sl_next_seq++;
     c->seq = seq;
     c->t_sent = now;
+    c->room = seq % sl_nrooms;
+    r = &sl_rooms[c->room];
 
     m = snprintf(text, sizeof(text), "R%u S%" PRIu64 " T%" PRIu64 " ",
                  sl_run_id, seq, now);
@@ -2157,13 +2420,34 @@ sl_pub_send(sl_conn_t *c, uint64_t now)
     text[m] = '\0';
 
     if (sl_mode == SL_MODE_SECURECHAT) {
+        cookie = sl_pub_cookie;
+        csrf = sl_pub_csrf;
+
+        if (r->pub >= 0) {
+            cookie = sl_subs[r->pub].cookie;
+            csrf = sl_subs[r->pub].csrf;
+        }
+
+        /* one room: the request of before rooms, general by default */
+        room[0] = '\0';
+        if (sl_nrooms > 1) {
+            snprintf(room, sizeof(room), ",\"room\":\"%s\"", r->name);
+        }
+
         n = snprintf(req, sizeof(req),
                      "POST /api/chat HTTP/1.1\r\nHost: %s:%d\r\n"
                      "Origin: %s\r\nContent-Type: application/json\r\n"
                      "Cookie: %s\r\nX-CSRF-Token: %s\r\n"
-                     "Content-Length: %d\r\n\r\n{\"message\":\"%s\"}",
-                     sl_host, sl_port, sl_origin, sl_pub_cookie, sl_pub_csrf,
-                     m + 14, text);
+                     "Content-Length: %d\r\n\r\n{\"message\":\"%s\"%s}",
+                     sl_host, sl_port, sl_origin, cookie, csrf,
+                     m + 14 + (int) strlen(room), text, room);
+
+    } else if (sl_nrooms > 1) {
+        n = snprintf(req, sizeof(req),
+                     "POST %s_%d HTTP/1.1\r\nHost: %s:%d\r\n"
+                     "Content-Type: text/plain\r\n"
+                     "Content-Length: %d\r\n\r\n%s",
+                     sl_pub_path, c->room, sl_host, sl_port, m, text);
 
     } else {
         n = snprintf(req, sizeof(req),
@@ -2520,6 +2804,201 @@ sl_sc_setup(void)
 }
 
 
+/* subscriber i's room: --rooms K: i % K; --pairs: i / 2 */
+static int
+sl_room_of(int sub)
+{
+    return sl_pairs ? sub / 2 : sub % sl_nrooms;
+}
+
+
+static const char *
+sl_workload(void)
+{
+    static char  buf[32];
+
+    if (sl_pairs) {
+        return "pairs";
+    }
+
+    snprintf(buf, sizeof(buf), "%d room%s", sl_nrooms,
+             sl_nrooms == 1 ? "" : "s");
+
+    return buf;
+}
+
+
+/*
+ * The rooms and their slot tables, all of one size: a room gets about
+ * max_msgs / K messages (round-robin), and securechat ids count the set-up's
+ * join events too, at most one per member before the first phase (the
+ * base is the room's last id before the joins).
+ */
+static void
+sl_rooms_init(void)
+{
+    int          i, most;
+    uint64_t     slots;
+    sl_room_t   *r;
+
+    if (sl_pairs) {
+        sl_nrooms = sl_nsubs / 2;
+    }
+
+    sl_rooms = calloc(sl_nrooms, sizeof(sl_room_t));
+    if (sl_rooms == NULL) {
+        sl_die("out of memory");
+    }
+
+    for (i = 0; i < sl_nsubs; i++) {
+        sl_rooms[sl_room_of(i)].members++;
+    }
+
+    most = 0;
+    for (i = 0; i < sl_nrooms; i++) {
+        if (sl_rooms[i].members > most) {
+            most = sl_rooms[i].members;
+        }
+    }
+
+    slots = (sl_max_msgs + sl_nrooms - 1) / sl_nrooms;
+    if (sl_mode == SL_MODE_SECURECHAT) {
+        slots += most + 64;
+    }
+
+    sl_room_words = (slots + 63) / 64;
+
+    for (i = 0; i < sl_nrooms; i++) {
+        r = &sl_rooms[i];
+        r->pub = -1;
+        snprintf(r->sender, sizeof(r->sender), "%s", sl_pub_user);
+
+        if (sl_pairs) {
+            /* named by the server when the pair's first user opens it */
+            r->pub = 2 * i;
+            snprintf(r->sender, sizeof(r->sender), sl_user_fmt, 2 * i);
+
+        } else if (sl_nrooms == 1) {
+            snprintf(r->name, sizeof(r->name), "%s", SL_GENERAL);
+
+        } else {
+            snprintf(r->name, sizeof(r->name), sl_room_fmt, i);
+        }
+
+        r->name_len = strlen(r->name);
+
+        r->acked_map = calloc(sl_room_words, 8);
+        if (r->acked_map == NULL) {
+            sl_die("out of memory");
+        }
+
+        if (sl_mode == SL_MODE_SECURECHAT) {
+            r->ids = calloc(sl_room_words * 64, sizeof(sl_id_t));
+            if (r->ids == NULL) {
+                sl_die("out of memory");
+            }
+        }
+    }
+}
+
+
+/*
+ * securechat, after sl_sc_setup(): general's ids go on from the "bench
+ * start" message; --rooms: benchpub makes the rooms (public, so that
+ * subscribers join them) and reads where their ids are; --pairs: each
+ * pair's first subscriber opens its room (sl_sub_join()).
+ */
+static void
+sl_sc_rooms_setup(void)
+{
+    int          i, st, n, m, found;
+    char         req[2048], hdrs[8192], body[512], *list;
+    size_t       k, len, lsize;
+    json_t      *j, *item;
+    const char  *name;
+    sl_room_t   *r;
+
+    if (sl_nrooms == 1) {
+        sl_rooms[0].base = sl_last_id + 1;
+        sl_rooms[0].next = sl_rooms[0].base;
+        return;
+    }
+
+    if (sl_pairs) {
+        return;
+    }
+
+    for (i = 0; i < sl_nrooms; i++) {
+        r = &sl_rooms[i];
+        m = snprintf(body, sizeof(body),
+                     "{\"name\":\"%s\",\"kind\":\"public\"}", r->name);
+        n = snprintf(req, sizeof(req),
+                     "POST /api/rooms HTTP/1.1\r\nHost: %s:%d\r\n"
+                     "Origin: %s\r\nContent-Type: application/json\r\n"
+                     "Cookie: %s\r\nX-CSRF-Token: %s\r\n"
+                     "Content-Length: %d\r\n\r\n%s",
+                     sl_host, sl_port, sl_origin, sl_pub_cookie, sl_pub_csrf,
+                     m, body);
+
+        /* 409: made by an earlier run on this server, benchpub's still */
+        if (sl_blocking_http(req, n, &st, hdrs, sizeof(hdrs), body,
+                             sizeof(body))
+            != 0 || (st != 201 && st != 409))
+        {
+            sl_die("POST /api/rooms %s failed (%d): %s (raise "
+                   "securechat_rooms_max, _user_rooms_max, "
+                   "_room_create_rate?)", r->name, st, body);
+        }
+    }
+
+    /* the list of benchpub's rooms, each with its last id */
+    lsize = 1024 + (size_t) sl_nrooms * 512;
+    list = malloc(lsize);
+    if (list == NULL) {
+        sl_die("out of memory");
+    }
+
+    n = snprintf(req, sizeof(req),
+                 "GET /api/rooms HTTP/1.1\r\nHost: %s:%d\r\nCookie: %s\r\n"
+                 "\r\n", sl_host, sl_port, sl_pub_cookie);
+
+    if (sl_blocking_http(req, n, &st, hdrs, sizeof(hdrs), list, lsize) != 0
+        || st != 200)
+    {
+        sl_die("GET /api/rooms failed (%d)", st);
+    }
+
+    j = json_loads(list, 0, NULL);
+    len = json_array_size(json_object_get(j, "rooms"));
+    found = 0;
+
+    for (k = 0; k < len; k++) {
+        item = json_array_get(json_object_get(j, "rooms"), k);
+        name = json_string_value(json_object_get(item, "name"));
+
+        for (i = 0; name != NULL && i < sl_nrooms; i++) {
+            r = &sl_rooms[i];
+
+            if (strcmp(name, r->name) == 0 && r->base == 0) {
+                r->base = json_integer_value(json_object_get(item, "last_id"))
+                          + 1;
+                r->next = r->base;
+                found++;
+                break;
+            }
+        }
+    }
+
+    json_decref(j);
+    free(list);
+
+    if (found != sl_nrooms) {
+        sl_die("GET /api/rooms lists %d of benchpub's %d rooms", found,
+               sl_nrooms);
+    }
+}
+
+
 static void
 sl_load_client_key(void)
 {
@@ -2637,7 +3116,7 @@ sl_all_delivered(void)
         }
     }
 
-    want = sl_acked * (uint64_t) sl_ready;
+    want = sl_expected;
 
     return sl_deliveries >= want;
 }
@@ -2689,7 +3168,13 @@ sl_usage(void)
         "  --label S                copied into the JSON line\n"
         "  --phases L               comma list of max, rate, storm (max)\n"
         "  --rate-frac F            rate/storm phases without --rate: F x\n"
-        "                           the max phase's msgs/s (0.5)\n");
+        "                           the max phase's msgs/s (0.5)\n"
+        "  --rooms K                K rooms of N/K, subscriber i in room\n"
+        "                           i %% K (securechat: benchpub makes them,\n"
+        "                           --room-fmt, bench-r%%d; nchan: channel\n"
+        "                           PATH_k); 1: general, one channel (1)\n"
+        "  --pairs                  N/2 direct rooms, subscribers 2j and\n"
+        "                           2j+1; 2j's session posts in it\n");
     exit(1);
 }
 
@@ -2703,10 +3188,11 @@ sl_usage(void)
 static double
 sl_phase(const char *kind, double duration, int storm, double t_conn)
 {
-    int       i;
-    long      hz;
-    double    cpu0, cpu1, wall, span, pub_s;
-    uint64_t  t1, tick0, tick1, rss, lost, dup, recv, w, k, expected;
+    int         i;
+    long        hz;
+    double      cpu0, cpu1, wall, span, pub_s;
+    uint64_t    t1, tick0, tick1, rss, lost, dup, recv, w, k, expected;
+    sl_room_t  *r;
 
     /* a fresh run id: late deliveries of an earlier phase count as stale */
     RAND_bytes((unsigned char *) &sl_run_id, sizeof(sl_run_id));
@@ -2714,12 +3200,15 @@ sl_phase(const char *kind, double duration, int storm, double t_conn)
 
     sl_next_seq = 0;
     sl_acked = 0;
+    sl_expected = 0;
     sl_pub_errors = 0;
-    memset(sl_acked_map, 0, sl_words * 8);
     sl_deliveries = 0;
     sl_last_delivery = 0;
     sl_stale = 0;
     sl_bad = 0;
+    sl_wrong_room = 0;
+    sl_events = 0;
+    sl_presence = 0;
     sl_gaps = 0;
     sl_errors_frames = 0;
     sl_sig_checked = 0;
@@ -2733,14 +3222,20 @@ sl_phase(const char *kind, double duration, int storm, double t_conn)
     memset(&sl_lat, 0, sizeof(sl_lat));
     memset(&sl_storm_lat, 0, sizeof(sl_storm_lat));
 
-    /* securechat: this phase's ids are sl_id_base.. (one store, in order) */
-    if (sl_ids != NULL) {
-        sl_id_base = sl_id_next;
-        memset(sl_ids, 0, sl_words * 64 * sizeof(sl_id_t));
+    /* securechat: this phase's ids of a room are its base.., in order */
+    for (i = 0; i < sl_nrooms; i++) {
+        r = &sl_rooms[i];
+        r->acked = 0;
+        memset(r->acked_map, 0, sl_room_words * 8);
+
+        if (r->ids != NULL) {
+            r->base = r->next;
+            memset(r->ids, 0, sl_room_words * 64 * sizeof(sl_id_t));
+        }
     }
 
     for (i = 0; i < sl_nsubs; i++) {
-        memset(sl_subs[i].seen, 0, sl_words * 8);
+        memset(sl_subs[i].seen, 0, sl_room_words * 8);
         sl_subs[i].recv = 0;
         sl_subs[i].dup = 0;
     }
@@ -2788,35 +3283,40 @@ sl_phase(const char *kind, double duration, int storm, double t_conn)
     cpu1 = sl_tool_cpu();
     wall = (sl_now() - sl_t_start) / 1e9;
 
-    /* losses: acked messages a live subscriber never got */
+    /* losses: acked messages of its room a live subscriber never got */
     lost = 0;
     dup = 0;
     recv = 0;
+    expected = 0;
 
     for (i = 0; i < sl_nsubs; i++) {
         if (sl_subs[i].state != SL_READY) {
             continue;
         }
 
+        r = &sl_rooms[sl_subs[i].room];
         dup += sl_subs[i].dup;
         recv += sl_subs[i].recv;
+        expected += r->acked;
 
-        for (w = 0; w < sl_words; w++) {
-            k = sl_acked_map[w] & ~sl_subs[i].seen[w];
+        for (w = 0; w < sl_room_words; w++) {
+            k = r->acked_map[w] & ~sl_subs[i].seen[w];
             lost += __builtin_popcountll(k);
         }
     }
 
-    expected = sl_acked * (uint64_t) sl_ready;
     span = sl_last_delivery > sl_t_start
            ? (sl_last_delivery - sl_t_start) / 1e9 : wall;
 
     printf("{\"label\":\"%s\",\"kind\":\"%s\",\"mode\":\"%s\",\"subs\":%d,"
-           "\"connected\":%d,\"connect_s\":%.3f,\"rate\":%.0f,"
+           "\"workload\":\"%s\",\"rooms\":%d,\"connected\":%d,"
+           "\"connect_s\":%.3f,\"rate\":%.0f,"
            "\"duration_s\":%.2f,\"published\":%" PRIu64 ","
            "\"pub_errors\":%" PRIu64 ",\"expected\":%" PRIu64 ","
            "\"delivered\":%" PRIu64 ",\"lost\":%" PRIu64 ","
            "\"dup\":%" PRIu64 ",\"stale\":%" PRIu64 ",\"bad\":%" PRIu64 ","
+           "\"wrong_room\":%" PRIu64 ",\"events\":%" PRIu64 ","
+           "\"presence\":%" PRIu64 ","
            "\"gaps\":%" PRIu64 ",\"error_frames\":%" PRIu64 ","
            "\"deliveries_per_s\":%.0f,\"msgs_per_s\":%.1f,"
            "\"lat_p50_us\":%" PRIu64 ",\"lat_p99_us\":%" PRIu64 ","
@@ -2829,8 +3329,10 @@ sl_phase(const char *kind, double duration, int storm, double t_conn)
            "\"storm_logins_per_s\":%.1f,\"storm_login_p99_us\":%" PRIu64 ","
            "\"storm_errors\":%" PRIu64 "}\n",
            sl_label, kind, sl_mode ? "nchan" : "securechat", sl_nsubs,
+           sl_workload(), sl_nrooms,
            sl_ready, t_conn, sl_rate, pub_s, sl_acked, sl_pub_errors,
-           expected, recv, lost, dup, sl_stale, sl_bad, sl_gaps,
+           expected, recv, lost, dup, sl_stale, sl_bad, sl_wrong_room,
+           sl_events, sl_presence, sl_gaps,
            sl_errors_frames, span > 0 ? recv / span : 0, sl_acked / pub_s,
            sl_hist_pct(&sl_lat, 50), sl_hist_pct(&sl_lat, 99), sl_lat.max,
            (double) (tick1 - tick0) / hz,
@@ -2870,7 +3372,9 @@ main(int argc, char **argv)
         { "parallel", 1, 0, 'c' },
         { "server-pids", 1, 0, 'W' }, { "max-msgs", 1, 0, 'M' },
         { "label", 1, 0, 'l' }, { "phases", 1, 0, 'F' },
-        { "rate-frac", 1, 0, 'R' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
+        { "rate-frac", 1, 0, 'R' }, { "rooms", 1, 0, 'G' },
+        { "pairs", 0, 0, 'Q' }, { "room-fmt", 1, 0, 'f' },
+        { "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
     };
 
     phases = strdup("max");
@@ -2912,6 +3416,9 @@ main(int argc, char **argv)
         case 'l': sl_label = optarg; break;
         case 'F': phases = optarg; break;
         case 'R': rate_frac = atof(optarg); break;
+        case 'G': sl_nrooms = atoi(optarg); break;
+        case 'Q': sl_pairs = 1; break;
+        case 'f': sl_room_fmt = optarg; break;
         default: sl_usage();
         }
     }
@@ -2919,7 +3426,10 @@ main(int argc, char **argv)
     if (sl_nsubs < 0 || sl_npubs < 1 || sl_duration <= 0 || sl_duration > 600
         || sl_drain > 60 || sl_idle > 600 || sl_size < 40 || sl_size > 4000
         || sl_sig_every < 1 || sl_decrypt_every < 1 || sl_parallel < 1
-        || sl_max_msgs < 64)
+        || sl_max_msgs < 64 || sl_nrooms < 1
+        || (sl_nrooms > 1 && sl_pairs)
+        || (sl_pairs && (sl_nsubs < 2 || sl_nsubs % 2 != 0))
+        || (sl_nrooms > 1 && sl_nrooms > sl_nsubs))
     {
         sl_usage();
     }
@@ -2946,13 +3456,12 @@ main(int argc, char **argv)
     sl_pubs = calloc(sl_npubs, sizeof(sl_conn_t));
     sl_storms = calloc(sl_storm + 1, sizeof(sl_conn_t));
     sl_words = (sl_max_msgs + 63) / 64;
-    sl_acked_map = calloc(sl_words, 8);
 
-    if (sl_subs == NULL || sl_pubs == NULL || sl_storms == NULL
-        || sl_acked_map == NULL)
-    {
+    if (sl_subs == NULL || sl_pubs == NULL || sl_storms == NULL) {
         sl_die("out of memory");
     }
+
+    sl_rooms_init();
 
     if (sl_mode == SL_MODE_SECURECHAT) {
         if (sl_key_file == NULL) {
@@ -2961,13 +3470,7 @@ main(int argc, char **argv)
 
         sl_load_client_key();
         sl_sc_setup();
-
-        sl_ids = calloc(sl_words * 64, sizeof(sl_id_t));
-        if (sl_ids == NULL) {
-            sl_die("out of memory");
-        }
-
-        sl_id_next = sl_last_id + 1;
+        sl_sc_rooms_setup();
         sl_sig_chars = sl_b64len((size_t) EVP_PKEY_get_size(sl_server_key));
     }
 
@@ -3024,23 +3527,25 @@ main(int argc, char **argv)
                          / (sl_ready - ready1) : 0;
 
         printf("{\"label\":\"%s\",\"kind\":\"idle\",\"mode\":\"%s\","
-               "\"subs\":%d,\"connected\":%d,\"connect_s\":%.3f,"
+               "\"subs\":%d,\"workload\":\"%s\",\"rooms\":%d,"
+               "\"connected\":%d,\"connect_s\":%.3f,"
                "\"rss_before_kb\":%" PRIu64 ",\"rss_half_kb\":%" PRIu64 ","
                "\"rss_after_kb\":%" PRIu64 ",\"pss_before_kb\":%" PRIu64 ","
                "\"pss_half_kb\":%" PRIu64 ",\"pss_after_kb\":%" PRIu64 ","
                "\"bytes_per_conn\":%.0f,\"bytes_per_conn_marginal\":%.0f,"
                "\"pss_per_conn_marginal\":%.0f,\"pings\":%" PRIu64 ","
+               "\"events\":%" PRIu64 ",\"presence\":%" PRIu64 ","
                "\"sub_failed\":%" PRIu64 "}\n",
                sl_label, sl_mode ? "nchan" : "securechat", sl_nsubs,
-               sl_ready, t_conn, rss0, rss1, rss2, pss0, pss1, pss2,
-               rss_per, rss_marginal, pss_marginal, sl_pings,
-               sl_sub_failed);
+               sl_workload(), sl_nrooms, sl_ready, t_conn, rss0, rss1, rss2,
+               pss0, pss1, pss2, rss_per, rss_marginal, pss_marginal,
+               sl_pings, sl_events, sl_presence, sl_sub_failed);
         fflush(stdout);
     }
 
     /* the publishing phases */
     for (i = 0; i < sl_nsubs; i++) {
-        sl_subs[i].seen = calloc(sl_words, 8);
+        sl_subs[i].seen = calloc(sl_room_words, 8);
         if (sl_subs[i].seen == NULL) {
             sl_die("out of memory for the delivery bitmaps");
         }

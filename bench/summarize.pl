@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # The table bench/run prints: medians over repetitions of one batch of
 # securechat-load JSON lines (stdin), securechat against nchan, per worker
-# count and subscriber count.
+# count, subscriber count and workload (1 room, K rooms, pairs; lines of
+# before the workloads are 1 room's).
 #
 #   perl bench/summarize.pl BATCH < bench/results/runs.jsonl
 
@@ -16,7 +17,8 @@ while (my $line = <STDIN>) {
     next unless $line =~ /^\{/;
     my $r = eval { decode_json($line) } or next;
     next unless ($r->{batch} // '') eq $batch;
-    push @{ $g{$r->{workers}}{$r->{subs}}{$r->{mode}}{$r->{kind}} }, $r;
+    my $wl = $r->{workload} // '1 room';
+    push @{ $g{$r->{workers}}{$r->{subs}}{$wl}{$r->{mode}}{$r->{kind}} }, $r;
 }
 
 sub median {
@@ -25,9 +27,9 @@ sub median {
     return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
 }
 
-sub med {    # median of a field over the runs of (w, n, mode, kind)
-    my ($w, $n, $mode, $kind, $f) = @_;
-    my $runs = $g{$w}{$n}{$mode}{$kind} or return undef;
+sub med {    # median of a field over the runs of (w, n, workload, mode, kind)
+    my ($w, $n, $wl, $mode, $kind, $f) = @_;
+    my $runs = $g{$w}{$n}{$wl}{$mode}{$kind} or return undef;
     return median(map { $_->{$f} } @$runs);
 }
 
@@ -67,50 +69,82 @@ my @rows = (
     ['connect time s (all N)',         'idle',  'connect_s'],
 );
 
-printf "%-3s %-6s %-32s %12s %12s %9s\n", 'W', 'N', 'figure', 'securechat',
-    'nchan', 'sc/nchan';
+# workloads in the order of bench/run: 1 room, K rooms by K, pairs
+sub wl_order {
+    my ($x) = @_;
+    return 1e9 if $x eq 'pairs';
+    return $x =~ /^(\d+)/ ? $1 : 1e9 - 1;
+}
+
+my $fmt = "%-3s %-6s %-9s %-32s %12s %12s %9s\n";
+
+printf $fmt, 'W', 'N', 'workload', 'figure', 'securechat', 'nchan',
+    'sc/nchan';
 
 for my $w (sort { $a <=> $b } keys %g) {
     for my $n (sort { $a <=> $b } keys %{ $g{$w} }) {
-        my $first = 1;
-        for my $row (@rows) {
-            my ($label, $kind, $f) = @$row;
-            my $s = med($w, $n, 'securechat', $kind, $f);
-            my $c = med($w, $n, 'nchan', $kind, $f);
-            next unless defined $s || defined $c;
-            printf "%-3s %-6s %-32s %12s %12s %9s\n",
-                $first ? $w : '', $first ? $n : '', $label, fmt($s), fmt($c),
-                ratio($s, $c);
-            $first = 0;
-        }
+        my $firstn = 1;
+        for my $wl (sort { wl_order($a) <=> wl_order($b) }
+                    keys %{ $g{$w}{$n} })
+        {
+            my $first = 1;
+            my $row = sub {    # one line, W N workload on a block's first
+                my ($label, @v) = @_;
+                my $l = sprintf $fmt, $firstn ? $w : '', $firstn ? $n : '',
+                    $first ? $wl : '', $label, map { $_ // '' } @v[0 .. 2];
+                $l =~ s/ +$//;
+                print $l;
+                $first = $firstn = 0;
+            };
 
-        # the login storm: securechat only, same fixed rate as 'rate'
-        my $p99 = med($w, $n, 'securechat', 'rate', 'lat_p99_us');
-        my $sp99 = med($w, $n, 'securechat', 'storm', 'lat_p99_us');
-        if (defined $sp99) {
-            printf "%-3s %-6s %-32s %12s %12s %9s\n", '', '',
-                'p99 us, login storm on (sc)', fmt($sp99), '-',
-                ratio($sp99, $p99) . 'x';
-            printf "%-3s %-6s %-32s %12s\n", '', '',
-                'storm logins/s (login p99 us)',
-                fmt(med($w, $n, 'securechat', 'storm', 'storm_logins_per_s'))
-                . ' (' . fmt(med($w, $n, 'securechat', 'storm',
-                                 'storm_login_p99_us')) . ')';
-            printf "%-3s %-6s %-32s %12s\n", '', '',
-                'storm lost deliveries (sc)',
-                fmt(med($w, $n, 'securechat', 'storm', 'lost'));
-        }
-
-        my $sig = med($w, $n, 'securechat', 'max', 'sig_checked');
-        my $bad = 0;
-        for my $k (qw(max rate storm)) {
-            for my $r (@{ $g{$w}{$n}{securechat}{$k} // [] }) {
-                $bad += ($r->{sig_failed} // 0) + ($r->{bad} // 0);
+            for my $r (@rows) {
+                my ($label, $kind, $f) = @$r;
+                my $s = med($w, $n, $wl, 'securechat', $kind, $f);
+                my $c = med($w, $n, $wl, 'nchan', $kind, $f);
+                next unless defined $s || defined $c;
+                $row->($label, fmt($s), fmt($c), ratio($s, $c));
             }
+
+            # the login storm: securechat only, same fixed rate as 'rate'
+            my $p99 = med($w, $n, $wl, 'securechat', 'rate', 'lat_p99_us');
+            my $sp99 = med($w, $n, $wl, 'securechat', 'storm', 'lat_p99_us');
+            if (defined $sp99) {
+                $row->('p99 us, login storm on (sc)', fmt($sp99), '-',
+                       ratio($sp99, $p99) . 'x');
+                $row->('storm logins/s (login p99 us)',
+                       fmt(med($w, $n, $wl, 'securechat', 'storm',
+                               'storm_logins_per_s'))
+                       . ' (' . fmt(med($w, $n, $wl, 'securechat', 'storm',
+                                        'storm_login_p99_us')) . ')',
+                       );
+                $row->('storm lost deliveries (sc)',
+                       fmt(med($w, $n, $wl, 'securechat', 'storm', 'lost')));
+            }
+
+            # sums over every phase and repetition, not medians: any is
+            # a fault (bad includes deliveries to a non-member's socket)
+            my (%failed, %bad, %wrong);
+            for my $m (qw(securechat nchan)) {
+                for my $k (qw(max rate storm)) {
+                    for my $r (@{ $g{$w}{$n}{$wl}{$m}{$k} // [] }) {
+                        $failed{$m} += ($r->{sig_failed} // 0)
+                            + ($r->{bad} // 0);
+                        $bad{$m} += ($r->{bad} // 0) + ($r->{dup} // 0);
+                        $wrong{$m} += $r->{wrong_room} // 0;
+                    }
+                }
+            }
+
+            my $sig = med($w, $n, $wl, 'securechat', 'max', 'sig_checked');
+            $row->('signatures checked / failed+bad',
+                   fmt($sig) . " / " . ($failed{securechat} // 0))
+                if defined $sig;
+            $row->('bad+dup / of them wrong room',
+                   ($bad{securechat} // 0) . ' / '
+                       . ($wrong{securechat} // 0),
+                   ($bad{nchan} // 0) . ' / ' . ($wrong{nchan} // 0), '-')
+                if defined $sig || defined $bad{nchan};
         }
-        printf "%-3s %-6s %-32s %12s\n", '', '',
-            'signatures checked / failed+bad',
-            fmt($sig) . " / $bad" if defined $sig;
     }
 }
 

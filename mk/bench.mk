@@ -12,9 +12,10 @@
 #                 bench/results/runs.jsonl
 #
 # Knobs (environment or make variables): BENCH_QUICK=1 (small, one
-# repetition, < 1 min), BENCH_NS, BENCH_WORKERS, BENCH_REPS,
-# BENCH_DURATION, BENCH_KEY=rsa|ed25519, BENCH_PORT (2301; nchan +1),
-# BENCH_STORM, BENCH_PUBS, BENCH_SIZE, BENCH_RATE_FRAC; see bench/README.md.
+# repetition, about 1 min), BENCH_NS, BENCH_WORKERS, BENCH_WORKLOADS
+# ("1 100 pairs"), BENCH_REPS, BENCH_ROOM_REPS, BENCH_DURATION,
+# BENCH_KEY=rsa|ed25519, BENCH_PORT (2301; nchan +1), BENCH_STORM,
+# BENCH_PUBS, BENCH_SIZE, BENCH_RATE_FRAC; see bench/README.md.
 #
 # Variables are prefixed BENCH_ so they cannot collide with the including
 # Makefile's.
@@ -42,9 +43,9 @@ BENCH_PURE_HDR  = src/ngx_http_securechat_crypto.h \
 
 BENCH_LOAD      = $(BUILD)/bin/securechat-load
 
-export BENCH_QUICK BENCH_NS BENCH_WORKERS BENCH_REPS BENCH_DURATION \
-       BENCH_KEY BENCH_PORT BENCH_STORM BENCH_PUBS BENCH_SIZE \
-       BENCH_RATE_FRAC
+export BENCH_QUICK BENCH_NS BENCH_WORKERS BENCH_WORKLOADS BENCH_REPS \
+       BENCH_ROOM_REPS BENCH_DURATION BENCH_KEY BENCH_PORT BENCH_STORM \
+       BENCH_PUBS BENCH_SIZE BENCH_RATE_FRAC
 
 
 .PHONY: bench bench-build bench-deps
