@@ -47,8 +47,6 @@ static void ngx_http_securechat_ws_deliver_messages(
     ngx_http_securechat_bus_msg_t *msgs, ngx_uint_t n);
 static void ngx_http_securechat_ws_deliver_event(
     ngx_http_securechat_bus_msg_t *msg);
-static ngx_int_t ngx_http_securechat_ws_event_enters(
-    ngx_http_securechat_ws_t *ws, ngx_http_securechat_bus_msg_t *msg);
 static void ngx_http_securechat_ws_event_exits(ngx_http_securechat_ws_t *ws,
     ngx_http_securechat_bus_msg_t *msg);
 static ngx_uint_t ngx_http_securechat_ws_is(ngx_http_securechat_ws_t *ws,
@@ -418,19 +416,18 @@ ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws)
         }
 
         /*
-         * What the client gets now: its rooms', and events about it.  An
-         * event changes its rooms here, where it reaches it in the log,
-         * not where the worker did: up to the event it gets the room as
-         * it was.
+         * What the client gets now: its rooms', and events about it.  A
+         * room the worker took from it while it was behind goes at the
+         * event that took it (after it, should that one be gone).
          */
 
-        if (msg->kind == NGX_HTTP_SECURECHAT_BUS_EVENT
-            && ngx_http_securechat_ws_event_enters(ws, msg) != NGX_OK)
-        {
-            break;
+        sub = ngx_http_securechat_ws_rooms_sub(ws, &msg->room);
+
+        if (sub != NULL && sub->ends_at && msg->id > sub->ends_at) {
+            ngx_http_securechat_ws_rooms_unsubscribe(ws, &msg->room);
+            sub = NULL;
         }
 
-        sub = ngx_http_securechat_ws_rooms_sub(ws, &msg->room);
         rc = NGX_DECLINED;
 
         if (sub != NULL) {
@@ -453,8 +450,8 @@ ngx_http_securechat_ws_catch_up(ngx_http_securechat_ws_t *ws)
 
         OPENSSL_cleanse(msg->env.cek, NGX_HTTP_SECURECHAT_CEK_LEN);
 
-        if (msg->kind == NGX_HTTP_SECURECHAT_BUS_EVENT) {
-            ngx_http_securechat_ws_event_exits(ws, msg);
+        if (sub != NULL && sub->ends_at == msg->id) {
+            ngx_http_securechat_ws_rooms_unsubscribe(ws, &msg->room);
         }
 
         if (rc == NGX_ERROR) {
@@ -645,6 +642,16 @@ ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
                 continue;
             }
 
+            if (sub->ends_at && msgs[k].id > sub->ends_at) {
+                /*
+                 * the event that took the room was gone from the ring
+                 * when its catch-up came by: nothing more of the room
+                 * (the link goes with the socket, or a new join; not
+                 * here, where the batch holds the room's pointer)
+                 */
+                continue;
+            }
+
             rc = ngx_http_securechat_ws_room_next(ws, sub, &msgs[k]);
 
             if (rc == NGX_DECLINED) {
@@ -675,17 +682,20 @@ ngx_http_securechat_ws_deliver_messages(ngx_http_securechat_bus_msg_t *msgs,
  * so that they are told of it; the room's clients and the user's get the
  * frame; then a leave, a removal or a ban takes the room from the user's
  * sockets, and a deletion from everyone's.  A socket behind (catching up
- * from the history) has not reached the event yet: it gets the room as
- * it was up to it, and the change when its catch-up reaches the event.
+ * from the history) has not reached the event yet: it keeps the room up
+ * to it (ends_at), so that it gets what came before and the event.
  */
 
 static void
 ngx_http_securechat_ws_deliver_event(ngx_http_securechat_bus_msg_t *msg)
 {
-    ngx_int_t                      rc;
-    ngx_queue_t                   *q, *next;
-    ngx_http_securechat_ws_sub_t  *sub;
-    ngx_http_securechat_ws_t      *ws;
+    ngx_int_t                           rc;
+    ngx_queue_t                        *q, *next;
+    ngx_http_securechat_ws_sub_t       *sub;
+    ngx_http_securechat_ws_t           *ws;
+    ngx_http_securechat_room_effect_e   effect;
+
+    effect = ngx_http_securechat_room_event_effect(msg->event);
 
     for (q = ngx_queue_head(&ngx_http_securechat_ws_clients);
          q != ngx_queue_sentinel(&ngx_http_securechat_ws_clients);
@@ -694,94 +704,74 @@ ngx_http_securechat_ws_deliver_event(ngx_http_securechat_bus_msg_t *msg)
         next = ngx_queue_next(q);
         ws = ngx_queue_data(q, ngx_http_securechat_ws_t, queue);
 
-        if (ws->next_id < msg->id) {
-            continue;   /* behind: see catch_up() */
+        if (effect == NGX_HTTP_SECURECHAT_EVENT_ENTERS
+            && ngx_http_securechat_ws_is(ws, &msg->target)
+            && ngx_http_securechat_ws_rooms_subscribe(ws, &msg->room) == NULL)
+        {
+            ngx_http_securechat_ws_close(ws,
+                                         NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
+                                         "internal error");
         }
 
-        if (ngx_http_securechat_ws_event_enters(ws, msg) != NGX_OK) {
-            continue;
+        if (ws->next_id == msg->id && !ws->closing) {
+            ws->next_id = msg->id + 1;
+
+            sub = ngx_http_securechat_ws_rooms_sub(ws, &msg->room);
+            rc = NGX_DECLINED;
+
+            if (sub != NULL) {
+                ngx_http_securechat_ws_scratch_lend(ws);
+                rc = ngx_http_securechat_ws_room_next(ws, sub, msg);
+
+            } else if (ngx_http_securechat_ws_is(ws, &msg->target)) {
+                ngx_http_securechat_ws_scratch_lend(ws);
+                rc = NGX_OK;
+            }
+
+            if (rc != NGX_DECLINED) {
+                if (rc == NGX_OK) {
+                    (void) ngx_http_securechat_ws_frame(ws,
+                                                 NGX_HTTP_SECURECHAT_WS_TEXT,
+                                                 msg->json.data,
+                                                 msg->json.len);
+                }
+
+                ngx_http_securechat_ws_flush(ws);
+                ngx_http_securechat_ws_unscratch(ws);
+            }
         }
 
-        if (ws->next_id != msg->id || ws->closing) {
+        if (effect == NGX_HTTP_SECURECHAT_EVENT_ENDS
+            || (effect == NGX_HTTP_SECURECHAT_EVENT_EXITS
+                && ngx_http_securechat_ws_is(ws, &msg->target)))
+        {
             ngx_http_securechat_ws_event_exits(ws, msg);
-            continue;
         }
-
-        ws->next_id = msg->id + 1;
-
-        sub = ngx_http_securechat_ws_rooms_sub(ws, &msg->room);
-
-        if (sub != NULL) {
-            ngx_http_securechat_ws_scratch_lend(ws);
-            rc = ngx_http_securechat_ws_room_next(ws, sub, msg);
-
-        } else if (ngx_http_securechat_ws_is(ws, &msg->target)) {
-            ngx_http_securechat_ws_scratch_lend(ws);
-            rc = NGX_OK;
-
-        } else {
-            ngx_http_securechat_ws_event_exits(ws, msg);
-            continue;
-        }
-
-        if (rc == NGX_OK) {
-            (void) ngx_http_securechat_ws_frame(ws,
-                                                NGX_HTTP_SECURECHAT_WS_TEXT,
-                                                msg->json.data,
-                                                msg->json.len);
-        }
-
-        ngx_http_securechat_ws_flush(ws);
-        ngx_http_securechat_ws_unscratch(ws);
-
-        ngx_http_securechat_ws_event_exits(ws, msg);
     }
 }
 
 
-/* a join gives the room to the user's socket: NGX_ERROR if it closed */
-
-static ngx_int_t
-ngx_http_securechat_ws_event_enters(ngx_http_securechat_ws_t *ws,
-    ngx_http_securechat_bus_msg_t *msg)
-{
-    if (ngx_http_securechat_room_event_effect(msg->event)
-            != NGX_HTTP_SECURECHAT_EVENT_ENTERS
-        || !ngx_http_securechat_ws_is(ws, &msg->target)
-        || ngx_http_securechat_ws_rooms_subscribe(ws, &msg->room) != NULL)
-    {
-        return NGX_OK;
-    }
-
-    ngx_http_securechat_ws_close(ws, NGX_HTTP_SECURECHAT_WS_INTERNAL_ERROR,
-                                 "internal error");
-
-    return NGX_ERROR;
-}
-
-
-/* a leave, removal or ban takes the room from the user's socket; a
- * deletion from every socket */
+/* the room goes from the socket now, or, if it is behind, at the event */
 
 static void
 ngx_http_securechat_ws_event_exits(ngx_http_securechat_ws_t *ws,
     ngx_http_securechat_bus_msg_t *msg)
 {
-    switch (ngx_http_securechat_room_event_effect(msg->event)) {
+    ngx_http_securechat_ws_sub_t  *sub;
 
-    case NGX_HTTP_SECURECHAT_EVENT_EXITS:
-        if (!ngx_http_securechat_ws_is(ws, &msg->target)) {
-            break;
-        }
+    sub = ngx_http_securechat_ws_rooms_sub(ws, &msg->room);
 
-        /* fall through */
+    if (sub == NULL) {
+        return;
+    }
 
-    case NGX_HTTP_SECURECHAT_EVENT_ENDS:
+    if (ws->next_id > msg->id || ws->closing) {
         ngx_http_securechat_ws_rooms_unsubscribe(ws, &msg->room);
-        break;
+        return;
+    }
 
-    default:
-        break;
+    if (sub->ends_at == 0 || sub->ends_at > msg->id) {
+        sub->ends_at = msg->id;
     }
 }
 

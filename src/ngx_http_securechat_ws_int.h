@@ -38,7 +38,10 @@ typedef struct {
 /*
  * A socket gets a room: a link in the room's queue and in the socket's,
  * and the room's next id the socket is to get (0: whichever comes next),
- * which tells a gap in the room from the ids that come.
+ * which tells a gap in the room from the ids that come.  ends_at: the id
+ * in the log of the event that takes the room from a socket that was
+ * behind when the worker delivered it (0: none); its catch-up lets the
+ * room go there.
  */
 typedef struct {
     ngx_queue_t                          in_room;
@@ -46,6 +49,7 @@ typedef struct {
     ngx_http_securechat_ws_t            *ws;
     ngx_http_securechat_ws_room_t       *room;
     uint64_t                             next_id;
+    uint64_t                             ends_at;
     ngx_msec_t                           typing_at;  /* the last relayed */
     unsigned                             typed:1;
     unsigned                             resumed:1;  /* next_id was asked */

@@ -3,10 +3,11 @@
  * Which of this worker's chat sockets get which room: for each room with
  * a local member, the sockets of its local members.  A socket's rooms are
  * its user's, read from the zone when it attaches, and then kept up to
- * date by the rooms' events as each socket reaches them in the log (joins
- * add, a leave, a removal or a ban take away, a deletion ends the room),
- * so that every socket changes what it gets at the same point of the
- * history, also one that is catching up.
+ * date by the rooms' events as the worker delivers them (joins add, a
+ * leave, a removal or a ban take away, a deletion ends the room), so that
+ * every worker changes what it delivers at the same point of the history;
+ * a socket that is behind then keeps a room it is losing until its
+ * catch-up reaches the event (ends_at).
  *
  * Each subscription is one small link in two queues, the room's and the
  * socket's: the fan-out walks a room's sockets, a closing socket its
@@ -59,6 +60,8 @@ ngx_http_securechat_ws_rooms_subscribe(ngx_http_securechat_ws_t *ws,
 
     sub = ngx_http_securechat_ws_rooms_sub(ws, name);
     if (sub != NULL) {
+        /* back in the room before a catch-up let it go: it stays */
+        sub->ends_at = 0;
         return sub;
     }
 
@@ -95,6 +98,7 @@ ngx_http_securechat_ws_rooms_subscribe(ngx_http_securechat_ws_t *ws,
     sub->ws = ws;
     sub->room = room;
     sub->next_id = 0;
+    sub->ends_at = 0;
     sub->typing_at = 0;
     sub->typed = 0;
     sub->resumed = 0;
