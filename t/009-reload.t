@@ -21,6 +21,27 @@ sub chat_ok {
     return $b =~ /"id":(\d+)/ ? $1 : die "no id in $b";
 }
 
+# adds $line after the zone in the running configuration and reloads
+# (HUP), without waiting for the workers: a refused reload changes none
+sub reload_with {
+    my ($line) = @_;
+    my $conf = $Test::Nginx::Util::ConfFile;
+    open my $in, '<', $conf or die "$conf: $!";
+    my $text = do { local $/; <$in> };
+    close $in;
+    $text =~ s/(securechat_zone\s+zone=securechat:8m;)/$1\n    $line/
+        or die "no zone in $conf";
+    open my $out, '>', $conf or die "$conf: $!";
+    print $out $text;
+    close $out;
+    my $pidfile = $Test::Nginx::Util::PidFile;
+    open my $fh, '<', $pidfile or die;
+    chomp(my $master = <$fh>);
+    kill 'HUP', $master or die;
+    sleep 1;
+    return;
+}
+
 run_tests();
 
 __DATA__
@@ -87,20 +108,7 @@ securechat_zone "securechat" cannot change its size from 8388608 to 16777216 on 
 === TEST 3: a reload that changes the history's shape is refused
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
-my $conf = $Test::Nginx::Util::ConfFile;
-open my $in, '<', $conf or die "$conf: $!";
-my $text = do { local $/; <$in> };
-close $in;
-$text =~ s/(securechat_zone\s+zone=securechat:8m;)/$1\n    securechat_history 512;/
-    or die "no zone in $conf";
-open my $out, '>', $conf or die "$conf: $!";
-print $out $text;
-close $out;
-my $pidfile = $Test::Nginx::Util::PidFile;
-open my $fh, '<', $pidfile or die;
-chomp(my $master = <$fh>);
-kill 'HUP', $master or die;
-sleep 1;
+main::reload_with('securechat_history 512;');
 SecureChat::Test::expand_block($block);
 --- request
 POST /api/chat
@@ -123,20 +131,7 @@ securechat_zone "securechat" holds a history of 1024 messages of up to 4096 byte
 === TEST 4: a reload that grows the history's byte budget is refused: the entries' pool was made for the first one
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
-my $conf = $Test::Nginx::Util::ConfFile;
-open my $in, '<', $conf or die "$conf: $!";
-my $text = do { local $/; <$in> };
-close $in;
-$text =~ s/(securechat_zone\s+zone=securechat:8m;)/$1\n    securechat_history_bytes 7200k;/
-    or die "no zone in $conf";
-open my $out, '>', $conf or die "$conf: $!";
-print $out $text;
-close $out;
-my $pidfile = $Test::Nginx::Util::PidFile;
-open my $fh, '<', $pidfile or die;
-chomp(my $master = <$fh>);
-kill 'HUP', $master or die;
-sleep 1;
+main::reload_with('securechat_history_bytes 7200k;');
 SecureChat::Test::expand_block($block);
 --- request
 POST /api/chat
@@ -159,20 +154,7 @@ X-CSRF-Token: $TEST_NGINX_CSRF
 --- init
 SecureChat::Test::login_env('alice', 'alice-password');
 my $before = main::chat_ok('before');
-my $conf = $Test::Nginx::Util::ConfFile;
-open my $in, '<', $conf or die "$conf: $!";
-my $text = do { local $/; <$in> };
-close $in;
-$text =~ s/(securechat_zone\s+zone=securechat:8m;)/$1\n    securechat_history_bytes 64k;/
-    or die "no zone in $conf";
-open my $out, '>', $conf or die "$conf: $!";
-print $out $text;
-close $out;
-my $pidfile = $Test::Nginx::Util::PidFile;
-open my $fh, '<', $pidfile or die;
-chomp(my $master = <$fh>);
-kill 'HUP', $master or die;
-sleep 1;
+main::reload_with('securechat_history_bytes 64k;');
 my $after = main::chat_ok('after');
 Test::More::is($after, $before + 1, 'the id after the reload follows the one before');
 SecureChat::Test::expand_block($block);

@@ -86,6 +86,26 @@ sub upto {
     return map { shows((until_frame($_, $text))[0]) } @conns;
 }
 
+# a page of the room's history as $who scrolls back ($q: the query):
+# the status, the document, and each item as one line: "event E USER #ID",
+# or "SENDER: TEXT #ID" for a message verified and opened with $who's key
+# (its header naming the room and the id), else "bad (why)"
+sub page_of {
+    my ($who, $room, $q) = @_;
+    my $srv = $who->{server};
+    my ($st, $doc) = call($who, 'GET', "/api/rooms/$room/messages$q");
+    return ($st, $doc, [map {
+        my $m = $_;
+        if (($m->{type} // '') eq 'event') {
+            "event $m->{event} $m->{user} #$m->{id}";
+        } else {
+            my ($rc, $pt, $h) = SecureChat::Envelope::open_ek($srv->{pk}, $srv->{alg}, $m, $who->{priv});
+            $rc eq 'ok' && $h->{room} eq $room && $h->{id} == $m->{id}
+                ? "$h->{sender}: $pt #$h->{id}" : "bad ($rc)";
+        }
+    } @{ $doc->{items} || [] }]);
+}
+
 run_tests();
 
 __DATA__
@@ -597,20 +617,7 @@ for my $i (1 .. 5) {
     Test::More::is(main::post($carol, "g$i"), '202 ok', "carol posts g$i to general");
 }
 my $srv = $bob->{server};
-my $page = sub {
-    my ($who, $q) = @_;
-    my ($st, $doc) = main::call($who, 'GET', "/api/rooms/r/messages$q");
-    return ($st, $doc, [map {
-        my $m = $_;
-        if (($m->{type} // '') eq 'event') {
-            "event $m->{event} $m->{user} #$m->{id}";
-        } else {
-            my ($rc, $pt, $h) = SecureChat::Envelope::open_ek($srv->{pk}, $srv->{alg}, $m, $who->{priv});
-            $rc eq 'ok' && $h->{room} eq 'r' && $h->{id} == $m->{id}
-                ? "$h->{sender}: $pt #$h->{id}" : "bad ($rc)";
-        }
-    } @{ $doc->{items} || [] }]);
-};
+my $page = sub { main::page_of($_[0], 'r', $_[1]) };
 my ($st, $doc, $items) = $page->($bob, '?limit=3');
 Test::More::is($st, '200 ok', 'bob reads a page of r');
 Test::More::is_deeply($items, ['alice: r3 #5', 'alice: r4 #6', 'alice: r5 #7'],
@@ -652,21 +659,7 @@ GET /api/
 --- config eval: $::Routes
 --- init
 my ($alice, $bob, $carol) = main::chats(qw(alice bob carol));
-my $srv = $bob->{server};
-my $page = sub {
-    my ($who, $room) = @_;
-    my ($st, $doc) = main::call($who, 'GET', "/api/rooms/$room/messages?limit=100");
-    return ($st, $doc, [map {
-        my $m = $_;
-        if (($m->{type} // '') eq 'event') {
-            "event $m->{event} $m->{user} #$m->{id}";
-        } else {
-            my ($rc, $pt, $h) = SecureChat::Envelope::open_ek($srv->{pk}, $srv->{alg}, $m, $who->{priv});
-            $rc eq 'ok' && $h->{room} eq $room && $h->{id} == $m->{id}
-                ? "$h->{sender}: $pt #$h->{id}" : "bad ($rc)";
-        }
-    } @{ $doc->{items} || [] }]);
-};
+my $page = sub { main::page_of($_[0], $_[1], '?limit=100') };
 Test::More::is(main::act($alice, 'POST', '/api/rooms', { name => 'quiet' }), '201 ok', 'alice makes quiet');
 Test::More::is(main::post($alice, 'q1', 'quiet'), '202 ok', 'and says q1 there');
 my $n = 40;
