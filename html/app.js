@@ -6,11 +6,13 @@ import {SecureChatClient, describeLastIds} from "./securechat.js";
 const $ = (id) => document.getElementById(id);
 const SESSION_KEY = "securechat.session";
 const READ_KEY = "securechat.read";
-const CLIENTS_EVERY_MS = 5000;
+// who is online is asked for again this long after a presence notice,
+// so that a burst of them costs one request
+const CLIENTS_AFTER_PRESENCE_MS = 300;
 const MESSAGE_MAX_BYTES = 4096;     // if GET /api/ does not say (the default)
 
 const client = new SecureChatClient({history: true});
-let clientsTimer = null;
+let clientsTimer = null;   // a refresh asked for after presence
 let myUser = null;
 let ready = null;           // the first start(): server key, client key
 
@@ -195,7 +197,7 @@ function forgetRead() {
 // -- views -------------------------------------------------------------------
 
 function showLogin(message) {
-    clearInterval(clientsTimer);
+    clearTimeout(clientsTimer);
     clientsTimer = null;
     clientsStale(null);
     $("chat-view").hidden = true;
@@ -218,9 +220,9 @@ function showChat(user) {
     $("chat-view").hidden = false;
     $("login-error").textContent = "";
     $("message").focus();
-    clearInterval(clientsTimer);
+    clearTimeout(clientsTimer);
     clientsTimer = null;
-    pollClients();
+    refreshClientsNow();
 }
 
 // -- login -------------------------------------------------------------------
@@ -431,7 +433,7 @@ function onState(s) {
     case "connected":
         setStatus("connected", "Connected");
         $("send-error").textContent = "";
-        pollClients();
+        refreshClientsNow();
         refreshRooms();
         break;
     case "resumed":
@@ -439,7 +441,7 @@ function onState(s) {
                   + (describeLastIds(s.lastIds) !== null
                      ? ` after ${describeLastIds(s.lastIds)}` : ""));
         $("send-error").textContent = "";
-        pollClients();
+        refreshClientsNow();
         refreshRooms();
         break;
     case "reconnecting":
@@ -461,7 +463,7 @@ function onState(s) {
 }
 
 function onClosed(c) {
-    clearInterval(clientsTimer);
+    clearTimeout(clientsTimer);
     clientsTimer = null;
     clientsStale("Not connected: this list may be out of date.");
     if (c.reason === "session ended") {
@@ -1025,6 +1027,7 @@ function action(text, label, fn, cls) {
 }
 
 function onPresence(p) {
+    scheduleClients();
     // a first login joins general without an event: ask again
     if (p.online && membersOf === selected
         && !members.some((m) => m.user === p.user)) {
@@ -1172,12 +1175,25 @@ function clientsStale(text) {
     $("clients-stale").hidden = text === null;
 }
 
-/* Now and every CLIENTS_EVERY_MS (a connection after a close restarts it). */
-function pollClients() {
+/*
+ * Who is online, asked for at each (re)connection, when a presence
+ * notice says someone came or went, and with the Refresh button; never
+ * polled (presence is pushed).  A user who shares only large rooms
+ * sends no presence notice (securechat_presence_members_max): the list
+ * learns of them at the next refresh.
+ */
+function refreshClientsNow() {
+    clearTimeout(clientsTimer);
+    clientsTimer = null;
     refreshClients();
-    if (clientsTimer === null) {
-        clientsTimer = setInterval(refreshClients, CLIENTS_EVERY_MS);
-    }
+}
+
+function scheduleClients() {
+    if (clientsTimer !== null) return;
+    clientsTimer = setTimeout(() => {
+        clientsTimer = null;
+        refreshClients();
+    }, CLIENTS_AFTER_PRESENCE_MS);
 }
 
 async function refreshClients() {
@@ -1290,6 +1306,7 @@ function wire() {
     $("leave-room").addEventListener("click", leaveRoom);
     $("directory-refresh").addEventListener("click", refreshDirectory);
     $("load-older").addEventListener("click", loadOlder);
+    $("clients-refresh").addEventListener("click", refreshClientsNow);
     $("invite-form").addEventListener("submit", onInvite);
     $("title-form").addEventListener("submit", onRetitle);
     $("delete-room").addEventListener("click", deleteRoom);

@@ -111,7 +111,9 @@ describe("chat page (RSA-PSS server key)", () => {
         const conn2 = await alice2.$eval(
             "#clients .client:has(.this-tab)", (e) => e.dataset.id);
         // alice's page lists alice twice and bob, with buttons only for
-        // alice's own connections
+        // alice's own connections: a second tab is no presence news (alice
+        // was online already), so the page is asked to look again
+        await alice.getByRole("button", {name: "Refresh the list"}).click();
         await alice.waitForFunction(() => document.querySelectorAll(
             "#clients .client").length >= 3, null, {timeout: 10000});
         const rows = await alice.$$eval("#clients .client", (els) =>
@@ -142,6 +144,32 @@ describe("chat page (RSA-PSS server key)", () => {
         assert.deepEqual(refused, [403, "not_owner"]);
         await alice2.context().close();
         pages.splice(pages.indexOf(alice2), 1);
+    });
+
+    it("never polls who is online; a presence notice refreshes it",
+       async () => {
+        const asked = [];
+        const count = (r) => {
+            if (new URL(r.url()).pathname === "/api/clients") {
+                asked.push(Date.now());
+            }
+        };
+        // what the last test's disconnect asked for is done with first
+        await sleep(1500);
+        alice.on("request", count);
+        // longer than the 5 s the page once polled at
+        await sleep(6500);
+        assert.deepEqual(asked, [], "no request for /api/clients while idle");
+        // carol's first socket: a presence notice, then one request
+        const carolPage = await page();
+        await loginAndConnect(carolPage, "carol", USERS.carol);
+        await alice.waitForFunction(() => [...document.querySelectorAll(
+            "#clients .who")].some((e) => e.textContent === "carol"), null,
+            {timeout: 10000});
+        alice.off("request", count);
+        assert.ok(asked.length >= 1, "asked again after the presence notice");
+        await carolPage.context().close();
+        pages.splice(pages.indexOf(carolPage), 1);
     });
 
     it("a tampered frame is never shown as a verified message",

@@ -82,7 +82,7 @@ describe("full restart and a lost connection", () => {
         await shot(alice, "restart-01-online-stale.png");
 
         // someone comes while alice is away: her list does not pretend
-        // to know, however long she stays away (a poll is every 5 s)
+        // to know, however long she stays away (she is told of nobody)
         const bob = await openPage(browser, server.baseUrl);
         pages.push(bob);
         await loginAndConnect(bob, "bob", USERS.bob);
