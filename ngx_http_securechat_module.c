@@ -13,6 +13,7 @@
 #include "ngx_http_securechat_frame.h"
 #include "ngx_http_securechat_secrets.h"
 #include "ngx_http_securechat_store.h"
+#include "ngx_http_securechat_variables.h"
 #include "ngx_http_securechat_ws.h"
 
 
@@ -368,7 +369,7 @@ static ngx_command_t  ngx_http_securechat_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_securechat_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_securechat_add_variables,     /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_http_securechat_create_main_conf,  /* create main configuration */

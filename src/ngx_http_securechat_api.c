@@ -727,6 +727,11 @@ ngx_http_securechat_chat_body(ngx_http_request_t *r)
         ngx_str_set(&room, NGX_HTTP_SECURECHAT_ROOM_GENERAL);
     }
 
+    /* $securechat_room: a copy, the log may come after the body is gone */
+
+    ctx->room.data = ngx_pstrdup(r->pool, &room);
+    ctx->room.len = (ctx->room.data != NULL) ? room.len : 0;
+
     text.data = (u_char *) fields[0].value;
     text.len = fields[0].len;
 

@@ -847,6 +847,11 @@ ngx_http_securechat_rooms_create_body(ngx_http_request_t *r)
         return;
     }
 
+    /* $securechat_room: a copy, the log comes after the body is gone */
+
+    ctx->room.data = ngx_pstrdup(r->pool, &name);
+    ctx->room.len = (ctx->room.data != NULL) ? name.len : 0;
+
     kind = NGX_HTTP_SECURECHAT_ROOM_PUBLIC;
 
     if (fields[2].value != NULL) {

@@ -88,6 +88,16 @@ esac
     || fail "$state/demo-password is still there"
 [ "$(login_code "$pw")" = 200 ] && pass "the shown password logs in" \
     || fail "login with the shown password: $(login_code "$pw")"
+# the default access log names the user ($securechat_user); its line is
+# written once the answer has gone, so it is looked for a moment
+logged=
+for i in 1 2 3 4 5 6 7 8 9 10; do
+    grep -q ' - demo \[.*"POST /api/login HTTP/1\.[01]" 200 .* room=-$' \
+        "$state/logs/access.log" 2>/dev/null && { logged=1; break; }
+    sleep 0.2
+done
+[ -n "$logged" ] && pass "the access log names the user of the login" \
+    || fail "no access log line for demo's login: $(tail -n 3 "$state/logs/access.log" 2>&1)"
 
 # a new password, taken by a reload of this nginx
 new=$(make -s --no-print-directory password STATE="$state" \
